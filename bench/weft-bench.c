@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: MIT */
+/* weft-bench: the BENCH.md workloads, written against the public API only.
+ * Each micro benchmark does the work of ../shared/peers/go/main.go and
+ * prints one JSON line with the same keys, so peers/run.sh can put weft in
+ * the same table (WEFT_BENCH=path/to/weft-bench). */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft.h>
+
+/* ------------------------------------------------------------ helpers */
+
+/* The benchmark's own clock, so that timing does not depend on the
+ * library under test. */
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
+}
+
+static double seconds_since(int64_t start_ns)
+{
+    return (double)(now_ns() - start_ns) / 1e9;
+}
+
+/* A field of /proc/self/status ("VmHWM", "VmRSS") in KiB, -1 if absent. */
+static long proc_status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    size_t flen = strlen(field);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            kib = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+static unsigned current_workers(void)
+{
+    return weft_runtime_workers(weft_runtime_current());
+}
+
+/* Prints the JSON line: the keys every peer prints, then the
+ * benchmark's own (extra_fmt formats `"key":value,...` without braces).
+ * rss_kib is read here, after the work, because it is the peak. */
+static void emit(const char *bench, int64_t n, double secs, const char *extra_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void emit(const char *bench, int64_t n, double secs, const char *extra_fmt, ...)
+{
+    char extra[512];
+    va_list ap;
+    va_start(ap, extra_fmt);
+    vsnprintf(extra, sizeof extra, extra_fmt, ap);
+    va_end(ap);
+    printf("{\"runtime\":\"weft\",\"bench\":\"%s\",\"n\":%" PRId64 ",\"seconds\":%.6f,"
+           "\"rss_kib\":%ld,\"threads\":%u,%s}\n",
+           bench, n, secs, proc_status_kib("VmHWM"), current_workers(), extra);
+    fflush(stdout);
+}
+
+static const char *json_bool(bool b)
+{
+    return b ? "true" : "false";
+}
+
+/* Keeps the first error of several. */
+static void first_error(int *err, int status)
+{
+    if (status < 0 && *err == 0)
+        *err = status;
+}
+
+/* ------------------------------------------------------------- skynet */
+
+#define SKYNET_DIV 10
+
+/* A task's status is an int, too small for the sums, so each task gets
+ * its inputs and its result slot through arg; the slots live on the
+ * parent's stack, which stays put while the parent waits in weft_join. */
+struct skynet_node {
+    int64_t num;
+    int64_t size;
+    int64_t result;
+};
+
+static int skynet_task(void *arg)
+{
+    struct skynet_node *node = arg;
+    if (node->size == 1) {
+        node->result = node->num;
+        return 0;
+    }
+    struct skynet_node kids[SKYNET_DIV];
+    weft_task *handles[SKYNET_DIV];
+    int64_t sub = node->size / SKYNET_DIV;
+    int err = 0, n_spawned = 0;
+    for (int i = 0; i < SKYNET_DIV; i++) {
+        kids[i] = (struct skynet_node){.num = node->num + i * sub, .size = sub};
+        handles[i] = weft_spawn(skynet_task, &kids[i]);
+        if (handles[i] == NULL) {
+            err = -errno;
+            break;
+        }
+        n_spawned++;
+    }
+    /* Every spawned child is joined even after an error: they point into
+     * this stack frame. */
+    int64_t sum = 0;
+    for (int i = 0; i < n_spawned; i++) {
+        first_error(&err, weft_join(handles[i]));
+        sum += kids[i].result;
+    }
+    node->result = sum;
+    return err;
+}
+
+static int bench_skynet(void *arg)
+{
+    int64_t leaves = *(int64_t *)arg;
+    int64_t start = now_ns();
+    struct skynet_node root = {.num = 0, .size = leaves};
+    weft_task *t = weft_spawn(skynet_task, &root);
+    int err = t == NULL ? -errno : weft_join(t);
+    double secs = seconds_since(start);
+
+    int64_t want = leaves * (leaves - 1) / 2;
+    int64_t tasks = 0;
+    for (int64_t l = leaves; l >= 1; l /= SKYNET_DIV)
+        tasks += l;
+    emit("skynet", tasks, secs, "\"result\":%" PRId64 ",\"ok\":%s", root.result,
+         json_bool(err == 0 && root.result == want));
+    return err;
+}
+
+/* --------------------------------------------------------- spawn_join */
+
+static int spawn_join_task(void *arg)
+{
+    return (int)((uintptr_t)arg & 7);
+}
+
+static int bench_spawn_join(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    int64_t start = now_ns();
+    /* Every handle is kept until the joins, as the peers keep theirs. */
+    weft_task **handles = malloc((size_t)n * sizeof *handles);
+    if (handles == NULL)
+        return -ENOMEM;
+    int err = 0;
+    int64_t n_spawned = 0;
+    for (int64_t i = 0; i < n; i++) {
+        handles[i] = weft_spawn(spawn_join_task, (void *)(uintptr_t)i);
+        if (handles[i] == NULL) {
+            err = -errno;
+            break;
+        }
+        n_spawned++;
+    }
+    int64_t sum = 0;
+    for (int64_t i = 0; i < n_spawned; i++) {
+        int status = weft_join(handles[i]);
+        first_error(&err, status);
+        if (status > 0)
+            sum += status;
+    }
+    double secs = seconds_since(start);
+    free(handles);
+
+    int64_t want = 0;
+    for (int64_t i = 0; i < n; i++)
+        want += i & 7;
+    emit("spawn_join", n, secs, "\"ns_per_task\":%.1f,\"ok\":%s", secs * 1e9 / (double)n,
+         json_bool(err == 0 && sum == want));
+    return err;
+}
+
+/* -------------------------------------------------------------- yield */
+
+static int yield_task(void *arg)
+{
+    int64_t per_task = *(int64_t *)arg;
+    for (int64_t i = 0; i < per_task; i++) {
+        int r = weft_yield();
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int bench_yield(void *arg)
+{
+    int64_t per_task = *(int64_t *)arg;
+    unsigned n_tasks = 2 * current_workers();
+    weft_task *handles[2 * WEFT_MAX_WORKERS];
+    int err = 0;
+    unsigned n_spawned = 0;
+    int64_t start = now_ns();
+    for (unsigned t = 0; t < n_tasks; t++) {
+        handles[t] = weft_spawn(yield_task, &per_task);
+        if (handles[t] == NULL) {
+            err = -errno;
+            break;
+        }
+        n_spawned++;
+    }
+    for (unsigned t = 0; t < n_spawned; t++)
+        first_error(&err, weft_join(handles[t]));
+    double secs = seconds_since(start);
+
+    int64_t total = per_task * n_tasks;
+    emit("yield", per_task, secs, "\"tasks\":%u,\"total_yields\":%" PRId64 ",\"ns_per_op\":%.1f,\"ok\":%s",
+         n_tasks, total, secs * 1e9 / (double)total, json_bool(err == 0));
+    return err;
+}
+
+/* ----------------------------------------------------------- pingpong */
+
+struct pingpong {
+    weft_chan *ping;
+    weft_chan *pong;
+};
+
+/* Answers every ping with value + 1 until ping is closed. */
+static int pong_task(void *arg)
+{
+    struct pingpong *pp = arg;
+    int64_t v;
+    int r;
+    while ((r = weft_chan_recv(pp->ping, &v)) == 0) {
+        v++;
+        r = weft_chan_send(pp->pong, &v);
+        if (r != 0)
+            return r;
+    }
+    return r == -EPIPE ? 0 : r;
+}
+
+static int bench_pingpong(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    /* Capacity 0: rendezvous, like Go's unbuffered channels. */
+    struct pingpong pp = {
+        .ping = weft_chan_new(sizeof(int64_t), 0),
+        .pong = weft_chan_new(sizeof(int64_t), 0),
+    };
+    if (pp.ping == NULL || pp.pong == NULL) {
+        weft_chan_free(pp.ping);
+        weft_chan_free(pp.pong);
+        return -ENOMEM;
+    }
+    weft_task *ponger = weft_spawn(pong_task, &pp);
+    if (ponger == NULL) {
+        int err = -errno;
+        weft_chan_free(pp.ping);
+        weft_chan_free(pp.pong);
+        return err;
+    }
+    int err = 0;
+    int64_t v = 0;
+    int64_t start = now_ns();
+    for (int64_t i = 0; i < n && err == 0; i++) {
+        err = weft_chan_send(pp.ping, &v);
+        if (err == 0)
+            err = weft_chan_recv(pp.pong, &v);
+    }
+    double secs = seconds_since(start);
+    weft_chan_close(pp.ping);
+    /* If the loop stopped early the ponger may be stuck sending. */
+    weft_chan_close(pp.pong);
+    first_error(&err, weft_join(ponger));
+    weft_chan_free(pp.ping);
+    weft_chan_free(pp.pong);
+
+    emit("pingpong", n, secs, "\"ns_per_op\":%.1f,\"ok\":%s", secs * 1e9 / (double)n,
+         json_bool(err == 0 && v == n));
+    return err;
+}
+
+/* ------------------------------------------------------------- timers */
+
+/* splitmix64, seed 42: the peers' sequence of sleep durations. */
+static uint64_t splitmix64_next(uint64_t *s)
+{
+    *s += UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t z = *s;
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* Status 1 flags a sleep that ended before its duration: a correctness
+ * check (a timer must never fire early), not a speed limit. */
+static int timer_task(void *arg)
+{
+    int64_t dur_ns = *(int64_t *)arg;
+    int64_t start = now_ns();
+    int r = weft_sleep(dur_ns);
+    if (r != 0)
+        return r;
+    return now_ns() - start < dur_ns ? 1 : 0;
+}
+
+static int bench_timers(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    int64_t *durs = malloc((size_t)n * sizeof *durs);
+    weft_task **handles = malloc((size_t)n * sizeof *handles);
+    if (durs == NULL || handles == NULL) {
+        free(durs);
+        free(handles);
+        return -ENOMEM;
+    }
+    uint64_t rng = 42, max_us = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t us = splitmix64_next(&rng) % 100001;
+        if (us > max_us)
+            max_us = us;
+        durs[i] = WEFT_USEC(us);
+    }
+    int err = 0;
+    int64_t n_spawned = 0, n_early = 0;
+    int64_t start = now_ns();
+    for (int64_t i = 0; i < n; i++) {
+        handles[i] = weft_spawn(timer_task, &durs[i]);
+        if (handles[i] == NULL) {
+            err = -errno;
+            break;
+        }
+        n_spawned++;
+    }
+    for (int64_t i = 0; i < n_spawned; i++) {
+        int status = weft_join(handles[i]);
+        first_error(&err, status);
+        n_early += status == 1;
+    }
+    double secs = seconds_since(start);
+    free(durs);
+    free(handles);
+
+    emit("timers", n, secs, "\"max_sleep_s\":%.6f,\"early_wakeups\":%" PRId64 ",\"ok\":%s",
+         (double)max_us / 1e6, n_early, json_bool(err == 0 && n_early == 0));
+    return err;
+}
+
+/* -------------------------------------------------------- idle_memory */
+
+struct idle {
+    weft_event *never; /* never set: every task parks on it for good */
+    atomic_long n_parked;
+    atomic_long n_woken; /* must stay 0 */
+};
+
+static int idle_task(void *arg)
+{
+    struct idle *idle = arg;
+    /* Relaxed: the counter only tells the root when to measure; nothing
+     * is published through it. */
+    atomic_fetch_add_explicit(&idle->n_parked, 1, memory_order_relaxed);
+    int r = weft_event_wait(idle->never);
+    atomic_fetch_add_explicit(&idle->n_woken, 1, memory_order_relaxed);
+    return r;
+}
+
+/* Never returns: like the peers it exits with the tasks still parked,
+ * because tearing 100k of them down is not what is measured. */
+static int bench_idle_memory(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    static struct idle idle;
+    idle.never = weft_event_new();
+    if (idle.never == NULL)
+        return -ENOMEM;
+    long before = proc_status_kib("VmRSS");
+    int err = 0;
+    int64_t n_spawned = 0;
+    int64_t start = now_ns();
+    for (int64_t i = 0; i < n; i++) {
+        weft_task *t = weft_spawn(idle_task, &idle);
+        if (t == NULL) {
+            err = -errno;
+            break;
+        }
+        /* No handle kept: the peers keep none either. */
+        weft_detach(t);
+        n_spawned++;
+    }
+    while (atomic_load_explicit(&idle.n_parked, memory_order_relaxed) < n_spawned) {
+        int r = weft_sleep(WEFT_MSEC(1));
+        if (r != 0) {
+            first_error(&err, r);
+            break;
+        }
+    }
+    /* The counter moves just before each task parks: let the last ones
+     * actually get there. */
+    first_error(&err, weft_sleep(WEFT_MSEC(50)));
+    double secs = seconds_since(start);
+    long after = proc_status_kib("VmRSS");
+    long woken = atomic_load_explicit(&idle.n_woken, memory_order_relaxed);
+
+    emit("idle_memory", n, secs, "\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,\"per_task_kib\":%.4f,\"ok\":%s",
+         before, after, (double)(after - before) / (double)n, json_bool(err == 0 && woken == 0));
+    if (err != 0)
+        fprintf(stderr, "weft-bench: idle_memory: %s\n", weft_strerror(err));
+    _exit(err == 0 ? 0 : 1);
+}
+
+/* -------------------------------------------------- blocking_executor */
+
+#define BLOCKING_CONCURRENCY 100
+
+struct blocking_call {
+    int64_t x;
+    int64_t out;
+};
+
+/* The trivial function of the peers; called through a pointer on a pool
+ * thread, so it cannot be inlined away. */
+static int blocking_work(void *arg)
+{
+    struct blocking_call *call = arg;
+    call->out = call->x * 31 + 7;
+    return 0;
+}
+
+struct blocking_bench {
+    int64_t per_task;
+    atomic_llong sum;
+};
+
+static int blocking_task(void *arg)
+{
+    struct blocking_bench *b = arg;
+    int64_t local = 0;
+    for (int64_t i = 0; i < b->per_task; i++) {
+        struct blocking_call call = {.x = i};
+        int r = weft_run_blocking(blocking_work, &call);
+        if (r != 0)
+            return r;
+        local += call.out;
+    }
+    /* Relaxed: the root reads the sum only after joining every task,
+     * and the join orders it. */
+    atomic_fetch_add_explicit(&b->sum, local, memory_order_relaxed);
+    return 0;
+}
+
+static int bench_blocking_executor(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    struct blocking_bench b = {.per_task = n / BLOCKING_CONCURRENCY};
+    atomic_init(&b.sum, 0);
+    weft_task *handles[BLOCKING_CONCURRENCY];
+    int err = 0, n_spawned = 0;
+    int64_t start = now_ns();
+    for (int c = 0; c < BLOCKING_CONCURRENCY; c++) {
+        handles[c] = weft_spawn(blocking_task, &b);
+        if (handles[c] == NULL) {
+            err = -errno;
+            break;
+        }
+        n_spawned++;
+    }
+    for (int c = 0; c < n_spawned; c++)
+        first_error(&err, weft_join(handles[c]));
+    double secs = seconds_since(start);
+
+    int64_t total = b.per_task * BLOCKING_CONCURRENCY;
+    int64_t want = 0;
+    for (int64_t i = 0; i < b.per_task; i++)
+        want += i * 31 + 7;
+    want *= BLOCKING_CONCURRENCY;
+    long long sum = atomic_load_explicit(&b.sum, memory_order_relaxed);
+    emit("blocking_executor", total, secs, "\"concurrency\":%d,\"ops_per_s\":%.0f,\"ok\":%s",
+         BLOCKING_CONCURRENCY, (double)total / secs, json_bool(err == 0 && sum == want));
+    return err;
+}
+
+/* ------------------------------------------------------------ servers */
+
+static const char http_response[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                    "Content-Length: 13\r\n\r\nHello, World!";
+#define HTTP_RESPONSE_LEN (sizeof http_response - 1)
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    /* Best effort, as in the peers: a failure only costs latency. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static int echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = weft_read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (weft_write(fd, buf, (size_t)n) < 0)
+            break;
+    }
+    weft_close(fd);
+    return 0;
+}
+
+/* Offset of the first "\r\n\r\n" in buf[0..len), or -1. */
+static ssize_t find_header_end(const char *buf, size_t len)
+{
+    for (size_t i = 0; i + 4 <= len; i++) {
+        const char *p = memchr(buf + i, '\r', len - i);
+        if (p == NULL)
+            return -1;
+        i = (size_t)(p - buf);
+        if (i + 4 <= len && memcmp(p, "\r\n\r\n", 4) == 0)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+/* The peers' minimal keep-alive HTTP/1.1: every "\r\n\r\n"-terminated
+ * request (no bodies) gets the fixed response; pipelined requests are
+ * answered in one write. */
+static int http_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[8192];
+    char out[4096];
+    size_t len = 0;
+    for (;;) {
+        if (len == sizeof buf)
+            break; /* an 8 KiB request head without an end: drop the client */
+        ssize_t n = weft_read(fd, buf + len, sizeof buf - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        size_t out_len = 0, consumed = 0;
+        ssize_t end;
+        while ((end = find_header_end(buf + consumed, len - consumed)) >= 0) {
+            if (out_len + HTTP_RESPONSE_LEN > sizeof out) {
+                if (weft_write(fd, out, out_len) < 0)
+                    goto done;
+                out_len = 0;
+            }
+            memcpy(out + out_len, http_response, HTTP_RESPONSE_LEN);
+            out_len += HTTP_RESPONSE_LEN;
+            consumed += (size_t)end + 4;
+        }
+        if (consumed > 0) {
+            len -= consumed;
+            memmove(buf, buf + consumed, len);
+        }
+        if (out_len > 0 && weft_write(fd, out, out_len) < 0)
+            break;
+    }
+done:
+    weft_close(fd);
+    return 0;
+}
+
+struct server {
+    const char *port;
+    weft_fn conn_fn;
+};
+
+/* One accept loop, a task per connection; runs until the process is
+ * killed (SIGTERM/SIGINT keep their default action). */
+static int serve(void *arg)
+{
+    struct server *srv = arg;
+    int lfd = weft_tcp_listen("127.0.0.1", srv->port, SOMAXCONN);
+    if (lfd < 0) {
+        fprintf(stderr, "weft-bench: listen on 127.0.0.1:%s: %s\n", srv->port, weft_strerror(lfd));
+        return lfd;
+    }
+    for (;;) {
+        int fd = weft_accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (fd == -ECANCELED || fd == -EBADF)
+                break;
+            /* Out of descriptors or memory: back off instead of spinning
+             * on a listener that stays readable. */
+            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+                weft_sleep(WEFT_MSEC(10));
+            continue;
+        }
+        set_nodelay(fd);
+        weft_task *t = weft_spawn(srv->conn_fn, (void *)(intptr_t)fd);
+        if (t == NULL) {
+            weft_close(fd);
+            continue;
+        }
+        weft_detach(t);
+    }
+    weft_close(lfd);
+    return 0;
+}
+
+static int run_server(const char *port, weft_fn conn_fn)
+{
+    /* A peer that closes mid-write must cost an EPIPE, not the process. */
+    signal(SIGPIPE, SIG_IGN);
+    struct server srv = {.port = port, .conn_fn = conn_fn};
+    int r = weft_run(serve, &srv);
+    if (r < 0) {
+        fprintf(stderr, "weft-bench: server: %s\n", weft_strerror(r));
+        return 1;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- main */
+
+struct micro {
+    const char *name;
+    weft_fn fn;
+    int64_t default_n;
+    int64_t min_n;
+};
+
+static const struct micro micros[] = {
+    /* N is the number of leaves, as for the peers: 10^6 leaves make
+     * 1,111,111 tasks. */
+    {"skynet", bench_skynet, 1000000, 1},
+    {"spawn_join", bench_spawn_join, 1000000, 1},
+    {"yield", bench_yield, 1000000, 1},
+    {"pingpong", bench_pingpong, 1000000, 1},
+    {"timers", bench_timers, 100000, 1},
+    {"idle_memory", bench_idle_memory, 100000, 1},
+    {"blocking_executor", bench_blocking_executor, 100000, BLOCKING_CONCURRENCY},
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: weft-bench skynet [N] | spawn_join [N] | yield [N] | pingpong [N]\n"
+                    "                  | timers [N] | idle_memory [N] | blocking_executor [N]\n"
+                    "                  | echo_server PORT | http_server PORT\n");
+    return 2;
+}
+
+static int run_micro(const struct micro *m, const char *arg)
+{
+    int64_t n = m->default_n;
+    if (arg != NULL) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(arg, &end, 10);
+        if (errno != 0 || end == arg || *end != '\0' || v < m->min_n) {
+            fprintf(stderr, "weft-bench: %s: N must be an integer >= %" PRId64 "\n", m->name, m->min_n);
+            return 2;
+        }
+        n = v;
+    }
+    weft_runtime *rt = weft_runtime_new(NULL);
+    if (rt == NULL) {
+        fprintf(stderr, "weft-bench: runtime: %s\n", strerror(errno));
+        return 1;
+    }
+    int r = weft_runtime_block_on(rt, m->fn, &n);
+    weft_runtime_free(rt);
+    if (r < 0) {
+        fprintf(stderr, "weft-bench: %s: %s\n", m->name, weft_strerror(r));
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3)
+        return usage();
+    const char *bench = argv[1];
+    if (strcmp(bench, "echo_server") == 0 || strcmp(bench, "http_server") == 0) {
+        if (argc != 3)
+            return usage();
+        return run_server(argv[2], bench[0] == 'e' ? echo_conn : http_conn);
+    }
+    for (size_t i = 0; i < sizeof micros / sizeof micros[0]; i++) {
+        if (strcmp(bench, micros[i].name) == 0)
+            return run_micro(&micros[i], argc == 3 ? argv[2] : NULL);
+    }
+    fprintf(stderr, "weft-bench: unknown benchmark %s\n", bench);
+    return usage();
+}
