@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: MIT
+# Demos are built by `make` so they never rot; tests/demos.sh runs them in a
+# short mode during `make check`. Each is the C twin of an example program
+# of the asyncio tutorials (see demos/README.md); they use only <weft.h>.
+
+noinst_PROGRAMS += demos/hello demos/await demos/tasks demos/create_task \
+	demos/gather demos/fetch demos/gather_error demos/wait_for demos/cancel \
+	demos/event_loop demos/generator demos/semaphore demos/interactive
+
+demos_hello_SOURCES = demos/hello.c demos/demo.h
+demos_hello_LDADD = lib/libweft.la
+demos_await_SOURCES = demos/await.c demos/demo.h
+demos_await_LDADD = lib/libweft.la
+demos_tasks_SOURCES = demos/tasks.c demos/demo.h
+demos_tasks_LDADD = lib/libweft.la
+demos_create_task_SOURCES = demos/create_task.c demos/demo.h
+demos_create_task_LDADD = lib/libweft.la
+demos_gather_SOURCES = demos/gather.c demos/demo.h
+demos_gather_LDADD = lib/libweft.la
+demos_fetch_SOURCES = demos/fetch.c demos/demo.h
+demos_fetch_LDADD = lib/libweft.la
+demos_gather_error_SOURCES = demos/gather_error.c demos/demo.h
+demos_gather_error_LDADD = lib/libweft.la
+demos_wait_for_SOURCES = demos/wait_for.c demos/demo.h
+demos_wait_for_LDADD = lib/libweft.la
+demos_cancel_SOURCES = demos/cancel.c demos/demo.h
+demos_cancel_LDADD = lib/libweft.la
+demos_event_loop_SOURCES = demos/event_loop.c demos/demo.h
+demos_event_loop_LDADD = lib/libweft.la
+demos_generator_SOURCES = demos/generator.c demos/demo.h
+demos_generator_LDADD = lib/libweft.la
+demos_semaphore_SOURCES = demos/semaphore.c demos/demo.h
+demos_semaphore_LDADD = lib/libweft.la
+demos_interactive_SOURCES = demos/interactive.c demos/demo.h
+demos_interactive_LDADD = lib/libweft.la
+
+# The smoke test and the stdout each demo must print. The expected files are
+# listed one by one rather than globbed: automake does not expand wildcards.
+TESTS += tests/demos.sh
+EXTRA_DIST += demos/README.md tests/demos.sh \
+	tests/demos/hello.expected \
+	tests/demos/await.expected \
+	tests/demos/tasks.expected \
+	tests/demos/create_task.expected \
+	tests/demos/create_task-sequential.expected \
+	tests/demos/gather.expected \
+	tests/demos/fetch.expected \
+	tests/demos/gather_error.expected \
+	tests/demos/wait_for.expected \
+	tests/demos/cancel.expected \
+	tests/demos/event_loop.expected \
+	tests/demos/generator.expected \
+	tests/demos/semaphore.expected \
+	tests/demos/interactive.expected \
+	tests/demos/interactive-slow.expected

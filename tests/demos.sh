@@ -1,0 +1,189 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Smoke test of demos/: runs every demo with its sleeps scaled down
+# (WEFT_DEMO_SCALE) and compares its stdout with tests/demos/<name>.expected,
+# printing a diff on mismatch. Each demo runs twice: with WEFT_WORKERS=1,
+# where weft must print exactly asyncio's lines in asyncio's order, and with
+# WEFT_WORKERS=4, where demos whose tasks start at the same instant may
+# print those lines in any order and are compared sorted. Elapsed-time lines
+# are checked against a range of tutorial seconds and then masked as N.NN.
+#
+# Environment: top_builddir (the demo binaries are in $top_builddir/demos)
+# and top_srcdir, both set by `make check`. Every run is bounded by
+# `timeout 30`. Exit status: 0 all passed, 1 a check failed, 99 hard error.
+set -u
+
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-$(dirname "$0")/..}
+bindir=$top_builddir/demos
+expdir=$top_srcdir/tests/demos
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-demos.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 99' HUP INT TERM
+
+if command -v timeout >/dev/null 2>&1; then
+    run_limited() { timeout 30 "$@"; }
+else
+    run_limited() { "$@"; }
+fi
+
+n_pass=0
+n_fail=0
+
+# mask_times SCALE LO HI < output > masked
+# Replaces each "<real seconds with 2 decimals> seconds" by "N.NN seconds"
+# after checking that it is LO..HI tutorial seconds (real / SCALE). LO
+# proves the sleeps really lasted; HI (below the sum of the sleeps) proves
+# they overlapped. Fails (status 1) when a time is out of range.
+mask_times() {
+    awk -v scale="$1" -v lo="$2" -v hi="$3" '
+        match($0, /[0-9]+\.[0-9][0-9] seconds/) {
+            t = substr($0, RSTART, RLENGTH - 8) / scale
+            if (t < lo || t > hi) {
+                printf "elapsed %s: %.2f tutorial seconds, want %s..%s\n",
+                       substr($0, RSTART, RLENGTH), t, lo, hi > "/dev/stderr"
+                bad = 1
+            }
+            $0 = substr($0, 1, RSTART - 1) "N.NN seconds" \
+                 substr($0, RSTART + RLENGTH)
+        }
+        { print }
+        END { exit bad }'
+}
+
+# check ID EXPECTED WORKERS ORDER SCALE TIMES INPUT PROGRAM [ARGS...]
+#   ID        label for the report and the temporary files
+#   EXPECTED  base name of the expected file in tests/demos/
+#   ORDER     exact | sorted (compare the lines sorted)
+#   TIMES     "LO HI" tutorial-seconds range of elapsed-time lines, or "-"
+#   INPUT     a file for stdin
+check() {
+    id=$1 name=$2 expected=$expdir/$2.expected workers=$3 order=$4 scale=$5 \
+        times=$6 input=$7 prog=$bindir/$8
+    shift 8
+    out=$tmp/$id.out err=$tmp/$id.err
+    why=
+
+    if [ ! -x "$prog" ]; then
+        why="$prog is missing (make builds it)"
+    else
+        WEFT_WORKERS=$workers WEFT_DEMO_SCALE=$scale \
+            run_limited "$prog" "$@" <"$input" >"$out" 2>"$err"
+        rc=$?
+        if [ "$rc" -eq 124 ]; then
+            why="timed out after 30 s"
+        elif [ "$rc" -ne 0 ]; then
+            why="exit status $rc"
+        fi
+    fi
+
+    if [ -z "$why" ] && [ "$times" != - ]; then
+        # shellcheck disable=SC2086 # $times is two words on purpose
+        mask_times "$scale" $times <"$out" >"$out.masked" 2>>"$err" ||
+            why="elapsed time out of range"
+        mv "$out.masked" "$out"
+    fi
+
+    if [ -z "$why" ]; then
+        if [ "$order" = sorted ]; then
+            LC_ALL=C sort "$expected" >"$tmp/$id.want"
+            LC_ALL=C sort "$out" >"$tmp/$id.got"
+        else
+            cp "$expected" "$tmp/$id.want"
+            cp "$out" "$tmp/$id.got"
+        fi
+        if ! diff -u "$tmp/$id.want" "$tmp/$id.got" >"$tmp/$id.diff"; then
+            why="stdout differs from $name.expected ($order)"
+        fi
+    fi
+
+    if [ -z "$why" ]; then
+        echo "PASS: $id"
+        n_pass=$((n_pass + 1))
+        return 0
+    fi
+    echo "FAIL: $id: $why"
+    if [ -s "$tmp/$id.diff" ]; then
+        sed 's/^/    /' "$tmp/$id.diff"
+    elif [ -f "$out" ]; then
+        echo "  stdout:"
+        sed 's/^/    /' "$out"
+    fi
+    if [ -s "$err" ]; then
+        echo "  stderr:"
+        sed 's/^/    /' "$err"
+    fi
+    n_fail=$((n_fail + 1))
+    return 1
+}
+
+# The worker of interactive.c must keep printing while the main task waits
+# in weft_run_blocking(fgets) for input that arrives a second later: with
+# one worker, a blocking read on it would leave a single "Working..." line.
+check_interactive_slow() {
+    id=interactive-slow-w$1
+    prog=$bindir/interactive
+    out=$tmp/$id.out
+    if [ ! -x "$prog" ]; then
+        echo "FAIL: $id: $prog is missing (make builds it)"
+        n_fail=$((n_fail + 1))
+        return 1
+    fi
+    { sleep 1; printf 'quit\n'; } |
+        WEFT_WORKERS=$1 WEFT_DEMO_SCALE=0.05 run_limited "$prog" \
+            >"$out" 2>"$tmp/$id.err"
+    rc=$?
+    n_working=$(grep -c '^Working\.\.\.$' "$out")
+    uniq "$out" >"$tmp/$id.got"
+    if [ "$rc" -ne 0 ]; then
+        why="exit status $rc"
+    elif [ "$n_working" -lt 3 ]; then
+        why="only $n_working \"Working...\" lines in 1 s at 0.1 s intervals"
+    elif ! diff -u "$expdir/interactive-slow.expected" "$tmp/$id.got" \
+            >"$tmp/$id.diff"; then
+        why="stdout (repeats collapsed) differs from interactive-slow.expected"
+    else
+        echo "PASS: $id ($n_working \"Working...\" lines)"
+        n_pass=$((n_pass + 1))
+        return 0
+    fi
+    echo "FAIL: $id: $why"
+    sed 's/^/    /' "$tmp/$id.diff" "$out" "$tmp/$id.err" 2>/dev/null
+    n_fail=$((n_fail + 1))
+    return 1
+}
+
+printf 'status\nquit\n' >"$tmp/commands"
+
+for w in 1 4; do
+    # Lines of tasks started at the same instant are ordered only with one
+    # worker, as on asyncio's single-threaded loop.
+    if [ "$w" -eq 1 ]; then racy=exact; else racy=sorted; fi
+    s=0.05
+    check hello-w$w hello $w exact $s - /dev/null hello
+    check await-w$w await $w exact $s - /dev/null await
+    check tasks-w$w tasks $w $racy $s - /dev/null tasks
+    check tasks-gather-w$w tasks $w $racy $s - /dev/null tasks --gather
+    # Timed demos run at a larger scale so that "overlapped" (2 s) and
+    # "sequential" (3 s) stay well apart in real time.
+    check create_task-w$w create_task $w exact 0.2 "1.95 2.9" /dev/null \
+        create_task
+    check create_task-sequential-w$w create_task-sequential $w exact 0.2 \
+        "2.95 60" /dev/null create_task --sequential
+    check gather-w$w gather $w $racy 0.1 "2.95 5.5" /dev/null gather
+    check fetch-w$w fetch $w $racy $s - /dev/null fetch
+    check gather_error-w$w gather_error $w exact $s - /dev/null gather_error
+    check wait_for-w$w wait_for $w exact $s - /dev/null wait_for
+    check cancel-w$w cancel $w exact $s - /dev/null cancel
+    check event_loop-w$w event_loop $w exact $s - /dev/null event_loop
+    check generator-w$w generator $w exact $s - /dev/null generator
+    check semaphore-w$w semaphore $w $racy $s - /dev/null semaphore
+    # The run ends at "quit", so the real 2 s interval costs nothing and
+    # leaves room for exactly one "Working..." line.
+    check interactive-w$w interactive $w $racy 1 - "$tmp/commands" interactive
+    check_interactive_slow $w
+done
+
+echo "demos: $n_pass passed, $n_fail failed"
+[ "$n_fail" -eq 0 ]
