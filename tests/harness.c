@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/* main() for every Check program, the fresh-runtime helpers and the
+ * in-task failure record. The record is written by any task or helper
+ * thread and read by the test body once block_on has returned. */
+#include "harness.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* The first failure wins `claimed` (compare-exchange) and fills the text;
+ * `published` (release) tells readers the text is complete. */
+static struct {
+    atomic_uint n_failures;
+    atomic_bool claimed;
+    atomic_bool published;
+    char text[900];
+} record;
+
+void harness_fail(const char *file, int line, const char *expr, const char *fmt, ...)
+{
+    atomic_fetch_add_explicit(&record.n_failures, 1, memory_order_relaxed);
+    bool expected = false;
+    if (!atomic_compare_exchange_strong_explicit(&record.claimed, &expected, true,
+                                                 memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return;
+
+    char msg[512] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    snprintf(record.text, sizeof record.text, "%s:%d: %s%s%s", file, line, expr,
+             msg[0] ? ": " : "", msg);
+    /* Printed at once: if the test then hangs and is killed by its
+     * timeout, the first broken check is still in the log. */
+    fprintf(stderr, "%s: in-task check failed\n", record.text);
+    /* Release: publishes record.text to harness_take_failure(). */
+    atomic_store_explicit(&record.published, true, memory_order_release);
+}
+
+unsigned harness_failures(void)
+{
+    return atomic_load_explicit(&record.n_failures, memory_order_acquire);
+}
+
+void harness_reset(void)
+{
+    atomic_store_explicit(&record.n_failures, 0, memory_order_relaxed);
+    atomic_store_explicit(&record.published, false, memory_order_relaxed);
+    atomic_store_explicit(&record.claimed, false, memory_order_release);
+    record.text[0] = '\0';
+}
+
+bool harness_take_failure(char *buf, size_t len)
+{
+    unsigned n = harness_failures();
+    if (n == 0) {
+        if (len)
+            buf[0] = '\0';
+        return true;
+    }
+    /* The winner may still be formatting (a detached task on a worker). */
+    int64_t end = harness_now_ns() + harness_wait_ns();
+    while (!atomic_load_explicit(&record.published, memory_order_acquire) &&
+           harness_now_ns() < end)
+        sched_yield();
+    n = harness_failures();
+    if (n > 1)
+        snprintf(buf, len, "%s (and %u more)", record.text, n - 1);
+    else
+        snprintf(buf, len, "%s", record.text);
+    harness_reset();
+    return false;
+}
+
+int64_t harness_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t harness_wait_ns(void)
+{
+    double mult = 1.0;
+    const char *env = getenv("CK_TIMEOUT_MULTIPLIER");
+    if (env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (end != env && v > 0)
+            mult = v;
+    }
+    return (int64_t)(10e9 * mult);
+}
+
+bool harness_spin_until_at(const char *file, int line, const char *what,
+                           bool (*pred)(void *), void *arg)
+{
+    int64_t end = harness_now_ns() + harness_wait_ns();
+    while (!pred(arg)) {
+        if (harness_now_ns() > end) {
+            harness_fail(file, line, what, "timed out waiting on a plain thread");
+            return false;
+        }
+        sched_yield();
+    }
+    return true;
+}
+
+unsigned harness_workers_variant(int i)
+{
+    static const unsigned variants[HARNESS_N_WORKER_VARIANTS] = {1, 2};
+    return (i >= 0 && i < HARNESS_N_WORKER_VARIANTS) ? variants[i] : 1;
+}
+
+int harness_run_opts(const weft_options *opt, weft_fn fn, void *arg)
+{
+    errno = 0;
+    weft_runtime *rt = weft_runtime_new(opt);
+    ck_assert_msg(rt != NULL, "weft_runtime_new(workers=%u) failed: errno %d (%s)",
+                  opt ? opt->workers : 0u, errno, weft_strerror(errno));
+    int status = weft_runtime_block_on(rt, fn, arg);
+    weft_runtime_free(rt);
+    return status;
+}
+
+int harness_run(unsigned workers, weft_fn fn, void *arg)
+{
+    weft_options opt = {.workers = workers};
+    return harness_run_opts(&opt, fn, arg);
+}
+
+static void checked_setup(void)
+{
+    harness_reset();
+}
+
+static void checked_teardown(void)
+{
+    harness_assert_clean();
+}
+
+TCase *harness_tcase(Suite *s, const char *name, double timeout_s)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout_s);
+    tcase_add_checked_fixture(tc, checked_setup, checked_teardown);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(test_suite());
+    /* CK_ENV: CK_VERBOSITY, CK_RUN_SUITE/CK_RUN_CASE, CK_FORK, the XML and
+     * TAP log names and CK_TIMEOUT_MULTIPLIER all come from the
+     * environment. */
+    srunner_run_all(sr, CK_ENV);
+    int n_failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    /* The failure count, kept below 77 (automake's SKIP) and 99 (ERROR). */
+    if (n_failed <= 0)
+        return EXIT_SUCCESS;
+    return n_failed < 77 ? n_failed : 76;
+}
