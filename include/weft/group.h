@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* Composing tasks: gather, wait_any and task groups (asyncio.gather,
+ * asyncio.wait(FIRST_COMPLETED), asyncio.TaskGroup). */
+#ifndef WEFT_GROUP_H
+#define WEFT_GROUP_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Joins all n tasks (frees every handle); statuses (may be NULL) receives
+ * each status in argument order. Returns 0 or the first failing status in
+ * argument order. If the caller is cancelled, cancels every child, waits
+ * for them all, and returns -ECANCELED. -EINVAL for NULL tasks (or a NULL
+ * entry), -EPERM outside a task. Task only (suspension point). */
+WEFT_API int weft_gather(weft_task *const tasks[], size_t n, int statuses[]);
+
+/* asyncio.wait(FIRST_COMPLETED): waits until one of the n tasks has ended
+ * and returns its index (the lowest index if several have). Joins nothing.
+ * Returns -ETIMEDOUT after timeout_ns (< 0 = no timeout), -ECANCELED,
+ * -EINVAL (NULL array or entry, n == 0), -EPERM outside a task. Task only
+ * (suspension point). */
+WEFT_API int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns);
+
+/* A task group (asyncio.TaskGroup) bound to the calling task's runtime.
+ * Returns NULL and sets errno: EPERM outside a task, ENOMEM. Task only. */
+WEFT_API weft_group *weft_group_new(void);
+
+/* Spawns fn(arg) into g. Returns 0, -EINVAL (NULL g or fn), -ENOMEM,
+ * -ECANCELED if g has already failed or been cancelled (fn does not run). Task only. */
+WEFT_API int weft_group_spawn(weft_group *g, weft_fn fn, void *arg);
+
+/* Waits for every task of g; the first failure cancels the rest. Returns
+ * that first failure's status (or 0) and frees g. If the caller is
+ * cancelled, cancels all, waits, returns -ECANCELED. -EINVAL for NULL g,
+ * -EPERM outside a task (g is then left alone). Task only (suspension
+ * point). */
+WEFT_API int weft_group_wait(weft_group *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_GROUP_H */

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* Runtimes: the worker threads, their run queues, reactors and timers. */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest number of workers a runtime accepts. */
+#define WEFT_MAX_WORKERS 256
+
+/* Runtime options. Zero-initialise; fields are only ever appended. */
+typedef struct weft_options {
+    unsigned workers;          /* scheduler threads; 0 = one per online CPU;
+                                  environment WEFT_WORKERS overrides 0 */
+    size_t stack_size;         /* per-task stack in bytes; 0 = default
+                                  (256 KiB, committed lazily); rounded up to
+                                  whole pages; 16 KiB .. 64 MiB */
+    unsigned blocking_threads; /* ceiling of the run_blocking pool;
+                                  0 = default (64) */
+    int64_t slow_task_ns;      /* warn on stderr when a task runs this long
+                                  without suspending; 0 = environment
+                                  WEFT_SLOW_TASK_MS or off; < 0 = off */
+} weft_options;
+
+/* asyncio.run(): starts a runtime with default options, runs main(arg) as
+ * its first task, waits for it, shuts the runtime down (cancelling what is
+ * left) and returns main's status. Returns -EPERM when called from a task,
+ * -ENOMEM/-EAGAIN when the runtime cannot start. Plain thread only. */
+WEFT_API int weft_run(weft_fn main, void *arg);
+
+/* Starts a runtime: its worker threads run until weft_runtime_free().
+ * opt may be NULL for defaults. Returns NULL and sets errno: EINVAL (bad
+ * option), ENOMEM, EAGAIN (no threads). Any thread. */
+WEFT_API weft_runtime *weft_runtime_new(const weft_options *opt);
+
+/* run_until_complete(): runs fn(arg) as a task on rt and blocks the calling
+ * thread until it ends; returns its status. May be called repeatedly, and
+ * from several plain threads at once. Returns -EPERM from a task (it would
+ * block a worker), -EINVAL if rt or fn is NULL, -ECANCELED if rt is being
+ * freed. Plain thread only. */
+WEFT_API int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg);
+
+/* close(): cancels every task still alive (detached ones too), waits until
+ * they have all ended, stops and joins the workers and frees rt. Tasks
+ * that never reach a suspension point are waited for. NULL is ignored.
+ * Plain thread only (from a task it does nothing and sets errno EPERM). */
+WEFT_API void weft_runtime_free(weft_runtime *rt);
+
+/* Spawns fn(arg) as a task on rt, from any thread, inside or outside rt.
+ * The caller owns the handle until weft_join() or weft_detach(). Returns
+ * NULL and sets errno: EINVAL (NULL rt or fn), ENOMEM. */
+WEFT_API weft_task *weft_spawn_on(weft_runtime *rt, weft_fn fn, void *arg);
+
+/* The runtime the calling task runs on; NULL outside a task. */
+WEFT_API weft_runtime *weft_runtime_current(void);
+
+/* Number of worker threads of rt (0 if rt is NULL). Any thread. */
+WEFT_API unsigned weft_runtime_workers(const weft_runtime *rt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_RUNTIME_H */

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/* Stack pool. Slots are carved from mappings of WEFT__REGION_SLOTS stacks so
+ * that a million stacks need tens of thousands of mappings at most, not a
+ * million (vm.max_map_count is 65530 on stock kernels). Guard pages: with
+ * MADV_GUARD_INSTALL (Linux 6.13+) they cost no extra mapping and every
+ * stack gets one; otherwise mprotect() splits the mapping, so only the
+ * first WEFT__MPROTECT_GUARDS stacks are guarded and later ones are not
+ * (documented in the README). */
+#include "internal.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ctx/checker.h"
+#include "ctx/stack.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define WEFT__REGION_SLOTS 64
+#define WEFT__MPROTECT_GUARDS 16384
+#define WEFT__REFILL 16
+
+enum { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
+
+struct region {
+    struct region *next;
+    char *base;
+    size_t len;
+};
+
+int weft__stack_pool_init(struct stack_pool *p, size_t stack_size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        page = 4096;
+    p->page = (size_t)page;
+    size_t usable = (stack_size + p->page - 1) & ~(p->page - 1);
+    p->slot_size = usable + p->page;
+    p->free = NULL;
+    p->n_free = 0;
+    p->regions = NULL;
+    p->bump = p->bump_end = NULL;
+    p->guard_mode = GUARD_UNKNOWN;
+    p->n_mprotect_guards = 0;
+    p->n_stacks = 0;
+    int rc = pthread_mutex_init(&p->lock, NULL);
+    return rc ? -rc : 0;
+}
+
+void weft__stack_pool_destroy(struct stack_pool *p)
+{
+    /* Deregister from valgrind every stack carved so far. */
+    for (struct region *r = p->regions; r;) {
+        struct region *next = r->next;
+        char *end = (r == p->regions && p->bump) ? p->bump : r->base + r->len;
+        for (char *slot = r->base; slot + p->slot_size <= end; slot += p->slot_size) {
+            struct stack *s = (struct stack *)(slot + p->slot_size - sizeof(struct stack));
+            weft__checker_stack_deregister(s->vg_id);
+        }
+        munmap(r->base, r->len);
+        free(r);
+        r = next;
+    }
+    p->regions = NULL;
+    pthread_mutex_destroy(&p->lock);
+}
+
+static void guard_slot(struct stack_pool *p, char *slot, struct stack *s)
+{
+    s->guarded = false;
+    if (p->guard_mode != GUARD_MPROTECT) {
+        if (madvise(slot, p->page, MADV_GUARD_INSTALL) == 0) {
+            p->guard_mode = GUARD_MADVISE;
+            s->guarded = true;
+            return;
+        }
+        p->guard_mode = GUARD_MPROTECT;
+    }
+    if (p->n_mprotect_guards < WEFT__MPROTECT_GUARDS &&
+        mprotect(slot, p->page, PROT_NONE) == 0) {
+        p->n_mprotect_guards++;
+        s->guarded = true;
+    }
+}
+
+/* Carves one new stack; lock held. */
+static struct stack *carve_locked(struct stack_pool *p)
+{
+    if (p->bump == p->bump_end) {
+        struct region *r = malloc(sizeof *r);
+        if (!r)
+            return NULL;
+        r->len = p->slot_size * WEFT__REGION_SLOTS;
+        r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (r->base == MAP_FAILED) {
+            free(r);
+            return NULL;
+        }
+        r->next = p->regions;
+        /* Release: publishes r's fields to weft__stack_guard_hit(), which
+         * walks the list without the lock (acquire load there). */
+        __atomic_store_n(&p->regions, r, __ATOMIC_RELEASE);
+        p->bump = r->base;
+        p->bump_end = r->base + r->len;
+    }
+    char *slot = p->bump;
+    p->bump += p->slot_size;
+    struct stack *s = (struct stack *)(slot + p->slot_size - sizeof(struct stack));
+    s->next = NULL;
+    s->lo = slot + p->page;
+    s->size = (size_t)((char *)s - s->lo) & ~(size_t)15;
+    s->fiber = NULL;
+    guard_slot(p, slot, s);
+    s->vg_id = weft__checker_stack_register(s->lo, (char *)s);
+    p->n_stacks++;
+    return s;
+}
+
+struct stack *weft__stack_get(struct stack_pool *p, struct stack_cache *c)
+{
+    if (WEFT__LIKELY(c->n > 0))
+        return c->items[--c->n];
+    pthread_mutex_lock(&p->lock);
+    while (c->n < WEFT__REFILL) {
+        struct stack *s = p->free;
+        if (s) {
+            p->free = s->next;
+            p->n_free--;
+        } else if (!(s = carve_locked(p))) {
+            break;
+        }
+        c->items[c->n++] = s;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return c->n > 0 ? c->items[--c->n] : NULL;
+}
+
+void weft__stack_put(struct stack_pool *p, struct stack_cache *c, struct stack *s)
+{
+    if (WEFT__LIKELY(c->n < WEFT__STACK_CACHE)) {
+        c->items[c->n++] = s;
+        return;
+    }
+    /* Full: hand half of the cache back to the pool in one lock. */
+    pthread_mutex_lock(&p->lock);
+    for (unsigned i = 0; i < WEFT__STACK_CACHE / 2; i++) {
+        struct stack *o = c->items[--c->n];
+        o->next = p->free;
+        p->free = o;
+        p->n_free++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    c->items[c->n++] = s;
+}
+
+void weft__stack_cache_drain(struct stack_pool *p, struct stack_cache *c)
+{
+    pthread_mutex_lock(&p->lock);
+    while (c->n > 0) {
+        struct stack *o = c->items[--c->n];
+        o->next = p->free;
+        p->free = o;
+        p->n_free++;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+bool weft__stack_guard_hit(struct stack_pool *p, const void *addr, size_t *stack_size)
+{
+    const char *a = addr;
+    for (struct region *r = __atomic_load_n(&p->regions, __ATOMIC_ACQUIRE); r; r = r->next) {
+        if (a < r->base || a >= r->base + r->len)
+            continue;
+        size_t off = (size_t)(a - r->base) % p->slot_size;
+        if (off < p->page) {
+            if (stack_size)
+                *stack_size = p->slot_size - p->page;
+            return true;
+        }
+        return false;
+    }
+    return false;
+}

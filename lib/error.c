@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* weft_strerror: one row for every code the library returns. */
+#include "internal.h"
+
+#include <string.h>
+
+static const struct {
+    int code;
+    const char *text;
+} rows[] = {
+    {0, "success"},
+    {EPERM, "operation not permitted here (not inside a task, or from a task where a plain thread is needed)"},
+    {EINVAL, "invalid argument"},
+    {ECANCELED, "cancelled"},
+    {ETIMEDOUT, "deadline passed"},
+    {ENOMEM, "out of memory"},
+    {EAGAIN, "resource temporarily unavailable"},
+    {EPIPE, "channel closed"},
+    {EBADF, "bad or closed file descriptor"},
+    {EDEADLK, "mutex already held by the calling task"},
+    {ECONNREFUSED, "connection refused"},
+    {ECONNRESET, "connection reset by peer"},
+    {ENOENT, "host or service not found"},
+    {EMFILE, "too many open files"},
+    {ENFILE, "too many open files in system"},
+    {EADDRINUSE, "address already in use"},
+    {ENOTCONN, "socket not connected"},
+    {EHOSTUNREACH, "host unreachable"},
+    {ENETUNREACH, "network unreachable"},
+    {EBUSY, "resource busy"},
+    {ESRCH, "no such task"},
+    {ENOSYS, "not supported on this system"},
+    {EIO, "input/output error"},
+};
+
+const char *weft_strerror(int err)
+{
+    int code = err < 0 ? -err : err;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rows[i].code == code)
+            return rows[i].text;
+    return "unknown error";
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* Composing tasks: gather (join all, in order), wait_any (first to finish,
+ * joins nothing) and task groups (first failure cancels the rest). */
+#include "internal.h"
+
+#include <string.h>
+
+#include "sched/sched.h"
+#include "util/clock.h"
+
+/* Cancels tasks[from..n), waits for each, records statuses, frees them. */
+static void reap_rest(struct weft_task *self, weft_task *const tasks[], size_t from, size_t n,
+                      int statuses[])
+{
+    for (size_t j = from; j < n; j++)
+        weft_cancel(tasks[j]);
+    for (size_t j = from; j < n; j++) {
+        weft__task_wait(self, tasks[j], INT64_MAX, true);
+        if (statuses)
+            statuses[j] = tasks[j]->status;
+        weft__task_unref(tasks[j]);
+    }
+}
+
+int weft_gather(weft_task *const tasks[], size_t n, int statuses[])
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if (n && !tasks)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!tasks[i] || tasks[i] == self)
+            return -EINVAL;
+    int first_fail = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = weft__task_wait(self, tasks[i], INT64_MAX, false);
+        if (rc < 0) {
+            /* The caller was cancelled (or its deadline passed): cancel
+             * every child still running and wait for all of them. */
+            reap_rest(self, tasks, i, n, statuses);
+            return rc;
+        }
+        int s = tasks[i]->status;
+        if (statuses)
+            statuses[i] = s;
+        if (s < 0 && first_fail == 0)
+            first_fail = s;
+        weft__task_unref(tasks[i]);
+    }
+    return first_fail;
+}
+
+static void withdraw(struct weft_task *self, weft_task *const tasks[], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *expect = self;
+        atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, NULL,
+                                                memory_order_acq_rel, memory_order_acquire);
+    }
+}
+
+static int first_done(weft_task *const tasks[], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load_explicit(&tasks[i]->joiner, memory_order_acquire) == WEFT__JOIN_DONE)
+            return (int)i;
+    return -1;
+}
+
+int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if (!tasks || n == 0 || n > INT32_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!tasks[i] || tasks[i] == self)
+            return -EINVAL;
+    int64_t now = weft__clock_ns();
+    int64_t deadline = timeout_ns < 0 ? INT64_MAX
+                       : timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    for (;;) {
+        int idx = first_done(tasks, n);
+        if (idx >= 0)
+            return idx;
+        int rc = weft__interrupted(self);
+        if (rc)
+            return rc;
+        if (deadline != INT64_MAX && weft__clock_ns() >= deadline)
+            return -ETIMEDOUT;
+        /* Register as the waiter of every task (prepared first, so that an
+         * end between registration and the switch is not lost). */
+        weft__park_prepare(self);
+        bool ended = false;
+        for (size_t i = 0; i < n && !ended; i++) {
+            void *expect = NULL;
+            if (!atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, self,
+                                                         memory_order_acq_rel,
+                                                         memory_order_acquire) &&
+                expect == WEFT__JOIN_DONE)
+                ended = true;
+        }
+        if (ended)
+            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+        else
+            weft__park(NULL, NULL, deadline, "wait_any");
+        withdraw(self, tasks, n);
+    }
+}
+
+/* ------------------------------------------------------------ groups */
+
+struct group_child {
+    weft_group *g;
+    weft_fn fn;
+    void *arg;
+};
+
+struct weft_group {
+    pthread_mutex_t lock;
+    struct weft_runtime *rt;
+    struct weft_task *owner;
+    struct weft_task **tasks;
+    struct group_child **children;
+    size_t n, cap;
+    bool failed;    /* a child failed or the waiter was interrupted */
+    int first_fail; /* status of the first failure */
+};
+
+weft_group *weft_group_new(void)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self) {
+        errno = EPERM;
+        return NULL;
+    }
+    weft_group *g = calloc(1, sizeof *g);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_init(&g->lock, NULL);
+    g->rt = self->rt;
+    g->owner = self;
+    return g;
+}
+
+/* Lock held: cancels every child but `except`. */
+static void cancel_children_locked(weft_group *g, struct weft_task *except)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->tasks[i] != except)
+            weft_cancel(g->tasks[i]);
+}
+
+static int group_child_main(void *p)
+{
+    struct group_child *c = p;
+    int s = c->fn(c->arg);
+    if (s < 0) {
+        weft_group *g = c->g;
+        pthread_mutex_lock(&g->lock);
+        if (!g->failed) {
+            g->failed = true;
+            g->first_fail = s;
+            cancel_children_locked(g, weft__task_self());
+        }
+        pthread_mutex_unlock(&g->lock);
+    }
+    return s;
+}
+
+int weft_group_spawn(weft_group *g, weft_fn fn, void *arg)
+{
+    if (!g || !fn)
+        return -EINVAL;
+    struct group_child *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->g = g;
+    c->fn = fn;
+    c->arg = arg;
+    pthread_mutex_lock(&g->lock);
+    if (g->failed) {
+        pthread_mutex_unlock(&g->lock);
+        free(c);
+        return -ECANCELED;
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 8;
+        struct weft_task **t = realloc(g->tasks, cap * sizeof *t);
+        if (t)
+            g->tasks = t;
+        struct group_child **ch = t ? realloc(g->children, cap * sizeof *ch) : NULL;
+        if (ch)
+            g->children = ch;
+        if (!t || !ch) {
+            pthread_mutex_unlock(&g->lock);
+            free(c);
+            return -ENOMEM;
+        }
+        g->cap = cap;
+    }
+    struct weft_task *t = weft__task_spawn(g->rt, group_child_main, c);
+    if (!t) {
+        pthread_mutex_unlock(&g->lock);
+        free(c);
+        return -ENOMEM;
+    }
+    g->tasks[g->n] = t;
+    g->children[g->n] = c;
+    g->n++;
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+int weft_group_wait(weft_group *g)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if (!g)
+        return -EINVAL;
+    int interrupted = 0;
+    for (size_t i = 0;; i++) {
+        pthread_mutex_lock(&g->lock);
+        if (i == g->n) {
+            /* No more spawns once we are done waiting. */
+            g->failed = true;
+            pthread_mutex_unlock(&g->lock);
+            break;
+        }
+        struct weft_task *t = g->tasks[i];
+        pthread_mutex_unlock(&g->lock);
+        int rc = weft__task_wait(self, t, INT64_MAX, interrupted != 0);
+        if (rc < 0 && !interrupted) {
+            interrupted = rc;
+            pthread_mutex_lock(&g->lock);
+            g->failed = true;
+            cancel_children_locked(g, NULL);
+            pthread_mutex_unlock(&g->lock);
+            weft__task_wait(self, t, INT64_MAX, true);
+        }
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        weft__task_unref(g->tasks[i]);
+        free(g->children[i]);
+    }
+    int result = interrupted ? interrupted : g->first_fail;
+    free(g->tasks);
+    free(g->children);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+    return result;
+}

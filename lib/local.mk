@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+# libweft-core.la: everything, hidden visibility; unit tests link it directly.
+# libweft.la: the installed library (only weft_* exported).
+noinst_LTLIBRARIES += lib/libweft-core.la
+lib_LTLIBRARIES += lib/libweft.la
+
+lib_libweft_core_la_CFLAGS = $(AM_CFLAGS) $(WEFT_VISIBILITY)
+lib_libweft_core_la_CCASFLAGS = $(AM_CCASFLAGS)
+lib_libweft_core_la_SOURCES = \
+	lib/internal.h \
+	lib/compiler.h \
+	lib/util/list.h \
+	lib/util/clock.h \
+	lib/ctx/context.h \
+	lib/ctx/checker.h \
+	lib/ctx/switch_x86_64.S \
+	lib/ctx/switch_aarch64.S \
+	lib/ctx/context.c \
+	lib/ctx/stack.h \
+	lib/ctx/stack.c \
+	lib/sched/sched.h \
+	lib/sched/deque.h \
+	lib/sched/deque.c \
+	lib/sched/inject.h \
+	lib/sched/inject.c \
+	lib/sched/timer.h \
+	lib/sched/timer.c \
+	lib/sched/waitq.h \
+	lib/sched/waitq.c \
+	lib/sched/worker.c \
+	lib/reactor/poller.h \
+	lib/reactor/epoll.c \
+	lib/exec/pool.h \
+	lib/exec/pool.c \
+	lib/blocking.c \
+	lib/deadline.c \
+	lib/group.c \
+	lib/runtime.c \
+	lib/task.c \
+	lib/error.c
+
+# libtool's version rules: C:R:A. Change of code only: R++. Interfaces added:
+# C++, R=0, A++. Interfaces removed or changed: C++, R=0, A=0.
+lib_libweft_la_SOURCES =
+lib_libweft_la_LIBADD = lib/libweft-core.la
+lib_libweft_la_LDFLAGS = -version-info 0:0:0
+
+include_HEADERS += include/weft.h
+weftinclude_HEADERS += \
+	include/weft/common.h \
+	include/weft/version.h \
+	include/weft/runtime.h \
+	include/weft/task.h \
+	include/weft/deadline.h \
+	include/weft/group.h \
+	include/weft/blocking.h \
+	include/weft/io.h \
+	include/weft/sync.h \
+	include/weft/chan.h \
+	include/weft/gen.h \
+	include/weft/diag.h

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/* Runtime lifecycle: options, worker threads, block_on, shutdown. Start
+ * order: stack pool, inject queue, workers (poller, timers), threads; stop
+ * in reverse after every task has ended. */
+#include "internal.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exec/pool.h"
+#include "sched/sched.h"
+
+#define WEFT__DEFAULT_STACK (256 * 1024)
+#define WEFT__MIN_STACK (16 * 1024)
+#define WEFT__MAX_STACK (64 * 1024 * 1024)
+#define WEFT__DEFAULT_BLOCKING 64
+
+void weft__panic(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "weft: internal error at %s:%d: %s\n", file, line, what);
+    abort();
+}
+
+/* Parses a positive decimal environment value; 0 when unset or invalid. */
+static long env_long(const char *name)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return (*end == '\0' && v > 0) ? v : 0;
+}
+
+static unsigned pick_workers(const weft_options *opt)
+{
+    if (opt && opt->workers)
+        return opt->workers;
+    long env = env_long("WEFT_WORKERS");
+    if (env > 0)
+        return env > WEFT_MAX_WORKERS ? WEFT_MAX_WORKERS : (unsigned)env;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return n > WEFT_MAX_WORKERS ? WEFT_MAX_WORKERS : (unsigned)n;
+}
+
+static void runtime_release(struct weft_runtime *rt, unsigned n_init)
+{
+    for (unsigned i = 0; i < n_init; i++)
+        weft__worker_destroy(&rt->workers[i]);
+    if (rt->pool)
+        weft__pool_free(rt->pool);
+    weft__stack_pool_destroy(&rt->stacks);
+    weft__inject_destroy(&rt->inject);
+    if (rt->shards)
+        for (unsigned i = 0; i <= rt->n_workers; i++)
+            pthread_mutex_destroy(&rt->shards[i].lock);
+    free(rt->shards);
+    free(rt->sleepers);
+    free(rt->workers);
+    pthread_mutex_destroy(&rt->idle_lock);
+    pthread_mutex_destroy(&rt->close_lock);
+    pthread_cond_destroy(&rt->close_cond);
+    free(rt);
+}
+
+weft_runtime *weft_runtime_new(const weft_options *opt)
+{
+    if (opt && (opt->workers > WEFT_MAX_WORKERS ||
+                (opt->stack_size &&
+                 (opt->stack_size < WEFT__MIN_STACK || opt->stack_size > WEFT__MAX_STACK)) ||
+                opt->blocking_threads > 4096)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct weft_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rt->n_workers = pick_workers(opt);
+    size_t stack_size = opt && opt->stack_size ? opt->stack_size : WEFT__DEFAULT_STACK;
+    rt->blocking_max = opt && opt->blocking_threads ? opt->blocking_threads
+                                                     : WEFT__DEFAULT_BLOCKING;
+    if (opt && opt->slow_task_ns > 0)
+        rt->slow_task_ns = opt->slow_task_ns;
+    else if (!opt || opt->slow_task_ns == 0)
+        rt->slow_task_ns = env_long("WEFT_SLOW_TASK_MS") * INT64_C(1000000);
+    atomic_init(&rt->next_id, 1);
+    atomic_init(&rt->n_searching, 0);
+    atomic_init(&rt->n_unparked, rt->n_workers);
+    atomic_init(&rt->shutdown, false);
+    atomic_init(&rt->closing, false);
+    pthread_mutex_init(&rt->idle_lock, NULL);
+    pthread_mutex_init(&rt->close_lock, NULL);
+    pthread_cond_init(&rt->close_cond, NULL);
+
+    int rc = -ENOMEM;
+    unsigned n_init = 0;
+    if (weft__stack_pool_init(&rt->stacks, stack_size) < 0 || weft__inject_init(&rt->inject) < 0)
+        goto fail;
+    rt->workers = aligned_alloc(WEFT__CACHELINE, rt->n_workers * sizeof *rt->workers);
+    rt->sleepers = calloc(rt->n_workers, sizeof *rt->sleepers);
+    rt->shards = aligned_alloc(WEFT__CACHELINE, (rt->n_workers + 1) * sizeof *rt->shards);
+    if (!rt->workers || !rt->sleepers || !rt->shards)
+        goto fail;
+    for (unsigned i = 0; i <= rt->n_workers; i++) {
+        pthread_mutex_init(&rt->shards[i].lock, NULL);
+        list_init(&rt->shards[i].tasks);
+        rt->shards[i].n_live = rt->shards[i].n_spawned = 0;
+    }
+    rt->pool = weft__pool_new(rt->blocking_max);
+    if (!rt->pool)
+        goto fail;
+    for (; n_init < rt->n_workers; n_init++)
+        if ((rc = weft__worker_init(rt, &rt->workers[n_init], n_init)) < 0)
+            goto fail;
+    unsigned started = 0;
+    for (; started < rt->n_workers; started++) {
+        struct worker *w = &rt->workers[started];
+        if ((rc = -pthread_create(&w->thread, NULL, weft__worker_main, w)) < 0)
+            break;
+    }
+    if (started < rt->n_workers) {
+        atomic_store_explicit(&rt->shutdown, true, memory_order_release);
+        weft__workers_wake_all(rt);
+        for (unsigned i = 0; i < started; i++)
+            pthread_join(rt->workers[i].thread, NULL);
+        goto fail;
+    }
+    return rt;
+fail:
+    runtime_release(rt, n_init);
+    errno = -rc;
+    return NULL;
+}
+
+int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg)
+{
+    if (weft__worker_self())
+        return -EPERM;
+    if (!rt || !fn)
+        return -EINVAL;
+    if (atomic_load_explicit(&rt->closing, memory_order_acquire))
+        return -ECANCELED;
+    struct thread_waiter tw = {.done = false};
+    pthread_mutex_init(&tw.lock, NULL);
+    pthread_cond_init(&tw.cond, NULL);
+    struct weft_task *t = weft__task_spawn(rt, fn, arg);
+    if (!t) {
+        int rc = -errno;
+        pthread_cond_destroy(&tw.cond);
+        pthread_mutex_destroy(&tw.lock);
+        return rc;
+    }
+    void *expect = NULL;
+    /* acq_rel: publishes tw to weft__task_finish's exchange. */
+    if (atomic_compare_exchange_strong_explicit(&t->joiner, &expect,
+                                                (void *)((uintptr_t)&tw | WEFT__JOIN_THREAD),
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        pthread_mutex_lock(&tw.lock);
+        while (!tw.done)
+            pthread_cond_wait(&tw.cond, &tw.lock);
+        pthread_mutex_unlock(&tw.lock);
+    }
+    /* Acquire: status is published by the finisher's release. */
+    (void)atomic_load_explicit(&t->joiner, memory_order_acquire);
+    int status = t->status;
+    weft__task_unref(t);
+    pthread_cond_destroy(&tw.cond);
+    pthread_mutex_destroy(&tw.lock);
+    return status;
+}
+
+void weft_runtime_free(weft_runtime *rt)
+{
+    if (!rt)
+        return;
+    if (weft__worker_self()) {
+        errno = EPERM;
+        return;
+    }
+    atomic_store_explicit(&rt->closing, true, memory_order_seq_cst);
+    weft__task_cancel_all(rt);
+    /* Blocking jobs not yet started are dropped (their callers get
+     * -ECANCELED); running ones are waited for. */
+    weft__pool_shutdown(rt->pool);
+    pthread_mutex_lock(&rt->close_lock);
+    while (weft__task_live_count(rt) > 0) {
+        /* Tasks spawned during the shutdown start out cancelled; the
+         * timed wait is a safety net against a missed broadcast. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&rt->close_cond, &rt->close_lock, &ts);
+    }
+    pthread_mutex_unlock(&rt->close_lock);
+    atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
+    weft__workers_wake_all(rt);
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        pthread_join(rt->workers[i].thread, NULL);
+    runtime_release(rt, rt->n_workers);
+}
+
+int weft_run(weft_fn main_fn, void *arg)
+{
+    if (weft__worker_self())
+        return -EPERM;
+    if (!main_fn)
+        return -EINVAL;
+    weft_runtime *rt = weft_runtime_new(NULL);
+    if (!rt)
+        return -errno;
+    int rc = weft_runtime_block_on(rt, main_fn, arg);
+    weft_runtime_free(rt);
+    return rc;
+}
+
+weft_task *weft_spawn_on(weft_runtime *rt, weft_fn fn, void *arg)
+{
+    if (!rt || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return weft__task_spawn(rt, fn, arg);
+}
+
+weft_runtime *weft_runtime_current(void)
+{
+    struct weft_task *self = weft__task_self();
+    return self ? self->rt : NULL;
+}
+
+unsigned weft_runtime_workers(const weft_runtime *rt) { return rt ? rt->n_workers : 0; }

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* Run-queue ring; see deque.h. Memory-order map:
+ * - tail is stored with release by the owner after writing the slot; thieves
+ *   load it with acquire, so the slots they copy are the ones published.
+ * - head is advanced with a release CAS (owner pop, take_half, steal); loads
+ *   of head are acquire, so the owner never reuses a slot before the thief
+ *   that consumed it has finished copying it (the copy precedes the CAS).
+ * - Slots are relaxed atomics: a thief may read a slot the owner is
+ *   rewriting after another thief consumed it, but its CAS then fails and
+ *   the value is discarded. */
+#include "internal.h"
+
+#include "sched/deque.h"
+
+#define MASK (WEFT__DEQUE_CAP - 1)
+
+void weft__deque_init(struct deque *q)
+{
+    atomic_init(&q->head, 0);
+    atomic_init(&q->tail, 0);
+    for (unsigned i = 0; i < WEFT__DEQUE_CAP; i++)
+        atomic_init(&q->buf[i], NULL);
+}
+
+bool weft__deque_push_owner(struct deque *q, void *item)
+{
+    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    if (t - h >= WEFT__DEQUE_CAP)
+        return false;
+    atomic_store_explicit(&q->buf[t & MASK], item, memory_order_relaxed);
+    /* Release: publishes the slot to thieves (acquire load of tail). */
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+    return true;
+}
+
+void *weft__deque_pop_owner(struct deque *q)
+{
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        void *item = atomic_load_explicit(&q->buf[h & MASK], memory_order_relaxed);
+        /* Release pairs with thieves' acquire of head (see file comment). */
+        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1, memory_order_release,
+                                                  memory_order_relaxed))
+            return item;
+    }
+}
+
+unsigned weft__deque_take_half_owner(struct deque *q, void **out)
+{
+    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    uint32_t n = (t - h) / 2;
+    if (n != WEFT__DEQUE_CAP / 2)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = atomic_load_explicit(&q->buf[(h + i) & MASK], memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&q->head, &h, h + n, memory_order_release,
+                                                 memory_order_relaxed))
+        return 0;
+    return n;
+}
+
+unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
+{
+    uint32_t dt = atomic_load_explicit(&dst->tail, memory_order_relaxed);
+    uint32_t n;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&victim->head, memory_order_acquire);
+        /* Acquire pairs with the owner's release store of tail. */
+        uint32_t t = atomic_load_explicit(&victim->tail, memory_order_acquire);
+        n = t - h;
+        n -= n / 2;
+        if (n == 0)
+            return 0;
+        if (n > WEFT__DEQUE_CAP / 2)
+            continue; /* head and tail read at different times; retry */
+        for (uint32_t i = 0; i < n; i++) {
+            void *item = atomic_load_explicit(&victim->buf[(h + i) & MASK], memory_order_relaxed);
+            atomic_store_explicit(&dst->buf[(dt + i) & MASK], item, memory_order_relaxed);
+        }
+        /* Release: our copy happens before the victim may reuse the slots. */
+        if (atomic_compare_exchange_weak_explicit(&victim->head, &h, h + n,
+                                                  memory_order_release, memory_order_relaxed))
+            break;
+    }
+    /* Release: publishes the copied slots to thieves of dst. */
+    atomic_store_explicit(&dst->tail, dt + n, memory_order_release);
+    return n;
+}
+
+uint32_t weft__deque_len(struct deque *q)
+{
+    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
+    uint32_t n = t - h;
+    return n > WEFT__DEQUE_CAP ? 0 : n;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/* The scheduler's shared structures (task, worker, runtime) and the
+ * internal contract every waiting primitive builds on: park and wake.
+ *
+ * Parking protocol (Go's gopark with an unlock function): a task publishes
+ * itself where a waker can find it, then calls weft__park(commit, arg, ...).
+ * commit(arg) runs on the worker only after the task's registers are saved,
+ * so a waker that needs the lock commit releases can never resume a task
+ * that is still running. A task's park word moves
+ *   RUNNING -> PARKING (weft__park_prepare) -> PARKED (after the switch)
+ * and weft__wake() moves PARKING -> NOTIFIED (the worker reschedules it
+ * right after the switch) or PARKED -> RUNNING (the waker schedules it).
+ * Wakes may be spurious (cancellation, timers): every wait re-checks its
+ * condition after weft__park returns. */
+#ifndef WEFT_SCHED_SCHED_H
+#define WEFT_SCHED_SCHED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "ctx/context.h"
+#include "ctx/stack.h"
+#include "reactor/poller.h"
+#include "sched/deque.h"
+#include "sched/inject.h"
+#include "sched/timer.h"
+#include "util/list.h"
+
+enum park_state { PARK_RUNNING, PARK_PARKING, PARK_PARKED, PARK_NOTIFIED };
+
+enum task_flags {
+    TASK_CANCELLED = 1u << 0, /* cancellation requested (sticky) */
+    TASK_DONE = 1u << 1,      /* body returned, status final */
+    TASK_DETACHED = 1u << 2,  /* no handle: free when done */
+    TASK_STARTED = 1u << 3,   /* body has started */
+};
+
+/* Values of weft_task.joiner besides a waiting task's address. */
+#define WEFT__JOIN_DONE ((void *)1)   /* task has ended */
+#define WEFT__JOIN_THREAD ((uintptr_t)2) /* tag: a struct thread_waiter */
+
+struct worker;
+
+struct weft_task {
+    struct ctx ctx;             /* saved registers while not running */
+    struct stack *stack;        /* NULL until it first runs */
+    struct weft_runtime *rt;
+    struct worker *worker;      /* worker running it, while running */
+    weft_fn fn;
+    void *arg;
+    int status;                 /* body's return value, once TASK_DONE */
+    int saved_errno;            /* errno while switched out */
+    void *asan_fake;            /* ASan fake-stack save slot */
+    _Atomic uint32_t park;      /* enum park_state */
+    _Atomic uint32_t flags;     /* enum task_flags */
+    _Atomic uint32_t refs;      /* handle + life: freed at 0 */
+    _Atomic(void *) joiner;     /* who waits for the end (see above) */
+    struct weft_task *qnext;    /* inject-queue link */
+    struct list live;           /* runtime registry link (shard lock) */
+    unsigned shard;             /* registry shard */
+    unsigned shield;            /* weft_shield depth; owner only */
+    unsigned deadline_depth;    /* deadline scopes entered; owner only */
+    int64_t deadline;           /* innermost scope deadline; owner only */
+    struct timer timer;         /* wakes the task at a park's deadline */
+    const char *wait_what;      /* what it parks on, for dumps */
+    int64_t run_start;          /* when it last got the CPU (slow warning) */
+    uint64_t id;
+    char name[32];
+};
+
+struct worker {
+    struct deque q;                        /* local run queue */
+    _Atomic(struct weft_task *) next;      /* next slot: last woken task */
+    struct weft_runtime *rt;
+    unsigned index;
+    unsigned next_uses;                    /* next-slot runs in a row */
+    _Atomic uint32_t tick;                 /* switches; owner writes, read
+                                              by peers to spot a stuck worker */
+    bool force_maint;                      /* next loop pass: inject,
+                                              timers, reactor first */
+    uint32_t *seen_tick;                   /* peers' ticks at our last check */
+    uint64_t rng;                          /* victim choice */
+    struct weft_task *current;             /* running task or NULL */
+    /* Post-switch action, set by the context that switches away and run
+     * by the one that lands (weft__post_switch). */
+    int pending;
+    struct weft_task *pending_task;
+    void (*commit)(void *);
+    void *commit_arg;
+    struct ctx sched_ctx;                  /* the worker loop's context */
+    void *sched_fiber;                     /* TSan fiber of the loop */
+    void *sched_fake;                      /* ASan fake-stack save */
+    void *sched_stack_lo;                  /* thread stack, for ASan */
+    size_t sched_stack_size;
+    bool searching;                        /* counted in rt->n_searching */
+    bool sleeping;                         /* listed in rt->sleepers */
+    _Atomic bool parked;                   /* in epoll_wait (hint) */
+    pthread_t thread;
+    struct stack_cache stacks;
+    struct timer_heap timers;
+    struct poller poller;
+    /* Counters, written by the owner only (relaxed), read by stats. */
+    _Atomic uint64_t n_run, n_steals, n_parks, n_polls;
+} WEFT__ALIGNED_CL;
+
+struct live_shard {
+    pthread_mutex_t lock;
+    struct list tasks; /* live tasks spawned from this shard's worker */
+    uint64_t n_live;   /* tasks in the list */
+    uint64_t n_spawned;
+} WEFT__ALIGNED_CL;
+
+struct exec_pool;
+
+struct weft_runtime {
+    unsigned n_workers;
+    struct worker *workers;
+    struct inject inject;
+    struct stack_pool stacks;
+    /* Idle coordination (Tokio's idle.rs shape). n_searching and
+     * n_unparked are read unlocked after a seq_cst fence by whoever pushes
+     * work; they change under idle_lock. */
+    pthread_mutex_t idle_lock;
+    _Atomic uint32_t n_searching;
+    _Atomic uint32_t n_unparked;
+    unsigned *sleepers; /* stack of sleeping worker indices */
+    unsigned n_sleepers;
+    _Atomic bool shutdown;
+    /* Every live task, sharded by the worker that spawned it (shard
+     * n_workers: spawned from plain threads). */
+    struct live_shard *shards;
+    _Atomic uint64_t next_id;
+    pthread_mutex_t close_lock; /* with close_cond: runtime_free waits */
+    pthread_cond_t close_cond;
+    _Atomic bool closing;       /* runtime_free started */
+    int64_t slow_task_ns;       /* 0 = off */
+    unsigned blocking_max;
+    struct exec_pool *pool;     /* blocking pool (exec/pool.c) */
+};
+
+/* A plain thread waiting for a task (weft_runtime_block_on). */
+struct thread_waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+/* ---- worker.c: who runs next, park and wake ---- */
+
+/* The worker of the calling thread, or NULL. Never inlined, so that a task
+ * that migrates between threads re-reads it after every switch (a cached
+ * TLS address would point at the old thread's). */
+struct worker *weft__worker_self(void);
+/* The running task, or NULL on a plain thread. */
+struct weft_task *weft__task_self(void);
+
+/* Makes t runnable. From a worker of t's runtime it goes to that worker's
+ * next slot (front = true, message-passing locality) or the back of its
+ * queue; from anywhere else to the inject queue. Wakes an idle worker when
+ * nobody is searching. */
+void weft__schedule(struct weft_task *t, bool front);
+
+/* Announces that the calling task is about to park: from here on a
+ * weft__wake() is not lost. Needed when the task publishes itself without
+ * a lock (otherwise weft__park does it). */
+void weft__park_prepare(struct weft_task *self);
+/* Parks the calling task until woken, or until `deadline` (instant; or the
+ * task's deadline scope, whichever is earlier) passes, or it is cancelled.
+ * commit(arg) (may be NULL) runs once the switch away has completed. If
+ * the task is already cancelled or past a deadline, commit runs and
+ * weft__park returns at once. Callers re-check their condition and
+ * weft__interrupted() afterwards. */
+void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what);
+/* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
+void weft__wake(struct weft_task *t);
+/* -ECANCELED if the calling task is cancelled, -ETIMEDOUT if its deadline
+ * scope has passed (neither inside weft_shield), else 0. */
+int weft__interrupted(struct weft_task *self);
+/* The deadline weft__park will honour for self: min(scope, deadline). */
+int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline);
+/* Puts the running task at the back of its worker's queue and runs others. */
+void weft__yield_now(void);
+
+/* Unlocks the pthread mutex arg: a commit function for weft__park. */
+void weft__commit_unlock(void *mutex);
+
+/* Worker threads (started/stopped by runtime.c). */
+WEFT__MUST_CHECK int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index);
+void weft__worker_destroy(struct worker *w);
+void *weft__worker_main(void *w);
+/* Wakes every worker (shutdown). */
+void weft__workers_wake_all(struct weft_runtime *rt);
+
+/* ---- task.c ---- */
+
+/* Creates and schedules a task on rt. NULL + errno on failure. */
+struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *arg);
+/* Called on the worker after the task's final switch away: publishes the
+ * end, wakes the joiner, drops the life reference. */
+void weft__task_finish(struct weft_task *t);
+/* The body trampoline's user part: runs fn and records status. */
+void weft__task_run_body(struct weft_task *t);
+/* Drops one reference; frees at zero. */
+void weft__task_unref(struct weft_task *t);
+/* Cancels every live task of rt (shutdown). */
+void weft__task_cancel_all(struct weft_runtime *rt);
+/* Live tasks of rt now. */
+uint64_t weft__task_live_count(struct weft_runtime *rt);
+/* Waits until t has ended or something interrupts the caller. Returns 0
+ * (t ended), 1 (deadline passed), -ECANCELED or -ETIMEDOUT (the caller's
+ * cancellation or deadline scope). With `hold` set, only t's end counts
+ * (cancellation held back). Task only; the caller keeps its reference. */
+int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadline, bool hold);
+/* Joins t after the caller was interrupted: cancels t, waits for its end
+ * (uninterruptibly) and drops the handle. */
+void weft__task_cancel_and_reap(struct weft_task *self, struct weft_task *t);
+
+#endif /* WEFT_SCHED_SCHED_H */

@@ -1,0 +1,661 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker loop and the switch machinery: which task runs next, parking
+ * and waking tasks, and parking and waking idle workers. Each worker is one
+ * thread; its run queue, next slot, stack cache, timer heap and poller are
+ * its own, but peers steal from the queue, fire due timers and poll the
+ * poller of a worker that is busy.
+ *
+ * Loop order: next slot (at most 3 in a row) / local queue; every 61
+ * switches (or when the queue is empty) the inject queue, due timers and a
+ * non-blocking reactor poll; then stealing from a random victim; then
+ * parking in epoll_wait until the next timer or a wake-up.
+ *
+ * Idle workers (Tokio's idle protocol): at most half the workers search at
+ * once; whoever makes work available fences and wakes one sleeper only when
+ * nobody searches; the last searcher that finds work wakes one more. */
+#define _GNU_SOURCE 1
+#include "internal.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
+#include "ctx/checker.h"
+#include "sched/sched.h"
+#include "util/clock.h"
+
+#define WEFT__MAINT_INTERVAL 61u /* switches between maintenance passes */
+#define WEFT__NEXT_CAP 3u        /* next-slot runs before queue order wins */
+#define WEFT__MONITOR_NS 2000000 /* sleep cap while a peer is busy: 2 ms */
+
+enum { PEND_NONE, PEND_REQUEUE, PEND_PARK, PEND_EXIT };
+
+static __thread struct worker *tls_worker;
+
+WEFT__NOINLINE struct worker *weft__worker_self(void)
+{
+    /* The empty asm with a memory clobber keeps the compiler from treating
+     * this as a pure function and reusing its result across a switch. */
+    __asm__ volatile("" ::: "memory");
+    return tls_worker;
+}
+
+struct weft_task *weft__task_self(void)
+{
+    struct worker *w = weft__worker_self();
+    return w ? w->current : NULL;
+}
+
+static inline uint32_t tick_bump(struct worker *w)
+{
+    uint32_t t = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->tick, t, memory_order_relaxed);
+    return t;
+}
+
+static inline void count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ idle workers */
+
+/* Wakes one sleeping worker if nobody is searching. Called after work was
+ * made available. */
+static void notify_parked(struct weft_runtime *rt)
+{
+    /* Full fence: orders our push before reading the counters; pairs with
+     * the fence in park_worker between listing itself as a sleeper and
+     * re-checking the queues (Go's "delicate dance"). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&rt->n_searching, memory_order_relaxed) != 0)
+        return;
+    if (atomic_load_explicit(&rt->n_unparked, memory_order_relaxed) >= rt->n_workers)
+        return;
+    pthread_mutex_lock(&rt->idle_lock);
+    if (atomic_load_explicit(&rt->n_searching, memory_order_relaxed) != 0 ||
+        rt->n_sleepers == 0) {
+        pthread_mutex_unlock(&rt->idle_lock);
+        return;
+    }
+    struct worker *w = &rt->workers[rt->sleepers[--rt->n_sleepers]];
+    w->sleeping = false;
+    w->searching = true; /* the woken worker starts out searching */
+    atomic_fetch_add_explicit(&rt->n_searching, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->n_unparked, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->idle_lock);
+    weft__poller_wake(&w->poller);
+}
+
+static bool start_searching(struct worker *w)
+{
+    if (w->searching)
+        return true;
+    struct weft_runtime *rt = w->rt;
+    uint32_t s = atomic_load_explicit(&rt->n_searching, memory_order_relaxed);
+    if (2 * s >= rt->n_workers && rt->n_workers > 1)
+        return false;
+    atomic_fetch_add_explicit(&rt->n_searching, 1, memory_order_seq_cst);
+    w->searching = true;
+    return true;
+}
+
+static void stop_searching(struct worker *w)
+{
+    if (!w->searching)
+        return;
+    w->searching = false;
+    /* The last searcher to find work wakes another, in case there is more. */
+    if (atomic_fetch_sub_explicit(&w->rt->n_searching, 1, memory_order_seq_cst) == 1)
+        notify_parked(w->rt);
+}
+
+void weft__workers_wake_all(struct weft_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        weft__poller_wake(&rt->workers[i].poller);
+}
+
+/* ------------------------------------------------------------ run queues */
+
+static void push_local(struct worker *w, struct weft_task *t)
+{
+    while (!weft__deque_push_owner(&w->q, t)) {
+        void *batch[WEFT__DEQUE_CAP / 2];
+        unsigned n = weft__deque_take_half_owner(&w->q, batch);
+        if (n == 0)
+            continue; /* thieves made room */
+        for (unsigned i = 0; i + 1 < n; i++)
+            ((struct weft_task *)batch[i])->qnext = batch[i + 1];
+        ((struct weft_task *)batch[n - 1])->qnext = t;
+        weft__inject_push_batch(&w->rt->inject, batch[0], t, n + 1);
+        return;
+    }
+}
+
+void weft__schedule(struct weft_task *t, bool front)
+{
+    struct weft_runtime *rt = t->rt;
+    struct worker *w = weft__worker_self();
+    if (w && w->rt == rt) {
+        if (front) {
+            /* The next slot: no wake-up for the task that now sits there
+             * (the running task usually parks soon: message passing stays
+             * on this core); a displaced older one goes to the queue. */
+            t = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
+            if (!t)
+                return;
+        }
+        push_local(w, t);
+    } else {
+        weft__inject_push(&rt->inject, t);
+    }
+    notify_parked(rt);
+}
+
+/* Next task from the next slot or the local queue; NULL if both empty. */
+static struct weft_task *pick_local(struct worker *w)
+{
+    struct weft_task *t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
+    if (t) {
+        if (++w->next_uses <= WEFT__NEXT_CAP)
+            return t;
+        push_local(w, t); /* capped: let queue order win once */
+    }
+    w->next_uses = 0;
+    return weft__deque_pop_owner(&w->q);
+}
+
+static void move_from_inject(struct worker *w, size_t max)
+{
+    size_t n;
+    struct weft_task *t = weft__inject_pop_batch(&w->rt->inject, max, &n);
+    while (t) {
+        struct weft_task *nx = t->qnext;
+        push_local(w, t);
+        t = nx;
+    }
+}
+
+static void fire_timer(struct timer *tm)
+{
+    weft__wake(weft__container_of(tm, struct weft_task, timer));
+}
+
+/* Inject queue, timers, reactor: every WEFT__MAINT_INTERVAL switches and
+ * whenever the local queue runs dry. */
+static void maintenance(struct worker *w)
+{
+    struct weft_runtime *rt = w->rt;
+    size_t inj = weft__inject_len(&rt->inject);
+    if (inj) {
+        size_t share = inj / rt->n_workers + 1;
+        move_from_inject(w, share < WEFT__DEQUE_CAP / 2 ? share : WEFT__DEQUE_CAP / 2);
+    }
+    if (weft__timer_next(&w->timers) != INT64_MAX)
+        weft__timer_fire_due(&w->timers, weft__clock_ns(), false, fire_timer);
+    if (atomic_load_explicit(&w->poller.n_sources, memory_order_relaxed)) {
+        count(&w->n_polls, 1);
+        weft__poller_wait(&w->poller, 0);
+    }
+}
+
+/* Steals from peers: their queues, their due timers, the reactors of busy
+ * ones, and (when a peer has not switched since our last look) the task
+ * stranded in its next slot. */
+static struct weft_task *steal_work(struct worker *w)
+{
+    struct weft_runtime *rt = w->rt;
+    unsigned n = rt->n_workers;
+    if (n > 1) {
+        w->rng ^= w->rng << 13;
+        w->rng ^= w->rng >> 7;
+        w->rng ^= w->rng << 17;
+        unsigned start = (unsigned)(w->rng % n);
+        int64_t now = 0;
+        for (unsigned i = 0; i < n; i++) {
+            struct worker *v = &rt->workers[(start + i) % n];
+            if (v == w)
+                continue;
+            unsigned got = weft__deque_steal(&v->q, &w->q);
+            if (got) {
+                count(&w->n_steals, got);
+                return weft__deque_pop_owner(&w->q);
+            }
+            if (weft__timer_next(&v->timers) != INT64_MAX) {
+                if (!now)
+                    now = weft__clock_ns();
+                weft__timer_fire_due(&v->timers, now, true, fire_timer);
+            }
+            bool busy = !atomic_load_explicit(&v->parked, memory_order_relaxed);
+            if (busy && atomic_load_explicit(&v->poller.n_sources, memory_order_relaxed)) {
+                count(&w->n_polls, 1);
+                weft__poller_wait(&v->poller, 0);
+            }
+            uint32_t vt = atomic_load_explicit(&v->tick, memory_order_relaxed);
+            if (busy && atomic_load_explicit(&v->next, memory_order_relaxed) &&
+                vt == w->seen_tick[v->index]) {
+                struct weft_task *t =
+                    atomic_exchange_explicit(&v->next, NULL, memory_order_acquire);
+                if (t) {
+                    count(&w->n_steals, 1);
+                    return t;
+                }
+            }
+            w->seen_tick[v->index] = vt;
+        }
+    }
+    struct weft_task *t = pick_local(w);
+    if (t)
+        return t;
+    move_from_inject(w, WEFT__DEQUE_CAP / 2);
+    return pick_local(w);
+}
+
+/* Is there work anywhere a sleeping worker could take? */
+static bool work_available(struct weft_runtime *rt)
+{
+    if (weft__inject_len(&rt->inject))
+        return true;
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        if (weft__deque_len(&rt->workers[i].q))
+            return true;
+    return false;
+}
+
+static void park_worker(struct worker *w)
+{
+    struct weft_runtime *rt = w->rt;
+    pthread_mutex_lock(&rt->idle_lock);
+    bool was_searching = w->searching;
+    bool last = false;
+    if (was_searching) {
+        w->searching = false;
+        last = atomic_fetch_sub_explicit(&rt->n_searching, 1, memory_order_relaxed) == 1;
+    }
+    atomic_fetch_sub_explicit(&rt->n_unparked, 1, memory_order_relaxed);
+    w->sleeping = true;
+    rt->sleepers[rt->n_sleepers++] = w->index;
+    pthread_mutex_unlock(&rt->idle_lock);
+    (void)last;
+
+    /* Pairs with the fence in notify_parked: either the pusher sees us
+     * asleep and wakes someone, or we see its work here. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (work_available(rt))
+        notify_parked(rt);
+
+    int64_t deadline = weft__timer_next(&w->timers);
+    bool peer_busy = false;
+    for (unsigned i = 0; i < rt->n_workers; i++) {
+        struct worker *v = &rt->workers[i];
+        if (v == w || atomic_load_explicit(&v->parked, memory_order_relaxed))
+            continue;
+        peer_busy = true;
+        int64_t d = weft__timer_next(&v->timers);
+        if (d < deadline)
+            deadline = d;
+    }
+    int64_t timeout = -1;
+    int64_t now = weft__clock_ns();
+    if (deadline != INT64_MAX)
+        timeout = deadline > now ? deadline - now : 0;
+    /* A busy peer may strand a task in its next slot or a ready descriptor
+     * in its reactor: look again soon (Go's sysmon does the same). */
+    if (peer_busy && (timeout < 0 || timeout > WEFT__MONITOR_NS))
+        timeout = WEFT__MONITOR_NS;
+
+    atomic_store_explicit(&w->parked, true, memory_order_relaxed);
+    if (!atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
+        count(&w->n_parks, 1);
+        count(&w->n_polls, 1);
+        weft__poller_wait(&w->poller, timeout);
+    }
+    atomic_store_explicit(&w->parked, false, memory_order_relaxed);
+
+    pthread_mutex_lock(&rt->idle_lock);
+    if (w->sleeping) {
+        /* Woken by a timer, a descriptor or the monitor timeout, not by
+         * notify_parked: take ourselves off the list. */
+        for (unsigned i = 0; i < rt->n_sleepers; i++) {
+            if (rt->sleepers[i] == w->index) {
+                rt->sleepers[i] = rt->sleepers[--rt->n_sleepers];
+                break;
+            }
+        }
+        w->sleeping = false;
+        atomic_fetch_add_explicit(&rt->n_unparked, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&rt->idle_lock);
+    w->force_maint = true;
+}
+
+/* ------------------------------------------------------------ switching */
+
+static void task_entry(void);
+
+/* errno through out-of-line helpers: glibc declares __errno_location()
+ * const, so code that switches threads mid-function could otherwise keep
+ * using the previous thread's errno address (GCC PR 26461). */
+static WEFT__NOINLINE int errno_get(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return errno;
+}
+
+static WEFT__NOINLINE void errno_set(int v)
+{
+    __asm__ volatile("" ::: "memory");
+    errno = v;
+}
+
+/* Gives t a stack and a first frame if it has none. False when no stack
+ * could be had: t then ends at once with -ENOMEM. */
+static bool prepare_run(struct worker *w, struct weft_task *t)
+{
+    if (WEFT__LIKELY(t->stack != NULL))
+        return true;
+    struct stack *s = weft__stack_get(&w->rt->stacks, &w->stacks);
+    if (!s) {
+        t->status = -ENOMEM;
+        atomic_fetch_or_explicit(&t->flags, TASK_STARTED, memory_order_relaxed);
+        weft__task_finish(t);
+        return false;
+    }
+    if (!s->fiber)
+        s->fiber = weft__checker_fiber_new();
+    weft__checker_stack_reuse(s->lo, s->size);
+    t->stack = s;
+    weft__ctx_make(&t->ctx, s->lo, s->size, task_entry);
+    return true;
+}
+
+static void slow_task_check(struct worker *w, struct weft_task *t)
+{
+    int64_t ran = weft__clock_ns() - t->run_start;
+    if (ran < w->rt->slow_task_ns)
+        return;
+    if (t->name[0])
+        fprintf(stderr, "weft: slow task '%s' (id %llu) ran %.1f ms without suspending\n",
+                t->name, (unsigned long long)t->id, ran / 1e6);
+    else
+        fprintf(stderr, "weft: slow task id %llu ran %.1f ms without suspending\n",
+                (unsigned long long)t->id, ran / 1e6);
+}
+
+static inline void mark_running(struct worker *w, struct weft_task *t)
+{
+    w->current = t;
+    t->worker = w;
+    count(&w->n_run, 1);
+    if (WEFT__UNLIKELY(w->rt->slow_task_ns > 0))
+        t->run_start = weft__clock_ns();
+}
+
+static void finish_exit(struct worker *w, struct weft_task *t)
+{
+    weft__stack_put(&w->rt->stacks, &w->stacks, t->stack);
+    t->stack = NULL;
+    weft__task_finish(t);
+}
+
+/* Completes the action of the context that just switched away on this
+ * worker. Runs on whatever context landed. */
+static void post_switch(struct worker *w)
+{
+    int p = w->pending;
+    struct weft_task *t = w->pending_task;
+    w->pending = PEND_NONE;
+    switch (p) {
+    case PEND_NONE:
+        break;
+    case PEND_REQUEUE:
+        push_local(w, t);
+        break;
+    case PEND_PARK: {
+        if (w->commit)
+            w->commit(w->commit_arg);
+        uint32_t s = PARK_PARKING;
+        /* acq_rel: publishes the saved context to a waker's CAS on
+         * PARKED -> RUNNING; on failure (NOTIFIED) acquires the waker's
+         * writes before we requeue the task ourselves. */
+        if (!atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_PARKED,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            atomic_store_explicit(&t->park, PARK_RUNNING, memory_order_relaxed);
+            push_local(w, t);
+        }
+        break;
+    }
+    case PEND_EXIT:
+        finish_exit(w, t);
+        break;
+    }
+}
+
+/* Switches the running task self away with `action` done after the
+ * switch; returns when self is resumed (maybe on another worker). */
+static void switch_out(struct worker *w, struct weft_task *self, int action)
+{
+    self->saved_errno = errno_get();
+    if (WEFT__UNLIKELY(w->rt->slow_task_ns > 0))
+        slow_task_check(w, self);
+    w->pending = action;
+    w->pending_task = self;
+    struct weft_task *next = NULL;
+    if (tick_bump(w) % WEFT__MAINT_INTERVAL != 0) {
+        next = pick_local(w);
+        if (next && !prepare_run(w, next))
+            next = NULL;
+    } else {
+        w->force_maint = true;
+    }
+    void **fake = action == PEND_EXIT ? NULL : &self->asan_fake;
+    if (next) {
+        mark_running(w, next);
+        weft__checker_start_switch(fake, next->stack->lo, next->stack->size);
+        weft__checker_fiber_switch(next->stack->fiber);
+        weft__ctx_switch(&self->ctx, &next->ctx);
+    } else {
+        w->current = NULL;
+        weft__checker_start_switch(fake, w->sched_stack_lo, w->sched_stack_size);
+        weft__checker_fiber_switch(w->sched_fiber);
+        weft__ctx_switch(&self->ctx, &w->sched_ctx);
+    }
+    weft__checker_finish_switch(self->asan_fake);
+    post_switch(weft__worker_self());
+    errno_set(self->saved_errno);
+}
+
+static void task_entry(void)
+{
+    weft__checker_finish_switch(NULL);
+    struct worker *w = weft__worker_self();
+    post_switch(w);
+    struct weft_task *t = w->current;
+    errno_set(0);
+    weft__task_run_body(t);
+    w = weft__worker_self();
+    switch_out(w, t, PEND_EXIT);
+    weft__panic(__FILE__, __LINE__, "a finished task was resumed");
+}
+
+/* Runs t from the worker loop until it switches back to the loop. */
+static void run_from_loop(struct worker *w, struct weft_task *t)
+{
+    if (!prepare_run(w, t))
+        return;
+    mark_running(w, t);
+    weft__checker_start_switch(&w->sched_fake, t->stack->lo, t->stack->size);
+    weft__checker_fiber_switch(t->stack->fiber);
+    weft__ctx_switch(&w->sched_ctx, &t->ctx);
+    weft__checker_finish_switch(w->sched_fake);
+    post_switch(w);
+}
+
+/* ------------------------------------------------------------ park / wake */
+
+void weft__commit_unlock(void *mutex) { pthread_mutex_unlock(mutex); }
+
+void weft__park_prepare(struct weft_task *self)
+{
+    /* seq_cst: pairs with weft_cancel (flag, then read park) so that one of
+     * us sees the other: we see the flag, or it sees PARKING and wakes. */
+    atomic_store_explicit(&self->park, PARK_PARKING, memory_order_seq_cst);
+}
+
+int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline)
+{
+    if (self->shield == 0 && self->deadline < deadline)
+        return self->deadline;
+    return deadline;
+}
+
+int weft__interrupted(struct weft_task *self)
+{
+    if (self->shield)
+        return 0;
+    if (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED)
+        return -ECANCELED;
+    if (self->deadline != INT64_MAX && weft__clock_ns() >= self->deadline)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
+{
+    struct worker *w = weft__worker_self();
+    struct weft_task *self = w->current;
+    if (atomic_load_explicit(&self->park, memory_order_relaxed) == PARK_RUNNING)
+        weft__park_prepare(self);
+    int64_t dl = weft__effective_deadline(self, deadline);
+    bool armed = false;
+    if (weft__interrupted(self) ||
+        (dl != INT64_MAX && (dl <= weft__clock_ns() ||
+                             !(armed = weft__timer_arm(&w->timers, &self->timer, dl) == 0)))) {
+        atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+        if (commit)
+            commit(arg);
+        return;
+    }
+    self->wait_what = what;
+    w->commit = commit;
+    w->commit_arg = arg;
+    switch_out(w, self, PEND_PARK);
+    self->wait_what = NULL;
+    if (armed)
+        weft__timer_disarm(&self->timer);
+}
+
+void weft__wake(struct weft_task *t)
+{
+    uint32_t s = atomic_load_explicit(&t->park, memory_order_seq_cst);
+    for (;;) {
+        if (s == PARK_PARKING) {
+            /* The parking worker will see NOTIFIED after its switch and
+             * requeue the task itself (post_switch). */
+            if (atomic_compare_exchange_weak_explicit(&t->park, &s, PARK_NOTIFIED,
+                                                      memory_order_acq_rel,
+                                                      memory_order_acquire))
+                return;
+        } else if (s == PARK_PARKED) {
+            /* acq_rel: acquires the parked context (post_switch's release). */
+            if (atomic_compare_exchange_weak_explicit(&t->park, &s, PARK_RUNNING,
+                                                      memory_order_acq_rel,
+                                                      memory_order_acquire)) {
+                weft__schedule(t, true);
+                return;
+            }
+        } else {
+            return; /* running, or already notified */
+        }
+    }
+}
+
+void weft__yield_now(void)
+{
+    struct worker *w = weft__worker_self();
+    switch_out(w, w->current, PEND_REQUEUE);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index)
+{
+    memset(w, 0, sizeof *w);
+    weft__deque_init(&w->q);
+    atomic_init(&w->next, NULL);
+    atomic_init(&w->tick, 0);
+    atomic_init(&w->parked, false);
+    w->rt = rt;
+    w->index = index;
+    w->rng = 0x9E3779B97F4A7C15ull * (index + 1);
+    w->seen_tick = calloc(rt->n_workers, sizeof *w->seen_tick);
+    if (!w->seen_tick)
+        return -ENOMEM;
+    int rc = weft__timer_heap_init(&w->timers);
+    if (rc < 0)
+        goto fail_free_seen;
+    rc = weft__poller_init(&w->poller);
+    if (rc < 0)
+        goto fail_timers;
+    return 0;
+fail_timers:
+    weft__timer_heap_destroy(&w->timers);
+fail_free_seen:
+    free(w->seen_tick);
+    return rc;
+}
+
+void weft__worker_destroy(struct worker *w)
+{
+    weft__stack_cache_drain(&w->rt->stacks, &w->stacks);
+    weft__poller_destroy(&w->poller);
+    weft__timer_heap_destroy(&w->timers);
+    free(w->seen_tick);
+}
+
+static void thread_stack_bounds(struct worker *w)
+{
+    pthread_attr_t a;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        pthread_attr_getstack(&a, &w->sched_stack_lo, &w->sched_stack_size);
+        pthread_attr_destroy(&a);
+    }
+}
+
+void *weft__worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct weft_runtime *rt = w->rt;
+    tls_worker = w;
+    w->sched_fiber = weft__checker_fiber_current();
+    thread_stack_bounds(w);
+    for (;;) {
+        struct weft_task *t = NULL;
+        if (w->force_maint) {
+            w->force_maint = false;
+            maintenance(w);
+        }
+        t = pick_local(w);
+        if (!t) {
+            maintenance(w);
+            t = pick_local(w);
+        }
+        if (!t && start_searching(w))
+            t = steal_work(w);
+        if (t) {
+            stop_searching(w);
+            tick_bump(w);
+            run_from_loop(w, t);
+            continue;
+        }
+        if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
+            break;
+        park_worker(w);
+    }
+    stop_searching(w);
+    tls_worker = NULL;
+    return NULL;
+}

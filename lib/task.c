@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/* The task object: creation, the end of a task, join, detach, cancel,
+ * names. A task carries two references: the handle (dropped by join or
+ * detach) and its life (dropped after its final switch), so whichever
+ * comes last frees it. */
+#include "internal.h"
+
+#include <string.h>
+
+#include "sched/sched.h"
+#include "util/clock.h"
+
+struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *arg)
+{
+    struct weft_task *t = malloc(sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->stack = NULL;
+    t->rt = rt;
+    t->worker = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    t->status = 0;
+    t->saved_errno = 0;
+    t->asan_fake = NULL;
+    atomic_init(&t->park, PARK_RUNNING);
+    /* Spawned while the runtime closes: cancelled from the start, so that
+     * runtime_free's wait ends; its body still starts. */
+    atomic_init(&t->flags,
+                atomic_load_explicit(&rt->closing, memory_order_acquire) ? TASK_CANCELLED : 0);
+    atomic_init(&t->refs, 2);
+    atomic_init(&t->joiner, NULL);
+    t->qnext = NULL;
+    t->shield = 0;
+    t->deadline_depth = 0;
+    t->deadline = INT64_MAX;
+    t->timer.deadline = 0;
+    t->timer.idx = 0;
+    atomic_init(&t->timer.heap, NULL);
+    t->wait_what = NULL;
+    t->run_start = 0;
+    t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
+    t->name[0] = '\0';
+
+    struct worker *w = weft__worker_self();
+    t->shard = (w && w->rt == rt) ? w->index : rt->n_workers;
+    struct live_shard *sh = &rt->shards[t->shard];
+    pthread_mutex_lock(&sh->lock);
+    list_push_back(&sh->tasks, &t->live);
+    sh->n_live++;
+    sh->n_spawned++;
+    pthread_mutex_unlock(&sh->lock);
+
+    weft__schedule(t, false);
+    return t;
+}
+
+void weft__task_run_body(struct weft_task *t)
+{
+    atomic_fetch_or_explicit(&t->flags, TASK_STARTED, memory_order_relaxed);
+    t->status = t->fn(t->arg);
+}
+
+void weft__task_unref(struct weft_task *t)
+{
+    /* acq_rel: the last owner sees every write of the others before free. */
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        free(t);
+}
+
+void weft__task_finish(struct weft_task *t)
+{
+    struct weft_runtime *rt = t->rt;
+    struct live_shard *sh = &rt->shards[t->shard];
+    pthread_mutex_lock(&sh->lock);
+    list_remove(&t->live);
+    bool last = --sh->n_live == 0;
+    pthread_mutex_unlock(&sh->lock);
+
+    /* Release: publishes status to whoever sees DONE (weft_task_done). */
+    atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_release);
+    /* acq_rel exchange: publishes status to the joiner, which reads it
+     * after seeing WEFT__JOIN_DONE (acquire); takes the joiner's entry. */
+    void *j = atomic_exchange_explicit(&t->joiner, WEFT__JOIN_DONE, memory_order_acq_rel);
+    if (j && ((uintptr_t)j & WEFT__JOIN_THREAD)) {
+        struct thread_waiter *tw = (void *)((uintptr_t)j & ~WEFT__JOIN_THREAD);
+        pthread_mutex_lock(&tw->lock);
+        tw->done = true;
+        pthread_cond_signal(&tw->cond);
+        pthread_mutex_unlock(&tw->lock);
+    } else if (j) {
+        weft__wake(j);
+    }
+    if (last && atomic_load_explicit(&rt->closing, memory_order_acquire)) {
+        pthread_mutex_lock(&rt->close_lock);
+        pthread_cond_broadcast(&rt->close_cond);
+        pthread_mutex_unlock(&rt->close_lock);
+    }
+    weft__task_unref(t);
+}
+
+void weft__task_cancel_all(struct weft_runtime *rt)
+{
+    for (unsigned i = 0; i <= rt->n_workers; i++) {
+        struct live_shard *sh = &rt->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        for (struct list *l = sh->tasks.next; l != &sh->tasks; l = l->next)
+            weft_cancel(weft__container_of(l, struct weft_task, live));
+        pthread_mutex_unlock(&sh->lock);
+    }
+}
+
+uint64_t weft__task_live_count(struct weft_runtime *rt)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i <= rt->n_workers; i++) {
+        pthread_mutex_lock(&rt->shards[i].lock);
+        n += rt->shards[i].n_live;
+        pthread_mutex_unlock(&rt->shards[i].lock);
+    }
+    return n;
+}
+
+int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadline, bool hold)
+{
+    if (hold)
+        self->shield++;
+    int rc = 0;
+    for (;;) {
+        /* Acquire pairs with the exchange in weft__task_finish. */
+        if (atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_DONE)
+            break;
+        weft__park_prepare(self);
+        void *expect = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&t->joiner, &expect, self,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire) &&
+            expect != self) {
+            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+            if (expect == WEFT__JOIN_DONE)
+                break;
+            rc = -EINVAL; /* somebody else waits for t */
+            break;
+        }
+        weft__park(NULL, NULL, deadline, "join");
+        if (atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_DONE)
+            break;
+        if ((rc = weft__interrupted(self)) != 0)
+            break;
+        if (deadline != INT64_MAX && weft__clock_ns() >= deadline) {
+            rc = 1;
+            break;
+        }
+    }
+    if (rc != 0 && rc != -EINVAL) {
+        /* Withdraw as joiner; if t ended meanwhile its wake is spurious. */
+        void *expect = self;
+        atomic_compare_exchange_strong_explicit(&t->joiner, &expect, NULL,
+                                                memory_order_acq_rel, memory_order_acquire);
+    }
+    if (hold)
+        self->shield--;
+    return rc;
+}
+
+void weft__task_cancel_and_reap(struct weft_task *self, struct weft_task *t)
+{
+    weft_cancel(t);
+    int rc = weft__task_wait(self, t, INT64_MAX, true);
+    WEFT__ASSERT(rc == 0);
+    weft__task_unref(t);
+}
+
+/* ------------------------------------------------------------ public API */
+
+weft_task *weft_spawn(weft_fn fn, void *arg)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self) {
+        errno = EPERM;
+        return NULL;
+    }
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return weft__task_spawn(self->rt, fn, arg);
+}
+
+int weft_join(weft_task *t)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if (!t || t == self)
+        return -EINVAL;
+    int rc = weft__task_wait(self, t, INT64_MAX, false);
+    if (rc == -EINVAL)
+        return rc;
+    if (rc < 0) {
+        /* asyncio: cancelling the awaiting task cancels the awaited one;
+         * wait for it to really end so that nothing is left unowned. */
+        weft__task_cancel_and_reap(self, t);
+        return rc;
+    }
+    int status = t->status;
+    weft__task_unref(t);
+    return status;
+}
+
+void weft_detach(weft_task *t)
+{
+    if (!t)
+        return;
+    atomic_fetch_or_explicit(&t->flags, TASK_DETACHED, memory_order_relaxed);
+    weft__task_unref(t);
+}
+
+void weft_cancel(weft_task *t)
+{
+    if (!t)
+        return;
+    /* seq_cst: pairs with weft__park_prepare (see there). */
+    uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_CANCELLED, memory_order_seq_cst);
+    if (old & (TASK_CANCELLED | TASK_DONE))
+        return;
+    weft__wake(t);
+}
+
+bool weft_task_done(const weft_task *t)
+{
+    if (!t)
+        return false;
+    return atomic_load_explicit(&((weft_task *)t)->flags, memory_order_acquire) & TASK_DONE;
+}
+
+weft_task *weft_current(void) { return weft__task_self(); }
+
+bool weft_cancelled(void)
+{
+    struct weft_task *self = weft__task_self();
+    return self && weft__interrupted(self) == -ECANCELED;
+}
+
+int weft_yield(void)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    int rc = weft__interrupted(self);
+    if (rc)
+        return rc;
+    weft__yield_now();
+    return weft__interrupted(self);
+}
+
+void weft_task_set_name(weft_task *t, const char *name)
+{
+    if (!t)
+        return;
+    size_t n = name ? strnlen(name, sizeof t->name - 1) : 0;
+    if (n)
+        memcpy(t->name, name, n);
+    t->name[n] = '\0';
+}
+
+const char *weft_task_name(const weft_task *t) { return t ? t->name : ""; }
+
+uint64_t weft_task_id(const weft_task *t) { return t ? t->id : 0; }

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: MIT
+# One Check program per module. Unit tests link libweft-core.la (internals);
+# API tests link libweft.la and include only <weft.h>.
+TEST_EXTENSIONS = .sh
+AM_TESTS_ENVIRONMENT = CK_DEFAULT_TIMEOUT=60; export CK_DEFAULT_TIMEOUT; \
+	top_builddir=$(top_builddir); top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
+SH_LOG_COMPILER = $(SHELL)
+
+if HAVE_CHECK
+tests_unit_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/tests
+tests_api_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/tests
+tests_unit_ldadd = tests/libharness.la lib/libweft-core.la $(CHECK_LIBS)
+tests_api_ldadd = tests/libharness.la lib/libweft.la $(CHECK_LIBS)
+
+noinst_LTLIBRARIES += tests/libharness.la
+tests_libharness_la_SOURCES = tests/harness.c tests/harness.h
+tests_libharness_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+
+# --- unit tests (internals) ---
+check_PROGRAMS += tests/unit/deque_test tests/unit/context_test
+tests_unit_deque_test_SOURCES = tests/unit/deque_test.c
+tests_unit_deque_test_CFLAGS = $(tests_unit_cflags)
+tests_unit_deque_test_LDADD = $(tests_unit_ldadd)
+tests_unit_context_test_SOURCES = tests/unit/context_test.c
+tests_unit_context_test_CFLAGS = $(tests_unit_cflags)
+tests_unit_context_test_LDADD = $(tests_unit_ldadd)
+
+# --- API tests (the public contract) ---
+check_PROGRAMS += tests/api/runtime_test tests/api/task_test
+tests_api_runtime_test_SOURCES = tests/api/runtime_test.c
+tests_api_runtime_test_CFLAGS = $(tests_api_cflags)
+tests_api_runtime_test_LDADD = $(tests_api_ldadd)
+tests_api_task_test_SOURCES = tests/api/task_test.c
+tests_api_task_test_CFLAGS = $(tests_api_cflags)
+tests_api_task_test_LDADD = $(tests_api_ldadd) -lm
+
+TESTS += $(check_PROGRAMS)
+else
+check-local:
+	@echo "ERROR: the Check unit-test framework was not found when configure ran." >&2
+	@echo "ERROR: install it (apt-get install check) and re-run configure; no tests ran." >&2
+	@exit 1
+endif
