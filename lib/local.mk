@@ -37,6 +37,10 @@ lib_libweft_core_la_SOURCES = \
 	lib/group.c \
 	lib/runtime.c \
 	lib/task.c \
+	lib/prim.h \
+	lib/sync.c \
+	lib/chan.c \
+	lib/gen.c \
 	lib/error.c
 
 # libtool's version rules: C:R:A. Change of code only: R++. Interfaces added:

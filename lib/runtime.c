@@ -49,19 +49,19 @@ static unsigned pick_workers(const weft_options *opt)
 
 static void runtime_release(struct weft_runtime *rt, unsigned n_init)
 {
+    if (rt->workers)
+        weft__task_memory_release(rt);
     for (unsigned i = 0; i < n_init; i++)
         weft__worker_destroy(&rt->workers[i]);
     if (rt->pool)
         weft__pool_free(rt->pool);
     weft__stack_pool_destroy(&rt->stacks);
     weft__inject_destroy(&rt->inject);
-    if (rt->shards)
-        for (unsigned i = 0; i <= rt->n_workers; i++)
-            pthread_mutex_destroy(&rt->shards[i].lock);
     free(rt->shards);
     free(rt->sleepers);
     free(rt->workers);
     pthread_mutex_destroy(&rt->idle_lock);
+    pthread_mutex_destroy(&rt->task_lock);
     pthread_mutex_destroy(&rt->close_lock);
     pthread_cond_destroy(&rt->close_cond);
     free(rt);
@@ -95,6 +95,7 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     atomic_init(&rt->shutdown, false);
     atomic_init(&rt->closing, false);
     pthread_mutex_init(&rt->idle_lock, NULL);
+    pthread_mutex_init(&rt->task_lock, NULL);
     pthread_mutex_init(&rt->close_lock, NULL);
     pthread_cond_init(&rt->close_cond, NULL);
 
@@ -107,8 +108,9 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     rt->shards = aligned_alloc(WEFT__CACHELINE, (rt->n_workers + 1) * sizeof *rt->shards);
     if (!rt->workers || !rt->sleepers || !rt->shards)
         goto fail;
+    memset(rt->workers, 0, rt->n_workers * sizeof *rt->workers);
     for (unsigned i = 0; i <= rt->n_workers; i++) {
-        pthread_mutex_init(&rt->shards[i].lock, NULL);
+        spin_init(&rt->shards[i].lock);
         list_init(&rt->shards[i].tasks);
         rt->shards[i].n_live = rt->shards[i].n_spawned = 0;
     }

@@ -12,7 +12,7 @@
 
 struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *arg)
 {
-    struct weft_task *t = malloc(sizeof *t);
+    struct weft_task *t = weft__task_alloc(rt);
     if (!t) {
         errno = ENOMEM;
         return NULL;
@@ -47,13 +47,16 @@ struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *ar
     struct worker *w = weft__worker_self();
     t->shard = (w && w->rt == rt) ? w->index : rt->n_workers;
     struct live_shard *sh = &rt->shards[t->shard];
-    pthread_mutex_lock(&sh->lock);
+    spin_lock(&sh->lock);
     list_push_back(&sh->tasks, &t->live);
     sh->n_live++;
     sh->n_spawned++;
-    pthread_mutex_unlock(&sh->lock);
+    spin_unlock(&sh->lock);
 
-    weft__schedule(t, false);
+    /* With several workers a new task takes the next slot, as in Go and
+     * Tokio: spawn-then-join trees run depth first and stay small. With one
+     * worker it queues at the back: asyncio's start order. */
+    weft__schedule(t, rt->n_workers > 1);
     return t;
 }
 
@@ -67,17 +70,17 @@ void weft__task_unref(struct weft_task *t)
 {
     /* acq_rel: the last owner sees every write of the others before free. */
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-        free(t);
+        weft__task_release(t);
 }
 
 void weft__task_finish(struct weft_task *t)
 {
     struct weft_runtime *rt = t->rt;
     struct live_shard *sh = &rt->shards[t->shard];
-    pthread_mutex_lock(&sh->lock);
+    spin_lock(&sh->lock);
     list_remove(&t->live);
     bool last = --sh->n_live == 0;
-    pthread_mutex_unlock(&sh->lock);
+    spin_unlock(&sh->lock);
 
     /* Release: publishes status to whoever sees DONE (weft_task_done). */
     atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_release);
@@ -101,14 +104,16 @@ void weft__task_finish(struct weft_task *t)
     weft__task_unref(t);
 }
 
+/* Holds each shard's spinlock across the cancels (a wake may write an
+ * eventfd): rare, at shutdown only, and it keeps every listed task alive. */
 void weft__task_cancel_all(struct weft_runtime *rt)
 {
     for (unsigned i = 0; i <= rt->n_workers; i++) {
         struct live_shard *sh = &rt->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        spin_lock(&sh->lock);
         for (struct list *l = sh->tasks.next; l != &sh->tasks; l = l->next)
             weft_cancel(weft__container_of(l, struct weft_task, live));
-        pthread_mutex_unlock(&sh->lock);
+        spin_unlock(&sh->lock);
     }
 }
 
@@ -116,9 +121,9 @@ uint64_t weft__task_live_count(struct weft_runtime *rt)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i <= rt->n_workers; i++) {
-        pthread_mutex_lock(&rt->shards[i].lock);
+        spin_lock(&rt->shards[i].lock);
         n += rt->shards[i].n_live;
-        pthread_mutex_unlock(&rt->shards[i].lock);
+        spin_unlock(&rt->shards[i].lock);
     }
     return n;
 }

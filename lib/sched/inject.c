@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Inject queue; see inject.h. The mutex orders pushes and pops (it carries
+/* Inject queue; see inject.h. The spinlock orders pushes and pops (it carries
  * the happens-before from the pusher to the worker that runs the task);
  * len is a relaxed hint read outside the lock. */
 #include "internal.h"
@@ -11,17 +11,17 @@ int weft__inject_init(struct inject *q)
 {
     q->head = q->tail = NULL;
     atomic_init(&q->len, 0);
-    int rc = pthread_mutex_init(&q->lock, NULL);
-    return rc ? -rc : 0;
+    spin_init(&q->lock);
+    return 0;
 }
 
-void weft__inject_destroy(struct inject *q) { pthread_mutex_destroy(&q->lock); }
+void weft__inject_destroy(struct inject *q) { (void)q; }
 
 void weft__inject_push_batch(struct inject *q, struct weft_task *first,
                              struct weft_task *last, size_t n)
 {
     last->qnext = NULL;
-    pthread_mutex_lock(&q->lock);
+    spin_lock(&q->lock);
     if (q->tail)
         q->tail->qnext = first;
     else
@@ -29,7 +29,7 @@ void weft__inject_push_batch(struct inject *q, struct weft_task *first,
     q->tail = last;
     atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
                           memory_order_relaxed);
-    pthread_mutex_unlock(&q->lock);
+    spin_unlock(&q->lock);
 }
 
 void weft__inject_push(struct inject *q, struct weft_task *t)
@@ -42,7 +42,7 @@ struct weft_task *weft__inject_pop_batch(struct inject *q, size_t max, size_t *n
     *n = 0;
     if (weft__inject_len(q) == 0)
         return NULL;
-    pthread_mutex_lock(&q->lock);
+    spin_lock(&q->lock);
     struct weft_task *first = q->head, *last = NULL;
     size_t k = 0;
     for (struct weft_task *t = first; t && k < max; t = t->qnext) {
@@ -57,7 +57,7 @@ struct weft_task *weft__inject_pop_batch(struct inject *q, size_t max, size_t *n
         atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) - k,
                               memory_order_relaxed);
     }
-    pthread_mutex_unlock(&q->lock);
+    spin_unlock(&q->lock);
     *n = k;
     return k ? first : NULL;
 }

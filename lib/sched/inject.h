@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* The runtime's shared inject queue: FIFO of tasks spawned or woken from
- * outside a worker, and of the overflow of full local rings. One mutex;
+ * outside a worker, and of the overflow of full local rings. One spinlock;
  * an atomic length lets workers skip it when empty. */
 #ifndef WEFT_SCHED_INJECT_H
 #define WEFT_SCHED_INJECT_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
 #include "compiler.h"
+#include "util/spin.h"
 
 struct weft_task;
 
 struct inject {
-    pthread_mutex_t lock;
+    struct spin lock;
     struct weft_task *head, *tail; /* linked through task->qnext */
     _Atomic size_t len;            /* written under lock, read unlocked */
 };

@@ -28,6 +28,7 @@
 #include "sched/inject.h"
 #include "sched/timer.h"
 #include "util/list.h"
+#include "util/spin.h"
 
 enum park_state { PARK_RUNNING, PARK_PARKING, PARK_PARKED, PARK_NOTIFIED };
 
@@ -68,6 +69,7 @@ struct weft_task {
     const char *wait_what;      /* what it parks on, for dumps */
     int64_t run_start;          /* when it last got the CPU (slow warning) */
     uint64_t id;
+    bool from_malloc;           /* not from a task chunk (worker.c) */
     char name[32];
 };
 
@@ -100,6 +102,8 @@ struct worker {
     _Atomic bool parked;                   /* in epoll_wait (hint) */
     pthread_t thread;
     struct stack_cache stacks;
+    struct weft_task *free_tasks;          /* cache of task structs */
+    unsigned n_free_tasks;
     struct timer_heap timers;
     struct poller poller;
     /* Counters, written by the owner only (relaxed), read by stats. */
@@ -107,7 +111,7 @@ struct worker {
 } WEFT__ALIGNED_CL;
 
 struct live_shard {
-    pthread_mutex_t lock;
+    struct spin lock;
     struct list tasks; /* live tasks spawned from this shard's worker */
     uint64_t n_live;   /* tasks in the list */
     uint64_t n_spawned;
@@ -137,6 +141,11 @@ struct weft_runtime {
     pthread_cond_t close_cond;
     _Atomic bool closing;       /* runtime_free started */
     int64_t slow_task_ns;       /* 0 = off */
+    /* Task memory (worker.c): chunks, and the shared free list. */
+    pthread_mutex_t task_lock;
+    struct task_chunk *task_chunks;
+    struct weft_task *free_tasks;
+    unsigned long n_free_tasks;
     unsigned blocking_max;
     struct exec_pool *pool;     /* blocking pool (exec/pool.c) */
 };
@@ -193,6 +202,15 @@ void weft__worker_destroy(struct worker *w);
 void *weft__worker_main(void *w);
 /* Wakes every worker (shutdown). */
 void weft__workers_wake_all(struct weft_runtime *rt);
+
+/* Task memory: from the calling worker's cache when it belongs to rt,
+ * else malloc; released into the cache of the worker that drops the last
+ * reference (bounded), else free. */
+struct weft_task *weft__task_alloc(struct weft_runtime *rt);
+void weft__task_release(struct weft_task *t);
+/* Frees all task memory of rt; called once every task has ended and the
+ * workers are stopped. */
+void weft__task_memory_release(struct weft_runtime *rt);
 
 /* ---- task.c ---- */
 

@@ -28,6 +28,17 @@
 #define WEFT__NEXT_CAP 3u        /* next-slot runs before queue order wins */
 #define WEFT__MONITOR_NS 2000000 /* sleep cap while a peer is busy: 2 ms */
 
+#define WEFT__SPIN_ROUNDS 64u   /* steal attempts before parking */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 enum { PEND_NONE, PEND_REQUEUE, PEND_PARK, PEND_EXIT };
 
 static __thread struct worker *tls_worker;
@@ -119,9 +130,22 @@ void weft__workers_wake_all(struct weft_runtime *rt)
 
 /* ------------------------------------------------------------ run queues */
 
+/* Appends t at the back of w's queue. With one worker the ring is the
+ * front of a single FIFO and the inject queue its back (so tasks start in
+ * spawn order, as in asyncio); with several, a full ring sends its older
+ * half to the inject queue in one lock (Go, Tokio). */
 static void push_local(struct worker *w, struct weft_task *t)
 {
+    bool single = w->rt->n_workers == 1;
+    if (single && weft__inject_len(&w->rt->inject)) {
+        weft__inject_push(&w->rt->inject, t);
+        return;
+    }
     while (!weft__deque_push_owner(&w->q, t)) {
+        if (single) {
+            weft__inject_push(&w->rt->inject, t);
+            return;
+        }
         void *batch[WEFT__DEQUE_CAP / 2];
         unsigned n = weft__deque_take_half_owner(&w->q, batch);
         if (n == 0)
@@ -169,11 +193,19 @@ static struct weft_task *pick_local(struct worker *w)
 
 static void move_from_inject(struct worker *w, size_t max)
 {
+    /* Never more than the ring has room for: an overflow would only send
+     * them back. */
+    size_t room = WEFT__DEQUE_CAP - weft__deque_len(&w->q);
+    if (max > room / 2)
+        max = room / 2;
+    if (max == 0)
+        return;
     size_t n;
     struct weft_task *t = weft__inject_pop_batch(&w->rt->inject, max, &n);
     while (t) {
         struct weft_task *nx = t->qnext;
-        push_local(w, t);
+        if (!weft__deque_push_owner(&w->q, t))
+            push_local(w, t); /* cannot happen: room was checked */
         t = nx;
     }
 }
@@ -579,6 +611,128 @@ void weft__yield_now(void)
     switch_out(w, w->current, PEND_REQUEUE);
 }
 
+/* ------------------------------------------------------------ task memory */
+
+/* Task structs come from chunks of WEFT__TASK_CHUNK, kept for the life of
+ * the runtime: malloc and free of ~300-byte objects cost more than the
+ * rest of a spawn. Each worker keeps a free list of its own (no lock); a
+ * struct released on a plain thread, or beyond WEFT__TASK_CACHE on a
+ * worker, goes to the runtime's list (one lock per batch). Under ASan
+ * every struct is malloc'd so that use after free is reported. */
+#define WEFT__TASK_CHUNK 64
+#define WEFT__TASK_CACHE 4096
+
+struct task_chunk {
+    struct task_chunk *next;
+    struct weft_task tasks[WEFT__TASK_CHUNK];
+};
+
+static struct weft_task *refill_tasks(struct weft_runtime *rt, struct worker *w)
+{
+    pthread_mutex_lock(&rt->task_lock);
+    struct weft_task *list = rt->free_tasks;
+    if (list) {
+        rt->free_tasks = NULL;
+        w->n_free_tasks = rt->n_free_tasks;
+        rt->n_free_tasks = 0;
+    } else {
+        struct task_chunk *c = malloc(sizeof *c);
+        if (c) {
+            c->next = rt->task_chunks;
+            rt->task_chunks = c;
+            for (int i = 0; i < WEFT__TASK_CHUNK; i++)
+            {
+                c->tasks[i].qnext = i + 1 < WEFT__TASK_CHUNK ? &c->tasks[i + 1] : NULL;
+                c->tasks[i].from_malloc = false;
+            }
+            list = &c->tasks[0];
+            w->n_free_tasks = WEFT__TASK_CHUNK;
+        }
+    }
+    pthread_mutex_unlock(&rt->task_lock);
+    return list;
+}
+
+struct weft_task *weft__task_alloc(struct weft_runtime *rt)
+{
+    struct weft_task *t;
+#ifndef WEFT__ASAN
+    struct worker *w = weft__worker_self();
+    if (w && w->rt == rt) {
+        t = w->free_tasks;
+        if (WEFT__UNLIKELY(!t) && !(t = refill_tasks(rt, w)))
+            return NULL;
+        w->free_tasks = t->qnext;
+        w->n_free_tasks--;
+        t->from_malloc = false;
+        return t;
+    }
+    pthread_mutex_lock(&rt->task_lock);
+    t = rt->free_tasks;
+    if (t) {
+        rt->free_tasks = t->qnext;
+        rt->n_free_tasks--;
+    }
+    pthread_mutex_unlock(&rt->task_lock);
+    if (t)
+        return t; /* keeps its from_malloc mark */
+#endif
+    t = malloc(sizeof(struct weft_task));
+    if (t)
+        t->from_malloc = true;
+    return t;
+}
+
+void weft__task_release(struct weft_task *t)
+{
+#ifndef WEFT__ASAN
+    struct weft_runtime *rt = t->rt;
+    struct worker *w = weft__worker_self();
+    if (w && w->rt == rt && w->n_free_tasks < WEFT__TASK_CACHE) {
+        t->qnext = w->free_tasks;
+        w->free_tasks = t;
+        w->n_free_tasks++;
+        return;
+    }
+    /* Chunk and malloc'd structs both live on the runtime's list;
+     * weft__task_memory_release frees the malloc'd ones (from_malloc). */
+    pthread_mutex_lock(&rt->task_lock);
+    t->qnext = rt->free_tasks;
+    rt->free_tasks = t;
+    rt->n_free_tasks++;
+    pthread_mutex_unlock(&rt->task_lock);
+#else
+    free(t);
+#endif
+}
+
+/* Frees every task struct of rt (workers' lists first moved to rt's). */
+void weft__task_memory_release(struct weft_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->n_workers; i++) {
+        struct worker *w = &rt->workers[i];
+        while (w->free_tasks) {
+            struct weft_task *t = w->free_tasks;
+            w->free_tasks = t->qnext;
+            t->qnext = rt->free_tasks;
+            rt->free_tasks = t;
+        }
+    }
+    /* malloc'd structs (allocated from plain threads) are freed one by
+     * one; chunk ones go with their chunk. */
+    while (rt->free_tasks) {
+        struct weft_task *t = rt->free_tasks;
+        rt->free_tasks = t->qnext;
+        if (t->from_malloc)
+            free(t);
+    }
+    while (rt->task_chunks) {
+        struct task_chunk *c = rt->task_chunks;
+        rt->task_chunks = c->next;
+        free(c);
+    }
+}
+
 /* ------------------------------------------------------------ the loop */
 
 int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index)
@@ -643,8 +797,17 @@ void *weft__worker_main(void *arg)
             maintenance(w);
             t = pick_local(w);
         }
-        if (!t && start_searching(w))
-            t = steal_work(w);
+        if (!t && start_searching(w)) {
+            /* Spin a little before parking (Go's spinning M): waking a
+             * parked worker costs a system call and several microseconds,
+             * and work often arrives again right away. */
+            for (unsigned spin = 0; !t && spin < WEFT__SPIN_ROUNDS; spin++) {
+                t = steal_work(w);
+                if (!t && atomic_load_explicit(&w->next, memory_order_relaxed) == NULL)
+                    for (int k = 0; k < 64; k++)
+                        cpu_relax();
+            }
+        }
         if (t) {
             stop_searching(w);
             tick_bump(w);

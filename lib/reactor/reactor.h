@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* The descriptor registry behind the I/O calls: one struct fd_state per
+ * descriptor number, registered lazily (edge-triggered, once) with the
+ * poller of the worker that first had to wait on it. Readiness edges are
+ * counted so that an edge that arrives between a system call's EAGAIN and
+ * the task's parking is never lost; weft_close wakes waiters with -EBADF
+ * before the number can be reused. Any thread may touch any state; each
+ * state's mutable fields are guarded by its own lock. */
+#ifndef WEFT_REACTOR_REACTOR_H
+#define WEFT_REACTOR_REACTOR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "reactor/poller.h"
+#include "util/list.h"
+
+/* What the library knows about the open file behind a descriptor number
+ * (fd_state.mode); reset whenever the number gets a new file. */
+enum fd_mode {
+    FD_MODE_KNOWN = 1u << 0,  /* checked: O_NONBLOCK is set */
+    FD_MODE_SOCKET = 1u << 1, /* a socket: writes use send(MSG_NOSIGNAL) */
+};
+
+struct fd_state {
+    struct poll_source src;    /* registered in poller; never freed */
+    int fd;
+    /* Readiness edges seen so far, per direction (WEFT__POLL_IN/OUT),
+     * bumped under lock by the poller's ready() callback; read without the
+     * lock before each system call (see weft__reactor_snap). */
+    _Atomic uint32_t seq_in, seq_out;
+    /* Bumped (under lock) each time the number stops naming the file it
+     * named: weft_close, or a descriptor the library created. */
+    _Atomic uint32_t gen;
+    _Atomic uint32_t mode;     /* enum fd_mode bits for this gen */
+    pthread_mutex_t lock;
+    struct poller *poller;     /* registered in, or NULL; under lock */
+    struct list waiters;       /* struct fd_waiter; under lock */
+} WEFT__ALIGNED_CL;
+
+/* What a task saw before its system call: if any of it has changed by
+ * the time the task would park, it retries instead. */
+struct fd_snap {
+    uint32_t gen, seq_in, seq_out;
+};
+
+/* The state of descriptor number fd (>= 0), created on first use. Returns
+ * NULL with *err = -EBADF when fd is not open, -ENOMEM. Any thread. */
+struct fd_state *weft__reactor_get(int fd, int *err);
+/* The state of fd if the registry has one, else NULL. Never allocates. */
+struct fd_state *weft__reactor_find(int fd);
+
+static inline void weft__reactor_snap(struct fd_state *s, struct fd_snap *snap)
+{
+    /* Acquire: the system call that follows must not be ordered before
+     * these loads; pairs with the releases in ready() and in the gen bumps
+     * (a changed value seen later under the lock means "retry"). */
+    snap->gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+    snap->seq_in = atomic_load_explicit(&s->seq_in, memory_order_acquire);
+    snap->seq_out = atomic_load_explicit(&s->seq_out, memory_order_acquire);
+}
+
+/* Parks the calling task until fd has a readiness edge in events
+ * (WEFT__POLL_IN | WEFT__POLL_OUT) newer than snap. Registers fd with the
+ * current worker's poller first if it is in none. Returns the edge's
+ * WEFT__POLL_* bits (> 0), 0 when snap is already stale (an edge came in
+ * meanwhile: retry the call), or -EBADF (closed meanwhile), -ECANCELED,
+ * -ETIMEDOUT, -ENOMEM. A descriptor that epoll cannot watch (a regular
+ * file) counts as always ready. Task only. */
+WEFT__MUST_CHECK int weft__reactor_wait(struct fd_state *s, uint32_t events,
+                                        const struct fd_snap *snap, const char *what);
+
+/* Sets mode (enum fd_mode) for the file behind s if gen still matches.
+ * Any thread. */
+void weft__reactor_set_mode(struct fd_state *s, uint32_t gen, uint32_t mode);
+
+/* The library just created descriptor fd (accept, socket): forgets what it
+ * knew about an earlier file of that number (waking its stale waiters with
+ * -EBADF) and records mode. Returns 0 or -ENOMEM. Any thread. */
+WEFT__MUST_CHECK int weft__reactor_adopt(int fd, uint32_t mode);
+
+/* weft_close's core: marks fd closed (new gen), wakes its waiters with
+ * -EBADF, removes it from its poller, then close(2)s it, all under the
+ * state's lock so no waiter can register the dying number meanwhile.
+ * Returns 0 or -errno of close(2). Any thread. */
+int weft__reactor_close(int fd);
+
+/* A runtime is going away: forgets every registration in poller p (its
+ * epoll instance is about to be closed). No task may wait on those
+ * descriptors any more. Plain thread only. */
+void weft__reactor_forget_poller(struct poller *p);
+
+#endif /* WEFT_REACTOR_REACTOR_H */
