@@ -35,7 +35,8 @@ static const struct {
 
 const char *weft_strerror(int err)
 {
-    int code = err < 0 ? -err : err;
+    /* In long long: -INT_MIN does not fit in an int. */
+    long long code = err < 0 ? -(long long)err : err;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (rows[i].code == code)
             return rows[i].text;

@@ -18,6 +18,8 @@ lib_libweft_core_la_SOURCES = \
 	lib/ctx/context.c \
 	lib/ctx/stack.h \
 	lib/ctx/stack.c \
+	lib/ctx/guard.h \
+	lib/ctx/guard.c \
 	lib/sched/sched.h \
 	lib/sched/deque.h \
 	lib/sched/deque.c \

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctx/guard.h"
 #include "exec/pool.h"
+#include "ctx/checker.h"
 #include "sched/sched.h"
 
 #define WEFT__DEFAULT_STACK (256 * 1024)
@@ -76,6 +78,13 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
         errno = EINVAL;
         return NULL;
     }
+    /* Sanitizers install their own SIGSEGV handling; leave it to them. */
+#if !defined(WEFT__ASAN) && !defined(WEFT__TSAN)
+    if (weft__guard_install() < 0) {
+        errno = EAGAIN;
+        return NULL;
+    }
+#endif
     struct weft_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) {
         errno = ENOMEM;

@@ -34,6 +34,11 @@ tests_api_task_test_SOURCES = tests/api/task_test.c
 tests_api_task_test_CFLAGS = $(tests_api_cflags)
 tests_api_task_test_LDADD = $(tests_api_ldadd) -lm
 
+check_PROGRAMS += tests/api/guard_test
+tests_api_guard_test_SOURCES = tests/api/guard_test.c
+tests_api_guard_test_CFLAGS = $(tests_api_cflags)
+tests_api_guard_test_LDADD = $(tests_api_ldadd)
+
 TESTS += $(check_PROGRAMS)
 else
 check-local:

@@ -22,6 +22,8 @@
 #endif
 
 #ifdef WEFT__ASAN
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -96,11 +98,34 @@ static inline void weft__checker_fiber_switch(void *fiber)
 }
 
 /* ASan: a reused stack may carry the poisoning of its previous task's
- * frames; clear it before a new task starts on it. */
+ * frames, and a fresh one that of an unmapped stack at the same address
+ * (ASan keeps shadow across munmap); clear it before a new task starts on
+ * it. Unpoisoning writes the whole shadow (size / 8 bytes), which would
+ * commit 32 KiB per 256 KiB stack and make a million parked tasks cost
+ * 32 GB, so the page-aligned middle of the shadow is dropped with
+ * MADV_DONTNEED instead (reads back as zero = addressable), as ASan does
+ * itself for large regions; only the edges are written. */
 static inline void weft__checker_stack_reuse(void *lo, size_t size)
 {
 #ifdef WEFT__ASAN
-    ASAN_UNPOISON_MEMORY_REGION(lo, size);
+    size_t scale, offset;
+    __asan_get_shadow_mapping(&scale, &offset);
+    uintptr_t page = 4096;
+    uintptr_t beg = ((uintptr_t)lo >> scale) + offset;
+    uintptr_t end = (((uintptr_t)lo + size) >> scale) + offset;
+    uintptr_t mid_beg = (beg + page - 1) & ~(page - 1);
+    uintptr_t mid_end = end & ~(page - 1);
+    if (mid_beg < mid_end &&
+        madvise((void *)mid_beg, mid_end - mid_beg, MADV_DONTNEED) == 0) {
+        /* The edges, in application addresses. */
+        uintptr_t app_mid_beg = (mid_beg - offset) << scale;
+        uintptr_t app_mid_end = (mid_end - offset) << scale;
+        ASAN_UNPOISON_MEMORY_REGION(lo, app_mid_beg - (uintptr_t)lo);
+        ASAN_UNPOISON_MEMORY_REGION((void *)app_mid_end,
+                                    (uintptr_t)lo + size - app_mid_end);
+    } else {
+        ASAN_UNPOISON_MEMORY_REGION(lo, size);
+    }
 #else
     (void)lo, (void)size;
 #endif

@@ -15,6 +15,7 @@
 #ifndef WEFT_SCHED_SCHED_H
 #define WEFT_SCHED_SCHED_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -186,8 +187,20 @@ void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char 
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
 void weft__wake(struct weft_task *t);
 /* -ECANCELED if the calling task is cancelled, -ETIMEDOUT if its deadline
- * scope has passed (neither inside weft_shield), else 0. */
-int weft__interrupted(struct weft_task *self);
+ * scope has passed (neither inside weft_shield), else 0. Inline: every
+ * suspension point asks. */
+int weft__deadline_passed(const struct weft_task *self);
+static inline int weft__interrupted(struct weft_task *self)
+{
+    if (self->shield)
+        return 0;
+    /* seq_cst: pairs with weft_cancel's fetch_or (see weft__park_prepare). */
+    if (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED)
+        return -ECANCELED;
+    if (WEFT__UNLIKELY(self->deadline != INT64_MAX) && weft__deadline_passed(self))
+        return -ETIMEDOUT;
+    return 0;
+}
 /* The deadline weft__park will honour for self: min(scope, deadline). */
 int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline);
 /* Puts the running task at the back of its worker's queue and runs others. */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ctx/checker.h"
+#include "ctx/guard.h"
 #include "sched/sched.h"
 #include "util/clock.h"
 
@@ -544,15 +545,9 @@ int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline)
     return deadline;
 }
 
-int weft__interrupted(struct weft_task *self)
+int weft__deadline_passed(const struct weft_task *self)
 {
-    if (self->shield)
-        return 0;
-    if (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED)
-        return -ECANCELED;
-    if (self->deadline != INT64_MAX && weft__clock_ns() >= self->deadline)
-        return -ETIMEDOUT;
-    return 0;
+    return weft__clock_ns() >= self->deadline;
 }
 
 void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
@@ -784,6 +779,11 @@ void *weft__worker_main(void *arg)
     struct worker *w = arg;
     struct weft_runtime *rt = w->rt;
     tls_worker = w;
+    void *altstack;
+    /* Without an alternate stack an overflow still kills the process,
+     * just without the report: not worth failing the worker over. */
+    if (weft__guard_thread_init(&altstack) < 0)
+        altstack = NULL;
     w->sched_fiber = weft__checker_fiber_current();
     thread_stack_bounds(w);
     for (;;) {
@@ -819,6 +819,7 @@ void *weft__worker_main(void *arg)
         park_worker(w);
     }
     stop_searching(w);
+    weft__guard_thread_fini(altstack);
     tls_worker = NULL;
     return NULL;
 }
