@@ -32,6 +32,10 @@ lib_libweft_core_la_SOURCES = \
 	lib/sched/worker.c \
 	lib/reactor/poller.h \
 	lib/reactor/epoll.c \
+	lib/reactor/reactor.h \
+	lib/reactor/reactor.c \
+	lib/io.c \
+	lib/net.c \
 	lib/exec/pool.h \
 	lib/exec/pool.c \
 	lib/blocking.c \

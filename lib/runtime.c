@@ -11,6 +11,7 @@
 
 #include "ctx/guard.h"
 #include "exec/pool.h"
+#include "reactor/reactor.h"
 #include "ctx/checker.h"
 #include "sched/sched.h"
 
@@ -53,8 +54,12 @@ static void runtime_release(struct weft_runtime *rt, unsigned n_init)
 {
     if (rt->workers)
         weft__task_memory_release(rt);
-    for (unsigned i = 0; i < n_init; i++)
+    for (unsigned i = 0; i < n_init; i++) {
+        /* Descriptors registered in this worker's epoll must not point at
+         * it once it is gone (reactor/reactor.c). */
+        weft__reactor_forget_poller(&rt->workers[i].poller);
         weft__worker_destroy(&rt->workers[i]);
+    }
     if (rt->pool)
         weft__pool_free(rt->pool);
     weft__stack_pool_destroy(&rt->stacks);

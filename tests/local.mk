@@ -39,6 +39,12 @@ tests_api_guard_test_SOURCES = tests/api/guard_test.c
 tests_api_guard_test_CFLAGS = $(tests_api_cflags)
 tests_api_guard_test_LDADD = $(tests_api_ldadd)
 
+# io: descriptor I/O on the per-worker reactors, TCP helpers.
+check_PROGRAMS += tests/api/io_test
+tests_api_io_test_SOURCES = tests/api/io_test.c
+tests_api_io_test_CFLAGS = $(tests_api_cflags)
+tests_api_io_test_LDADD = $(tests_api_ldadd) -lpthread
+
 TESTS += $(check_PROGRAMS)
 else
 check-local:

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/* The descriptor calls of include/weft/io.h: validate, try the system call,
+ * and only on EAGAIN park on the reactor (reactor/reactor.c) until a newer
+ * readiness edge. Runs on the calling task's worker; weft_close on any
+ * thread. System calls go through out-of-line wrappers that return -errno,
+ * because a task may resume on another thread after any suspension point
+ * and the compiler may cache errno's (thread-local) address across it. */
+#define _GNU_SOURCE 1
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "reactor/reactor.h"
+#include "sched/sched.h"
+
+/* ------------------------------------------------------------ system calls */
+
+static WEFT__NOINLINE ssize_t sys_read(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    while ((n = read(fd, buf, len)) < 0 && errno == EINTR)
+        ;
+    return n < 0 ? -errno : n;
+}
+
+static WEFT__NOINLINE ssize_t sys_write(int fd, const void *buf, size_t len, bool sock)
+{
+    ssize_t n;
+    /* send(MSG_NOSIGNAL) on sockets: a vanished peer costs -EPIPE, not the
+     * process (SIGPIPE). */
+    while ((n = sock ? send(fd, buf, len, MSG_NOSIGNAL) : write(fd, buf, len)) < 0 &&
+           errno == EINTR)
+        ;
+    return n < 0 ? -errno : n;
+}
+
+static WEFT__NOINLINE ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
+{
+    ssize_t n;
+    while ((n = recv(fd, buf, len, flags)) < 0 && errno == EINTR)
+        ;
+    return n < 0 ? -errno : n;
+}
+
+static WEFT__NOINLINE ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
+{
+    ssize_t n;
+    while ((n = send(fd, buf, len, flags | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return n < 0 ? -errno : n;
+}
+
+static WEFT__NOINLINE int sys_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    for (;;) {
+        int fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        switch (errno) {
+        case EINTR:
+        /* The connection died in the queue, or (Linux) a network error of
+         * the new connection is reported here: take the next one. */
+        case ECONNABORTED:
+        case EPROTO:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+            continue;
+        default:
+            return -errno;
+        }
+    }
+}
+
+static WEFT__NOINLINE int sys_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    return connect(fd, addr, len) == 0 ? 0 : -errno;
+}
+
+/* The socket's pending error (SO_ERROR), negated. */
+static WEFT__NOINLINE int sys_so_error(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
+/* Readiness now, without waiting: WEFT__POLL_* bits, 0, or -EBADF. */
+static WEFT__NOINLINE int sys_poll_now(int fd, uint32_t events)
+{
+    struct pollfd p = {.fd = fd, .events = 0};
+    if (events & WEFT__POLL_IN)
+        p.events |= POLLIN;
+    if (events & WEFT__POLL_OUT)
+        p.events |= POLLOUT;
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return 0;
+    if (p.revents & POLLNVAL)
+        return -EBADF;
+    uint32_t r = 0;
+    if (p.revents & (POLLIN | POLLRDHUP))
+        r |= WEFT__POLL_IN;
+    if (p.revents & POLLOUT)
+        r |= WEFT__POLL_OUT;
+    if (p.revents & (POLLERR | POLLHUP))
+        r |= WEFT__POLL_ERR | WEFT__POLL_IN | WEFT__POLL_OUT;
+    return (int)r;
+}
+
+/* Makes the file non-blocking (once per file) and learns whether it is a
+ * socket. Returns the enum fd_mode bits or a negative errno. */
+static WEFT__NOINLINE int sys_learn_mode(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    return (int)(FD_MODE_KNOWN | (S_ISSOCK(st.st_mode) ? FD_MODE_SOCKET : 0u));
+}
+
+/* ------------------------------------------------------------ common entry */
+
+/* Checks that a task calls (-EPERM), that fd is valid (-EBADF) and that
+ * args are sane (-EINVAL), delivers a pending cancellation or deadline,
+ * and returns fd's state made non-blocking in *sp and its mode in *modep
+ * (when non-NULL). */
+static int io_begin(int fd, bool args_ok, struct fd_state **sp, uint32_t *modep)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if (fd < 0)
+        return -EBADF;
+    if (!args_ok)
+        return -EINVAL;
+    int rc = weft__interrupted(self);
+    if (rc)
+        return rc;
+    struct fd_state *s = weft__reactor_get(fd, &rc);
+    if (!s)
+        return rc;
+    /* Acquire pairs with the release in weft__reactor_set_mode/adopt. */
+    uint32_t mode = atomic_load_explicit(&s->mode, memory_order_acquire);
+    if (WEFT__UNLIKELY(!(mode & FD_MODE_KNOWN))) {
+        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+        rc = sys_learn_mode(fd);
+        if (rc < 0)
+            return rc;
+        mode = (uint32_t)rc;
+        weft__reactor_set_mode(s, gen, mode);
+    }
+    *sp = s;
+    if (modep)
+        *modep = mode;
+    return 0;
+}
+
+/* ------------------------------------------------------------ public calls */
+
+int weft_wait_fd(int fd, int events)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if (fd < 0)
+        return -EBADF;
+    if (events == 0 || (events & ~(WEFT_READABLE | WEFT_WRITABLE)))
+        return -EINVAL;
+    int rc = weft__interrupted(self);
+    if (rc)
+        return rc;
+    struct fd_state *s = weft__reactor_get(fd, &rc);
+    if (!s)
+        return rc;
+    uint32_t want = ((events & WEFT_READABLE) ? WEFT__POLL_IN : 0u) |
+                    ((events & WEFT_WRITABLE) ? WEFT__POLL_OUT : 0u);
+    /* The descriptor's mode is left alone: the caller may go on with
+     * blocking calls of its own once it is ready. */
+    for (;;) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        rc = sys_poll_now(fd, want);
+        if (rc == 0)
+            rc = weft__reactor_wait(s, want, &snap, "wait_fd");
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            uint32_t got = (uint32_t)rc;
+            if (got & WEFT__POLL_ERR)
+                got |= WEFT__POLL_IN | WEFT__POLL_OUT;
+            int mask = ((got & WEFT__POLL_IN) ? WEFT_READABLE : 0) |
+                       ((got & WEFT__POLL_OUT) ? WEFT_WRITABLE : 0);
+            mask &= events;
+            if (mask)
+                return mask;
+        }
+    }
+}
+
+ssize_t weft_read(int fd, void *buf, size_t len)
+{
+    struct fd_state *s;
+    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, NULL);
+    if (rc)
+        return rc;
+    for (;;) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        ssize_t n = sys_read(fd, buf, len);
+        if (n != -EAGAIN)
+            return n;
+        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "read");
+        if (rc < 0)
+            return rc;
+    }
+}
+
+ssize_t weft_write(int fd, const void *buf, size_t len)
+{
+    struct fd_state *s;
+    uint32_t mode;
+    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
+    if (rc)
+        return rc;
+    bool sock = mode & FD_MODE_SOCKET;
+    const char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        ssize_t n = sys_write(fd, p + done, len - done, sock);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n != -EAGAIN)
+            return n;
+        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, "write");
+        if (rc < 0)
+            return rc;
+    }
+    return (ssize_t)len;
+}
+
+ssize_t weft_recv(int fd, void *buf, size_t len, int flags)
+{
+    struct fd_state *s;
+    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, NULL);
+    if (rc)
+        return rc;
+    for (;;) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        ssize_t n = sys_recv(fd, buf, len, flags);
+        if (n != -EAGAIN || (flags & MSG_DONTWAIT))
+            return n;
+        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "recv");
+        if (rc < 0)
+            return rc;
+    }
+}
+
+ssize_t weft_send(int fd, const void *buf, size_t len, int flags)
+{
+    struct fd_state *s;
+    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, NULL);
+    if (rc)
+        return rc;
+    for (;;) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        ssize_t n = sys_send(fd, buf, len, flags);
+        if (n != -EAGAIN || (flags & MSG_DONTWAIT))
+            return n;
+        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, "send");
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    struct fd_state *s;
+    int rc = io_begin(lfd, !addr || addrlen, &s, NULL);
+    if (rc)
+        return rc;
+    for (;;) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        int fd = sys_accept(lfd, addr, addrlen);
+        if (fd >= 0) {
+            rc = weft__reactor_adopt(fd, FD_MODE_KNOWN | FD_MODE_SOCKET);
+            if (rc < 0) {
+                (void)weft__reactor_close(fd);
+                return rc;
+            }
+            return fd;
+        }
+        /* EMFILE, ENFILE, ENOBUFS, ENOMEM go back to the caller: waiting
+         * here would not help (the listener stays readable), retrying at
+         * once would spin. */
+        if (fd != -EAGAIN)
+            return fd;
+        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "accept");
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct fd_state *s;
+    int rc = io_begin(fd, addr != NULL, &s, NULL);
+    if (rc)
+        return rc;
+    rc = sys_connect(fd, addr, addrlen);
+    if (rc != -EINPROGRESS && rc != -EINTR && rc != -EALREADY)
+        return rc;
+    /* The handshake goes on in the kernel; it has ended (either way) when
+     * the socket turns writable. Readiness is checked before every wait:
+     * an edge may also be stale (an earlier EPOLLOUT). */
+    for (;;) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        rc = sys_poll_now(fd, WEFT__POLL_OUT);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            break;
+        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, "connect");
+        if (rc < 0)
+            return rc;
+    }
+    return sys_so_error(fd);
+}
+
+int weft_close(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    return weft__reactor_close(fd);
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/* The descriptor registry and the wait/wake protocol of the I/O calls (see
+ * reactor.h). The registry is a table of pointers indexed by descriptor
+ * number: lookups are lock-free, growth and first use of a number take
+ * one process-wide lock. States are never freed (a number is reused by
+ * later descriptors), so a readiness event that a poller harvested just
+ * before a close can still be dispatched safely: it only causes a spurious
+ * wake-up. Waiters park with the state's lock as their commit, and wakers
+ * hold that lock, so a waiter is never woken after it has left. */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reactor/reactor.h"
+#include "sched/sched.h"
+
+/* A task parked on a descriptor. Lives on the task's stack. */
+struct fd_waiter {
+    struct list link;         /* in fd_state.waiters, under its lock */
+    struct weft_task *task;
+    uint32_t events;          /* WEFT__POLL_IN / _OUT wanted */
+    int result;               /* 0 until woken: edge bits (> 0) or -EBADF */
+};
+
+/* ------------------------------------------------------------ the table */
+
+struct fd_table {
+    size_t cap;                          /* slots */
+    struct fd_table *older;              /* retired, kept for readers */
+    _Atomic(struct fd_state *) slots[];
+};
+
+/* The current table. Readers load it (acquire) without a lock; growth
+ * publishes a larger copy (release) under table_lock and keeps the old one
+ * alive, because a reader may still be looking at it. The retired tables
+ * together are smaller than the current one. */
+static _Atomic(struct fd_table *) fd_table;
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define WEFT__FD_TABLE_MIN 256
+
+static void fd_ready(struct poll_source *src, uint32_t events);
+
+struct fd_state *weft__reactor_find(int fd)
+{
+    /* Acquire pairs with the release stores in grow/install below: a table
+     * or state seen here is fully initialised. */
+    struct fd_table *t = atomic_load_explicit(&fd_table, memory_order_acquire);
+    if (WEFT__LIKELY(t != NULL && (size_t)fd < t->cap))
+        return atomic_load_explicit(&t->slots[fd], memory_order_acquire);
+    return NULL;
+}
+
+/* fcntl(F_GETFD) out of line, so errno is read on the thread that made
+ * the call (a task may migrate at every suspension point). */
+static WEFT__NOINLINE int fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0 ? 0 : -errno;
+}
+
+static struct fd_table *grow_locked(struct fd_table *old, size_t need)
+{
+    size_t cap = old ? old->cap * 2 : WEFT__FD_TABLE_MIN;
+    while (cap < need)
+        cap *= 2;
+    struct fd_table *t = calloc(1, sizeof *t + cap * sizeof t->slots[0]);
+    if (!t)
+        return NULL;
+    t->cap = cap;
+    t->older = old;
+    for (size_t i = 0; old && i < old->cap; i++)
+        atomic_init(&t->slots[i], atomic_load_explicit(&old->slots[i], memory_order_relaxed));
+    for (size_t i = old ? old->cap : 0; i < cap; i++)
+        atomic_init(&t->slots[i], NULL);
+    /* Release: publishes the copied slots to weft__reactor_find. */
+    atomic_store_explicit(&fd_table, t, memory_order_release);
+    return t;
+}
+
+struct fd_state *weft__reactor_get(int fd, int *err)
+{
+    struct fd_state *s = weft__reactor_find(fd);
+    if (WEFT__LIKELY(s != NULL))
+        return s;
+    /* First use of this number: it must name an open descriptor (which
+     * also bounds the table by RLIMIT_NOFILE). */
+    int rc = fd_is_open(fd);
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
+    }
+    pthread_mutex_lock(&table_lock);
+    struct fd_table *t = atomic_load_explicit(&fd_table, memory_order_relaxed);
+    if (!t || (size_t)fd >= t->cap) {
+        t = grow_locked(t, (size_t)fd + 1);
+        if (!t)
+            goto fail_nomem;
+    }
+    s = atomic_load_explicit(&t->slots[fd], memory_order_relaxed);
+    if (!s) {
+        s = aligned_alloc(WEFT__CACHELINE, sizeof *s);
+        if (!s)
+            goto fail_nomem;
+        memset(s, 0, sizeof *s);
+        s->src.ready = fd_ready;
+        s->fd = fd;
+        atomic_init(&s->seq_in, 0);
+        atomic_init(&s->seq_out, 0);
+        atomic_init(&s->gen, 0);
+        atomic_init(&s->mode, 0);
+        pthread_mutex_init(&s->lock, NULL);
+        s->poller = NULL;
+        list_init(&s->waiters);
+        /* Release: publishes the initialised state to find's acquire. */
+        atomic_store_explicit(&t->slots[fd], s, memory_order_release);
+    }
+    pthread_mutex_unlock(&table_lock);
+    return s;
+fail_nomem:
+    pthread_mutex_unlock(&table_lock);
+    *err = -ENOMEM;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ wake-ups */
+
+/* Wakes every waiter whose interest meets events, handing it the bits it
+ * asked for (plus WEFT__POLL_ERR); with err < 0, wakes every waiter with
+ * err instead. Lock held. */
+static void wake_locked(struct fd_state *s, uint32_t events, int err)
+{
+    struct list *l = s->waiters.next;
+    while (l != &s->waiters) {
+        struct fd_waiter *w = weft__container_of(l, struct fd_waiter, link);
+        l = l->next;
+        uint32_t hit = w->events & events;
+        if (err < 0 || hit) {
+            list_remove(&w->link);
+            w->result = err < 0 ? err : (int)(hit | (events & WEFT__POLL_ERR));
+            weft__wake(w->task);
+        }
+    }
+}
+
+/* The poller's callback, on whichever thread polled. */
+static void fd_ready(struct poll_source *src, uint32_t events)
+{
+    struct fd_state *s = weft__container_of(src, struct fd_state, src);
+    pthread_mutex_lock(&s->lock);
+    /* Release: pairs with the acquire in weft__reactor_snap; the counts
+     * change under the lock, so a waiter that compares them under the same
+     * lock either sees the edge or is on the list when we wake it. */
+    if (events & WEFT__POLL_IN)
+        atomic_fetch_add_explicit(&s->seq_in, 1, memory_order_release);
+    if (events & WEFT__POLL_OUT)
+        atomic_fetch_add_explicit(&s->seq_out, 1, memory_order_release);
+    if (!list_empty(&s->waiters))
+        wake_locked(s, events, 0);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ------------------------------------------------------------ waiting */
+
+int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap *snap,
+                       const char *what)
+{
+    struct weft_task *self = weft__task_self();
+    pthread_mutex_lock(&s->lock);
+    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != snap->gen) {
+        pthread_mutex_unlock(&s->lock);
+        return -EBADF;
+    }
+    if (!s->poller) {
+        /* First wait on this file: register once, edge-triggered, for both
+         * directions; never re-armed. Registration reports a readiness that
+         * already exists as an edge, so nothing between the system call and
+         * here is lost. */
+        struct poller *p = &weft__worker_self()->poller;
+        int rc = weft__poller_add(p, s->fd, WEFT__POLL_IN | WEFT__POLL_OUT, &s->src);
+        if (rc == -EEXIST) /* left behind by a close(2) behind our back */
+            rc = weft__poller_mod(p, s->fd, WEFT__POLL_IN | WEFT__POLL_OUT, &s->src);
+        if (rc < 0) {
+            pthread_mutex_unlock(&s->lock);
+            /* epoll refuses regular files and directories: they never
+             * block, so they are always ready. */
+            return rc == -EPERM ? (int)events : rc;
+        }
+        s->poller = p;
+    }
+    if (((events & WEFT__POLL_IN) &&
+         atomic_load_explicit(&s->seq_in, memory_order_relaxed) != snap->seq_in) ||
+        ((events & WEFT__POLL_OUT) &&
+         atomic_load_explicit(&s->seq_out, memory_order_relaxed) != snap->seq_out)) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    struct fd_waiter w = {.task = self, .events = events, .result = 0};
+    list_push_back(&s->waiters, &w.link);
+    for (;;) {
+        weft__park(weft__commit_unlock, &s->lock, INT64_MAX, what);
+        pthread_mutex_lock(&s->lock);
+        if (w.result != 0)
+            break;
+        int rc = weft__interrupted(self);
+        if (rc) {
+            list_remove(&w.link);
+            pthread_mutex_unlock(&s->lock);
+            return rc;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return w.result;
+}
+
+void weft__reactor_set_mode(struct fd_state *s, uint32_t gen, uint32_t mode)
+{
+    pthread_mutex_lock(&s->lock);
+    if (atomic_load_explicit(&s->gen, memory_order_relaxed) == gen)
+        /* Release: the fcntl that made the file non-blocking happened
+         * before; pairs with the acquire load in the I/O calls. */
+        atomic_store_explicit(&s->mode, mode, memory_order_release);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The number now names another file (or none): new gen, nothing known,
+ * waiters of the old file get -EBADF. Lock held. */
+static void renew_locked(struct fd_state *s, uint32_t mode)
+{
+    /* Release: pairs with the acquire in weft__reactor_snap. */
+    atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
+    atomic_store_explicit(&s->mode, mode, memory_order_release);
+    if (!list_empty(&s->waiters))
+        wake_locked(s, 0, -EBADF);
+}
+
+int weft__reactor_adopt(int fd, uint32_t mode)
+{
+    int err;
+    struct fd_state *s = weft__reactor_get(fd, &err);
+    if (!s)
+        return err;
+    pthread_mutex_lock(&s->lock);
+    renew_locked(s, mode);
+    /* A registration left from an earlier file of this number (closed with
+     * close(2), not weft_close) died with that file, or belongs to a
+     * duplicate of it; either way it is not ours any more. */
+    s->poller = NULL;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static WEFT__NOINLINE int sys_close(int fd)
+{
+    /* On Linux the descriptor is released even when close reports EINTR. */
+    return close(fd) == 0 || errno == EINTR ? 0 : -errno;
+}
+
+int weft__reactor_close(int fd)
+{
+    struct fd_state *s = weft__reactor_find(fd);
+    if (!s)
+        return sys_close(fd);
+    pthread_mutex_lock(&s->lock);
+    renew_locked(s, 0);
+    if (s->poller) {
+        /* Before close(2): a duplicate of fd would otherwise keep the
+         * registration (and its events) alive. */
+        (void)weft__poller_del(s->poller, fd);
+        s->poller = NULL;
+    }
+    /* close(2) under the lock: a task that saw the old gen cannot register
+     * the number between the wake-up and the close, and a new file of this
+     * number can only appear after we unlock. */
+    int rc = sys_close(fd);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void weft__reactor_forget_poller(struct poller *p)
+{
+    pthread_mutex_lock(&table_lock);
+    struct fd_table *t = atomic_load_explicit(&fd_table, memory_order_relaxed);
+    for (size_t i = 0; t && i < t->cap; i++) {
+        struct fd_state *s = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (!s)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        if (s->poller == p) {
+            s->poller = NULL;
+            /* Tasks of another runtime waiting on a descriptor shared with
+             * the dying one: let them retry, which registers it with their
+             * own worker's poller. */
+            if (!list_empty(&s->waiters))
+                wake_locked(s, WEFT__POLL_IN | WEFT__POLL_OUT, 0);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&table_lock);
+}
