@@ -33,6 +33,17 @@ tests_api_runtime_test_LDADD = $(tests_api_ldadd)
 tests_api_task_test_SOURCES = tests/api/task_test.c
 tests_api_task_test_CFLAGS = $(tests_api_cflags)
 tests_api_task_test_LDADD = $(tests_api_ldadd) -lm
+# sync, chan, gen: semaphore/mutex/event, channels, async generators.
+check_PROGRAMS += tests/api/sync_test tests/api/chan_test tests/api/gen_test
+tests_api_sync_test_SOURCES = tests/api/sync_test.c
+tests_api_sync_test_CFLAGS = $(tests_api_cflags)
+tests_api_sync_test_LDADD = $(tests_api_ldadd)
+tests_api_chan_test_SOURCES = tests/api/chan_test.c
+tests_api_chan_test_CFLAGS = $(tests_api_cflags)
+tests_api_chan_test_LDADD = $(tests_api_ldadd)
+tests_api_gen_test_SOURCES = tests/api/gen_test.c
+tests_api_gen_test_CFLAGS = $(tests_api_cflags)
+tests_api_gen_test_LDADD = $(tests_api_ldadd)
 
 check_PROGRAMS += tests/api/guard_test
 tests_api_guard_test_SOURCES = tests/api/guard_test.c
