@@ -8,8 +8,9 @@
  *
  *   echo_server [PORT [HOST]]     default port 8888 on every address
  *
- * Prints "listening on PORT" once it accepts connections (PORT "0" picks a
- * free one), and a summary when it stops. Try it with `nc 127.0.0.1 8888`. */
+ * Prints "echo server listening on port PORT (pid N)" once it accepts
+ * connections (PORT "0" picks a free one; the pid is the process to
+ * signal), and a summary when it stops. Try it with `nc 127.0.0.1 8888`. */
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 #include "demo.h"
+
+#define NAME "echo"
 
 struct server {
     const char *host, *port;
@@ -114,7 +117,8 @@ static int main_task(void *arg)
     unsigned port = 0;
     if (getsockname(srv->lfd, (struct sockaddr *)&sa, &sl) == 0)
         port = ntohs(sa.sin6_port); /* same offset in sockaddr_in */
-    printf("listening on %u\n", port);
+    printf("%s server listening on port %u (pid %d); Ctrl-C stops it\n", NAME, port,
+           (int)getpid());
     fflush(stdout);
 
     srv->acceptor = weft_spawn(accept_loop, srv);

@@ -68,47 +68,44 @@ static int get(struct fetch *f)
                      f->path, f->host, f->port);
     ssize_t rc = weft_write(fd, req, (size_t)n);
     char buf[8192];
-    size_t len = 0;
-    char *body = NULL;
-    long long want = -1;
+    size_t len = 0;       /* head bytes so far */
+    bool in_body = false;
+    long long want = -1;  /* Content-Length, if the server sent one */
     while (rc >= 0) {
-        if (len == sizeof buf) {
-            if (!body) {
-                rc = -EPROTO; /* a head larger than the buffer */
-                break;
-            }
-            /* Only the body's length matters from here on. */
-            f->body_len += len - (size_t)(body - buf);
-            body = buf;
-            len = 0;
+        if (!in_body && len == sizeof buf) {
+            rc = -EIO; /* a head larger than the buffer */
+            break;
         }
-        rc = weft_read(fd, buf + len, sizeof buf - len);
+        rc = in_body ? weft_read(fd, buf, sizeof buf)
+                     : weft_read(fd, buf + len, sizeof buf - len);
         if (rc <= 0)
             break;
-        len += (size_t)rc;
-        if (!body) {
+        if (in_body) {
+            f->body_len += (size_t)rc;
+        } else {
+            len += (size_t)rc;
             char *end = memmem(buf, len, "\r\n\r\n", 4);
             if (!end)
                 continue;
-            body = end + 4;
+            in_body = true;
+            f->body_len = len - (size_t)(end + 4 - buf);
+            *end = '\0'; /* the head is a string from here on */
             if (sscanf(buf, "HTTP/1.%*d %d", &f->status) != 1) {
-                rc = -EPROTO;
+                rc = -EIO;
                 break;
             }
-            for (char *h = strstr(buf, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n"))
+            for (char *h = strstr(buf, "\r\n"); h; h = strstr(h + 2, "\r\n"))
                 if (strncasecmp(h + 2, "Content-Length:", 15) == 0)
                     want = strtoll(h + 17, NULL, 10);
         }
-        if (want >= 0 && f->body_len + (len - (size_t)(body - buf)) >= (size_t)want)
+        if (want >= 0 && f->body_len >= (size_t)want)
             break;
     }
-    if (body)
-        f->body_len += len - (size_t)(body - buf);
     weft_close(fd);
     if (rc < 0)
         return (int)rc;
-    if (!body || (want >= 0 && f->body_len != (size_t)want))
-        return -EPROTO; /* cut short */
+    if (!in_body || (want >= 0 && f->body_len != (size_t)want))
+        return -EIO; /* cut short */
     return 0;
 }
 

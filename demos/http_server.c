@@ -28,6 +28,8 @@
 
 #include "demo.h"
 
+#define NAME "http"
+
 #define HEAD_MAX 8192 /* request line + headers */
 #define OUT_MAX 16384 /* responses batched for pipelined requests */
 
@@ -285,7 +287,8 @@ static int main_task(void *arg)
     unsigned port = 0;
     if (getsockname(srv->lfd, (struct sockaddr *)&sa, &sl) == 0)
         port = ntohs(sa.sin6_port); /* same offset in sockaddr_in */
-    printf("listening on %u\n", port);
+    printf("%s server listening on port %u (pid %d); Ctrl-C stops it\n", NAME, port,
+           (int)getpid());
     fflush(stdout);
     srv->acceptor = weft_spawn(accept_loop, srv);
     if (!srv->acceptor)

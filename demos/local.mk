@@ -34,6 +34,16 @@ demos_semaphore_LDADD = lib/libweft.la
 demos_interactive_SOURCES = demos/interactive.c demos/demo.h
 demos_interactive_LDADD = lib/libweft.la
 
+# Network demos (descriptor I/O on the reactors): an echo server, an
+# HTTP/1.1 keep-alive server, and a client fetching many URLs at once.
+noinst_PROGRAMS += demos/echo_server demos/http_server demos/http_client
+demos_echo_server_SOURCES = demos/echo_server.c demos/demo.h
+demos_echo_server_LDADD = lib/libweft.la
+demos_http_server_SOURCES = demos/http_server.c demos/demo.h
+demos_http_server_LDADD = lib/libweft.la
+demos_http_client_SOURCES = demos/http_client.c demos/demo.h
+demos_http_client_LDADD = lib/libweft.la
+
 # The smoke test and the stdout each demo must print. The expected files are
 # listed one by one rather than globbed: automake does not expand wildcards.
 TESTS += tests/demos.sh

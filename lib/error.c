@@ -15,7 +15,7 @@ static const struct {
     {ETIMEDOUT, "deadline passed"},
     {ENOMEM, "out of memory"},
     {EAGAIN, "resource temporarily unavailable"},
-    {EPIPE, "channel closed"},
+    {EPIPE, "channel closed, or broken pipe (the peer closed its end)"},
     {EBADF, "bad or closed file descriptor"},
     {EDEADLK, "mutex already held by the calling task"},
     {ECONNREFUSED, "connection refused"},
@@ -31,6 +31,17 @@ static const struct {
     {ESRCH, "no such task"},
     {ENOSYS, "not supported on this system"},
     {EIO, "input/output error"},
+    /* Descriptor and socket calls (io.c, net.c) pass the kernel's own
+     * codes through; these are the ones a network program meets. */
+    {EADDRNOTAVAIL, "address not available"},
+    {EAFNOSUPPORT, "address family not supported"},
+    {EACCES, "permission denied"},
+    {ENOTSOCK, "not a socket"},
+    {EISCONN, "socket already connected"},
+    {ECONNABORTED, "connection aborted"},
+    {ENOBUFS, "no buffer space available"},
+    {ENETDOWN, "network is down"},
+    {EOPNOTSUPP, "operation not supported"},
 };
 
 const char *weft_strerror(int err)
