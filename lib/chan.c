@@ -1,37 +1,68 @@
 /* SPDX-License-Identifier: MIT */
 /* Channels: a ring of `cap` fixed-size elements (none for a rendezvous
- * channel) and two FIFO wait queues, all under one pthread mutex. Elements
- * go straight from a sender's buffer into a waiting receiver's (and from a
- * waiting sender into the ring when a receiver makes room), so nobody can
- * overtake a waiter. Any thread sends, receives and closes; tasks park,
- * plain threads block on a condition variable. */
+ * channel) and two FIFO queues of waiters, all under one spinlock.
+ * Elements go straight from a sender's buffer into a waiting receiver's
+ * (and from a waiting sender into the ring when a receiver makes room), so
+ * nobody overtakes a waiter. Any thread sends, receives and closes; tasks
+ * park, plain threads block on a condition variable of their own.
+ *
+ * This is the message-passing hot path, so it has its own waiters rather
+ * than sched/waitq (same protocol: hand-off decided under the lock, a
+ * cancelled waiter removes itself under it), with two savings: a spinlock
+ * instead of a pthread mutex, and a woken task learns its result from its
+ * waiter without taking the lock again. */
 #include "internal.h"
 
+#include <sched.h>
 #include <string.h>
 
-#include "prim.h"
 #include "sched/sched.h"
-#include "sched/waitq.h"
+#include "util/list.h"
+#include "util/spin.h"
 
-/* Invariants (under p.mu): receivers wait only while the ring is empty;
+/* A plain thread blocked in a channel call. */
+struct thread_park {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+};
+
+/* A blocked sender or receiver, on its own stack. A waker hands it a
+ * result under the channel lock (is_handed) and wakes it after unlocking
+ * (woken), so that no wake-up system call runs under the spinlock. */
+struct chan_waiter {
+    struct list link;           /* in sendq/recvq (lock), then in the
+                                   waker's list of wakes to do */
+    struct weft_task *task;     /* NULL for a plain thread */
+    struct thread_park *thread; /* a plain thread's wake-up */
+    void *data;                 /* sender: its element; receiver: its buffer */
+    int result;                 /* 0 or -EPIPE; written before is_handed */
+    bool is_handed;             /* taken off the queue with a result; lock */
+    _Atomic int woken;          /* the waker is done with us for good */
+};
+
+/* Invariants (under lock): receivers wait only while the ring is empty;
  * senders wait only while it is full (always, for cap 0); so at most one
  * of the queues is non-empty. */
 struct weft_chan {
-    struct prim p;
-    struct waitq sendq;  /* blocked senders; waiter.data: their element */
-    struct waitq recvq;  /* blocked receivers; waiter.data: their buffer */
+    struct spin lock;
+    bool is_closed;
     size_t elem_size;    /* bytes per element */
     size_t cap;          /* ring slots; 0 = rendezvous */
     size_t head;         /* slot of the oldest buffered element */
     size_t len;          /* buffered elements */
-    bool is_closed;
+    struct list sendq;   /* blocked senders, FIFO */
+    struct list recvq;   /* blocked receivers, FIFO */
     unsigned char buf[]; /* cap * elem_size bytes */
 };
 
 weft_chan *weft_chan_new(size_t elem_size, size_t capacity)
 {
-    if (elem_size == 0 || (capacity && elem_size > (SIZE_MAX - sizeof(struct weft_chan)) / capacity)) {
-        errno = elem_size == 0 ? EINVAL : ENOMEM;
+    if (elem_size == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (capacity && elem_size > (SIZE_MAX - sizeof(struct weft_chan)) / capacity) {
+        errno = ENOMEM;
         return NULL;
     }
     struct weft_chan *c = malloc(sizeof *c + elem_size * capacity);
@@ -39,20 +70,39 @@ weft_chan *weft_chan_new(size_t elem_size, size_t capacity)
         errno = ENOMEM;
         return NULL;
     }
-    int rc = weft__prim_init(&c->p);
-    if (rc < 0) {
-        free(c);
-        errno = -rc;
-        return NULL;
-    }
-    weft__waitq_init(&c->sendq);
-    weft__waitq_init(&c->recvq);
+    spin_init(&c->lock);
+    c->is_closed = false;
     c->elem_size = elem_size;
     c->cap = capacity;
     c->head = 0;
     c->len = 0;
-    c->is_closed = false;
+    list_init(&c->sendq);
+    list_init(&c->recvq);
     return c;
+}
+
+/* Copies one element; word-sized ones without a library call. */
+static inline void copy_elem(const struct weft_chan *c, void *dst, const void *src)
+{
+    switch (c->elem_size) {
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    default:
+        memcpy(dst, src, c->elem_size);
+    }
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
 }
 
 static inline unsigned char *slot(struct weft_chan *c, size_t i)
@@ -63,122 +113,262 @@ static inline unsigned char *slot(struct weft_chan *c, size_t i)
     return c->buf + k * c->elem_size;
 }
 
-/* 0, or -ECANCELED / -ETIMEDOUT for a task that must not go on; plain
- * threads are never interrupted. */
-static inline int check_interrupted(void)
+static inline struct chan_waiter *first_waiter(struct list *q)
 {
-    struct weft_task *self = weft__task_self();
-    return self ? weft__interrupted(self) : 0;
+    return list_empty(q) ? NULL : weft__container_of(q->next, struct chan_waiter, link);
+}
+
+/* Takes w off its queue with result, lock held; the wake-up itself is
+ * queued on `wakes` and done by flush_wakes after the unlock. */
+static inline void hand(struct chan_waiter *w, int result, struct list *wakes)
+{
+    list_remove(&w->link);
+    w->result = result;
+    w->is_handed = true;
+    list_push_back(wakes, &w->link);
+}
+
+static void hand_all(struct list *q, int result, struct list *wakes)
+{
+    struct chan_waiter *w;
+    while ((w = first_waiter(q)) != NULL)
+        hand(w, result, wakes);
+}
+
+/* Wakes w, handed a result, with the lock released. The task is woken
+ * first and `woken` published last: once a waiter sees woken set we are
+ * done with both it and its task, so it may return (and its task end) at
+ * once, without taking the lock again. */
+static inline void wake_handed(struct chan_waiter *w)
+{
+    if (WEFT__LIKELY(w->task != NULL)) {
+        weft__wake(w->task);
+        /* Release: publishes result (and the element copied into a
+         * receiver's buffer) to the acquire loads in wait_task. */
+        atomic_store_explicit(&w->woken, 1, memory_order_release);
+    } else {
+        struct thread_park *tp = w->thread;
+        pthread_mutex_lock(&tp->mu);
+        /* Relaxed: tp->mu orders it for the waiting thread. */
+        atomic_store_explicit(&w->woken, 1, memory_order_relaxed);
+        pthread_cond_signal(&tp->cond);
+        pthread_mutex_unlock(&tp->mu);
+    }
+}
+
+/* Wakes every waiter on `wakes` (see hand), lock released. */
+static void flush_wakes(struct list *wakes)
+{
+    struct list *l;
+    while ((l = list_pop_front(wakes)) != NULL)
+        wake_handed(weft__container_of(l, struct chan_waiter, link));
+}
+
+/* The one-waiter case of send and receive: hand w result under the lock,
+ * then unlock and wake it. */
+static inline void hand_unlock_wake(struct weft_chan *c, struct chan_waiter *w, int result)
+{
+    list_remove(&w->link);
+    w->result = result;
+    w->is_handed = true;
+    spin_unlock(&c->lock);
+    wake_handed(w);
+}
+
+static void commit_unlock(void *c) { spin_unlock(&((struct weft_chan *)c)->lock); }
+
+/* Parks the task self on q (lock held on entry, released on return) until
+ * a waker hands it a result, or its cancellation or deadline scope ends
+ * the wait (it then takes itself off q: nothing was handed to it). */
+static int wait_task(struct weft_chan *c, struct list *q, struct chan_waiter *w,
+                     struct weft_task *self, const char *what)
+{
+    w->task = self;
+    w->thread = NULL;
+    w->is_handed = false;
+    atomic_init(&w->woken, 0);
+    list_push_back(q, &w->link);
+    for (;;) {
+        weft__park(commit_unlock, c, INT64_MAX, what);
+        /* Acquire: pairs with the release store in wake_handed. */
+        if (WEFT__LIKELY(atomic_load_explicit(&w->woken, memory_order_acquire)))
+            return w->result;
+        /* Woken by something else (cancellation, a deadline), or before
+         * the waker published woken: decide under the lock. */
+        spin_lock(&c->lock);
+        if (w->is_handed) {
+            spin_unlock(&c->lock);
+            /* Ours, whatever interrupted us; the waker is a few
+             * instructions from done with us. */
+            for (int i = 0; !atomic_load_explicit(&w->woken, memory_order_acquire); i++) {
+                if (i < 100)
+                    cpu_relax();
+                else
+                    sched_yield();
+            }
+            return w->result;
+        }
+        int rc = weft__interrupted(self);
+        if (rc) {
+            list_remove(&w->link);
+            spin_unlock(&c->lock);
+            return rc;
+        }
+    }
+}
+
+/* The same for a plain thread: blocks it, without cancellation. */
+static int wait_thread(struct weft_chan *c, struct list *q, struct chan_waiter *w)
+{
+    struct thread_park tp;
+    pthread_mutex_init(&tp.mu, NULL);
+    pthread_cond_init(&tp.cond, NULL);
+    w->task = NULL;
+    w->thread = &tp;
+    w->is_handed = false;
+    atomic_init(&w->woken, 0);
+    list_push_back(q, &w->link);
+    spin_unlock(&c->lock);
+    pthread_mutex_lock(&tp.mu);
+    while (!atomic_load_explicit(&w->woken, memory_order_relaxed))
+        pthread_cond_wait(&tp.cond, &tp.mu);
+    pthread_mutex_unlock(&tp.mu);
+    pthread_cond_destroy(&tp.cond);
+    pthread_mutex_destroy(&tp.mu);
+    return w->result;
+}
+
+static inline int wait_on(struct weft_chan *c, struct list *q, struct chan_waiter *w,
+                          struct weft_task *self, const char *what)
+{
+    return self ? wait_task(c, q, w, self, what) : wait_thread(c, q, w);
 }
 
 int weft_chan_send(weft_chan *c, const void *elem)
 {
     if (!c || !elem)
         return -EINVAL;
-    int rc = check_interrupted();
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&c->p.mu);
+    struct weft_task *self = weft__task_self();
+    if (self) {
+        int rc = weft__interrupted(self);
+        if (rc)
+            return rc;
+    }
+    spin_lock(&c->lock);
     if (WEFT__UNLIKELY(c->is_closed)) {
-        pthread_mutex_unlock(&c->p.mu);
+        spin_unlock(&c->lock);
         return -EPIPE;
     }
-    struct waiter *r = weft__waitq_first(&c->recvq);
+    struct chan_waiter *r = first_waiter(&c->recvq);
     if (r) {
         /* A receiver waits, so the ring is empty: hand over directly. */
-        memcpy(r->data, elem, c->elem_size);
-        weft__waitq_wake(r, 0);
-        pthread_mutex_unlock(&c->p.mu);
+        copy_elem(c, r->data, elem);
+        hand_unlock_wake(c, r, 0);
         return 0;
     }
     if (c->len < c->cap) {
-        memcpy(slot(c, c->len), elem, c->elem_size);
+        copy_elem(c, slot(c, c->len), elem);
         c->len++;
-        pthread_mutex_unlock(&c->p.mu);
+        spin_unlock(&c->lock);
         return 0;
     }
     /* Full (or rendezvous with no receiver): wait until a receiver takes
-     * the element from our buffer (result 0) or the channel closes
-     * (-EPIPE). A cancelled or timed-out sender's element was not taken. */
-    struct waiter w = {.data = (void *)elem};
-    rc = weft__prim_wait(&c->p, &c->sendq, &w, "chan send");
-    if (rc == 0)
-        rc = w.result;
-    if (weft__prim_leave(&c->p))
-        free(c);
-    return rc;
+     * the element from our buffer (0) or the channel closes (-EPIPE). A
+     * cancelled or timed-out sender's element was not taken. */
+    struct chan_waiter w = {.data = (void *)elem};
+    return wait_on(c, &c->sendq, &w, self, "chan send");
 }
 
 int weft_chan_recv(weft_chan *c, void *elem)
 {
     if (!c || !elem)
         return -EINVAL;
-    int rc = check_interrupted();
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&c->p.mu);
-    struct waiter *s = weft__waitq_first(&c->sendq);
+    struct weft_task *self = weft__task_self();
+    if (self) {
+        int rc = weft__interrupted(self);
+        if (rc)
+            return rc;
+    }
+    spin_lock(&c->lock);
+    struct chan_waiter *s = first_waiter(&c->sendq);
     if (c->len > 0) {
-        memcpy(elem, slot(c, 0), c->elem_size);
+        copy_elem(c, elem, slot(c, 0));
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
         c->len--;
-        if (s) {
-            /* The ring was full: the longest-waiting sender's element
-             * takes the freed slot, at the tail. */
-            memcpy(slot(c, c->len), s->data, c->elem_size);
-            c->len++;
-            weft__waitq_wake(s, 0);
+        if (!s) {
+            spin_unlock(&c->lock);
+            return 0;
         }
-        pthread_mutex_unlock(&c->p.mu);
-        return 0;
+        /* The ring was full: the longest-waiting sender's element takes
+         * the freed slot, at the tail. */
+        copy_elem(c, slot(c, c->len), s->data);
+        c->len++;
+    } else if (s) {
+        /* Rendezvous: take the element straight from the sender. */
+        copy_elem(c, elem, s->data);
     }
     if (s) {
-        /* Rendezvous: take the element straight from the sender. */
-        memcpy(elem, s->data, c->elem_size);
-        weft__waitq_wake(s, 0);
-        pthread_mutex_unlock(&c->p.mu);
+        hand_unlock_wake(c, s, 0);
         return 0;
     }
     if (c->is_closed) {
-        pthread_mutex_unlock(&c->p.mu);
+        spin_unlock(&c->lock);
         return -EPIPE;
     }
     /* Empty: a sender copies into elem and wakes us with 0, or close wakes
      * us with -EPIPE. A cancelled receiver was given nothing. */
-    struct waiter w = {.data = elem};
-    rc = weft__prim_wait(&c->p, &c->recvq, &w, "chan recv");
-    if (rc == 0)
-        rc = w.result;
-    if (weft__prim_leave(&c->p))
-        free(c);
-    return rc;
+    struct chan_waiter w = {.data = elem};
+    return wait_on(c, &c->recvq, &w, self, "chan recv");
+}
+
+/* Hands every waiter of q result so that, on one worker, they run in the
+ * order they waited: weft__wake puts a task in the worker's next slot and
+ * pushes the one it displaces to the back of the queue, so the 2nd to nth
+ * are woken first and the first last (cf. weft__prim_wake_all). */
+static void hand_all_fifo(struct list *q, int result, struct list *wakes)
+{
+    struct chan_waiter *first = first_waiter(q);
+    if (!first)
+        return;
+    struct worker *self = weft__worker_self();
+    if (!self || !first->task || first->task->rt != self->rt) {
+        hand_all(q, result, wakes);
+        return;
+    }
+    list_remove(&first->link);
+    hand_all(q, result, wakes);
+    list_init(&first->link);
+    hand(first, result, wakes);
 }
 
 void weft_chan_close(weft_chan *c)
 {
     if (!c)
         return;
-    pthread_mutex_lock(&c->p.mu);
+    struct list wakes = {&wakes, &wakes};
+    spin_lock(&c->lock);
     if (!c->is_closed) {
         c->is_closed = true;
         /* Waiting senders' elements are not delivered; waiting receivers
          * exist only when nothing is buffered. */
-        weft__prim_wake_all(&c->sendq, -EPIPE);
-        weft__prim_wake_all(&c->recvq, -EPIPE);
+        hand_all_fifo(&c->sendq, -EPIPE, &wakes);
+        hand_all_fifo(&c->recvq, -EPIPE, &wakes);
     }
-    pthread_mutex_unlock(&c->p.mu);
+    spin_unlock(&c->lock);
+    flush_wakes(&wakes);
 }
 
 void weft_chan_free(weft_chan *c)
 {
     if (!c)
         return;
-    pthread_mutex_lock(&c->p.mu);
-    if (!weft__waitq_empty(&c->sendq) || !weft__waitq_empty(&c->recvq)) {
-        pthread_mutex_unlock(&c->p.mu);
-        weft__prim_warn_busy_free("weft_chan");
+    spin_lock(&c->lock);
+    bool busy = !list_empty(&c->sendq) || !list_empty(&c->recvq);
+    spin_unlock(&c->lock);
+    if (busy) {
+        /* Undefined by contract; detected, and answered by leaking. */
+        fprintf(stderr, "weft: weft_chan freed while tasks or threads wait on it; not freed\n");
         return;
     }
-    if (weft__prim_free_locked(&c->p))
-        free(c);
+    free(c);
 }
