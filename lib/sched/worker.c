@@ -29,7 +29,7 @@
 #define WEFT__NEXT_CAP 3u        /* next-slot runs before queue order wins */
 #define WEFT__MONITOR_NS 2000000 /* sleep cap while a peer is busy: 2 ms */
 
-#define WEFT__SPIN_ROUNDS 64u   /* steal attempts before parking */
+#define WEFT__SPIN_ROUNDS 32u   /* steal attempts before parking (~50 us) */
 
 static inline void cpu_relax(void)
 {
@@ -55,7 +55,7 @@ WEFT__NOINLINE struct worker *weft__worker_self(void)
 struct weft_task *weft__task_self(void)
 {
     struct worker *w = weft__worker_self();
-    return w ? w->current : NULL;
+    return w ? atomic_load_explicit(&w->current, memory_order_relaxed) : NULL;
 }
 
 static inline uint32_t tick_bump(struct worker *w)
@@ -211,9 +211,14 @@ static void move_from_inject(struct worker *w, size_t max)
     }
 }
 
+/* Timer wakes go to the back of the queue, in deadline order: sleepers
+ * due together run in the order they were due (asyncio's order with one
+ * worker), not last-fired-first through the next slot. Defined below. */
+static void wake_to(struct weft_task *t, bool front);
+
 static void fire_timer(struct timer *tm)
 {
-    weft__wake(weft__container_of(tm, struct weft_task, timer));
+    wake_to(weft__container_of(tm, struct weft_task, timer), false);
 }
 
 /* Inject queue, timers, reactor: every WEFT__MAINT_INTERVAL switches and
@@ -404,26 +409,51 @@ static bool prepare_run(struct worker *w, struct weft_task *t)
     return true;
 }
 
-static void slow_task_check(struct worker *w, struct weft_task *t)
+/* Slow-task warning (only while rt->slow_task_ns > 0): each run stretch
+ * of a task is published through the worker's stretch seqlock, which the
+ * monitor thread of diag.c reads while the task runs. */
+static WEFT__NOINLINE void stretch_begin(struct worker *w, struct weft_task *t)
 {
-    int64_t ran = weft__clock_ns() - t->run_start;
-    if (ran < w->rt->slow_task_ns)
+    uint64_t seq = atomic_load_explicit(&w->stretch_seq, memory_order_relaxed);
+    /* Release fence: orders the previous stretch_end (even sequence)
+     * before the field writes, for a reader that sees the new fields
+     * (seqlock writer side; pairs with check_worker's acquire fence). */
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&w->stretch_start, weft__clock_ns(), memory_order_relaxed);
+    atomic_store_explicit(&w->stretch_task, t, memory_order_relaxed);
+    atomic_store_explicit(&w->stretch_shard, t->shard, memory_order_relaxed);
+    /* Release: publishes the fields to check_worker's acquire load. */
+    atomic_store_explicit(&w->stretch_seq, seq | 1, memory_order_release);
+}
+
+/* Ends the stretch of t, the running task, before it switches away; warns
+ * if it was slow and the monitor has not warned yet. */
+static WEFT__NOINLINE void stretch_end(struct worker *w, struct weft_task *t)
+{
+    uint64_t seq = atomic_load_explicit(&w->stretch_seq, memory_order_relaxed);
+    int64_t ran = weft__clock_ns() - atomic_load_explicit(&w->stretch_start, memory_order_relaxed);
+    /* The monitor proves t alive by this sequence not having moved under
+     * t's shard lock: it must move before t can leave the registry. */
+    atomic_store_explicit(&w->stretch_seq, seq + 1, memory_order_relaxed);
+    if (ran < w->rt->slow_task_ns || !(seq & 1) ||
+        atomic_exchange_explicit(&w->slow_warned, seq, memory_order_relaxed) == seq)
         return;
-    if (t->name[0])
-        fprintf(stderr, "weft: slow task '%s' (id %llu) ran %.1f ms without suspending\n",
-                t->name, (unsigned long long)t->id, ran / 1e6);
-    else
-        fprintf(stderr, "weft: slow task id %llu ran %.1f ms without suspending\n",
-                (unsigned long long)t->id, ran / 1e6);
+    char name[sizeof t->name];
+    struct live_shard *sh = &w->rt->shards[t->shard];
+    spin_lock(&sh->lock); /* weft_task_set_name writes under it */
+    memcpy(name, t->name, sizeof name);
+    spin_unlock(&sh->lock);
+    name[sizeof name - 1] = '\0';
+    weft__slow_report(w->rt, w->index, t->id, name, ran, false);
 }
 
 static inline void mark_running(struct worker *w, struct weft_task *t)
 {
-    w->current = t;
+    atomic_store_explicit(&w->current, t, memory_order_relaxed);
     t->worker = w;
     count(&w->n_run, 1);
     if (WEFT__UNLIKELY(w->rt->slow_task_ns > 0))
-        t->run_start = weft__clock_ns();
+        stretch_begin(w, t);
 }
 
 static void finish_exit(struct worker *w, struct weft_task *t)
@@ -473,7 +503,7 @@ static void switch_out(struct worker *w, struct weft_task *self, int action)
 {
     self->saved_errno = errno_get();
     if (WEFT__UNLIKELY(w->rt->slow_task_ns > 0))
-        slow_task_check(w, self);
+        stretch_end(w, self);
     w->pending = action;
     w->pending_task = self;
     struct weft_task *next = NULL;
@@ -491,7 +521,7 @@ static void switch_out(struct worker *w, struct weft_task *self, int action)
         weft__checker_fiber_switch(next->stack->fiber);
         weft__ctx_switch(&self->ctx, &next->ctx);
     } else {
-        w->current = NULL;
+        atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
         weft__checker_start_switch(fake, w->sched_stack_lo, w->sched_stack_size);
         weft__checker_fiber_switch(w->sched_fiber);
         weft__ctx_switch(&self->ctx, &w->sched_ctx);
@@ -506,7 +536,7 @@ static void task_entry(void)
     weft__checker_finish_switch(NULL);
     struct worker *w = weft__worker_self();
     post_switch(w);
-    struct weft_task *t = w->current;
+    struct weft_task *t = atomic_load_explicit(&w->current, memory_order_relaxed);
     errno_set(0);
     weft__task_run_body(t);
     w = weft__worker_self();
@@ -553,7 +583,7 @@ int weft__deadline_passed(const struct weft_task *self)
 void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
 {
     struct worker *w = weft__worker_self();
-    struct weft_task *self = w->current;
+    struct weft_task *self = atomic_load_explicit(&w->current, memory_order_relaxed);
     if (atomic_load_explicit(&self->park, memory_order_relaxed) == PARK_RUNNING)
         weft__park_prepare(self);
     int64_t dl = weft__effective_deadline(self, deadline);
@@ -566,16 +596,18 @@ void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char 
             commit(arg);
         return;
     }
-    self->wait_what = what;
+    atomic_store_explicit(&self->wait_what, what, memory_order_relaxed);
     w->commit = commit;
     w->commit_arg = arg;
     switch_out(w, self, PEND_PARK);
-    self->wait_what = NULL;
+    atomic_store_explicit(&self->wait_what, NULL, memory_order_relaxed);
     if (armed)
         weft__timer_disarm(&self->timer);
 }
 
-void weft__wake(struct weft_task *t)
+/* Wakes t; a parked t goes to the next slot (front) or the back of the
+ * queue. */
+static void wake_to(struct weft_task *t, bool front)
 {
     uint32_t s = atomic_load_explicit(&t->park, memory_order_seq_cst);
     for (;;) {
@@ -591,7 +623,7 @@ void weft__wake(struct weft_task *t)
             if (atomic_compare_exchange_weak_explicit(&t->park, &s, PARK_RUNNING,
                                                       memory_order_acq_rel,
                                                       memory_order_acquire)) {
-                weft__schedule(t, true);
+                weft__schedule(t, front);
                 return;
             }
         } else {
@@ -600,10 +632,12 @@ void weft__wake(struct weft_task *t)
     }
 }
 
+void weft__wake(struct weft_task *t) { wake_to(t, true); }
+
 void weft__yield_now(void)
 {
     struct worker *w = weft__worker_self();
-    switch_out(w, w->current, PEND_REQUEUE);
+    switch_out(w, atomic_load_explicit(&w->current, memory_order_relaxed), PEND_REQUEUE);
 }
 
 /* ------------------------------------------------------------ task memory */
@@ -804,7 +838,7 @@ void *weft__worker_main(void *arg)
             for (unsigned spin = 0; !t && spin < WEFT__SPIN_ROUNDS; spin++) {
                 t = steal_work(w);
                 if (!t && atomic_load_explicit(&w->next, memory_order_relaxed) == NULL)
-                    for (int k = 0; k < 64; k++)
+                    for (int k = 0; k < 32; k++)
                         cpu_relax();
             }
         }
