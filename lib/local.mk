@@ -39,6 +39,7 @@ lib_libweft_core_la_SOURCES = \
 	lib/exec/pool.h \
 	lib/exec/pool.c \
 	lib/blocking.c \
+	lib/diag.c \
 	lib/deadline.c \
 	lib/group.c \
 	lib/runtime.c \

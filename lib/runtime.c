@@ -14,11 +14,13 @@
 #include "reactor/reactor.h"
 #include "ctx/checker.h"
 #include "sched/sched.h"
+#include "util/clock.h"
 
 #define WEFT__DEFAULT_STACK (256 * 1024)
 #define WEFT__MIN_STACK (16 * 1024)
 #define WEFT__MAX_STACK (64 * 1024 * 1024)
 #define WEFT__DEFAULT_BLOCKING 64
+#define WEFT__DEFAULT_BLOCKING_SHUTDOWN INT64_C(5000000000) /* 5 s */
 
 void weft__panic(const char *file, int line, const char *what)
 {
@@ -74,6 +76,14 @@ static void runtime_release(struct weft_runtime *rt, unsigned n_init)
     free(rt);
 }
 
+/* Run by the blocking-pool thread whose fn returned last, after
+ * runtime_free gave up waiting for it (see weft_runtime_free). The
+ * abandoned tasks never ran again: their memory goes with the rest. */
+static void release_abandoned(void *rt)
+{
+    runtime_release(rt, ((struct weft_runtime *)rt)->n_workers);
+}
+
 weft_runtime *weft_runtime_new(const weft_options *opt)
 {
     if (opt && (opt->workers > WEFT_MAX_WORKERS ||
@@ -103,6 +113,11 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
         rt->slow_task_ns = opt->slow_task_ns;
     else if (!opt || opt->slow_task_ns == 0)
         rt->slow_task_ns = env_long("WEFT_SLOW_TASK_MS") * INT64_C(1000000);
+    if (!opt || opt->blocking_shutdown_ns == 0)
+        rt->blocking_shutdown_ns = WEFT__DEFAULT_BLOCKING_SHUTDOWN;
+    else
+        rt->blocking_shutdown_ns = opt->blocking_shutdown_ns < 0 ? INT64_MAX
+                                                                : opt->blocking_shutdown_ns;
     atomic_init(&rt->next_id, 1);
     atomic_init(&rt->n_searching, 0);
     atomic_init(&rt->n_unparked, rt->n_workers);
@@ -147,6 +162,9 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
             pthread_join(rt->workers[i].thread, NULL);
         goto fail;
     }
+    /* The slow-task monitor is a diagnostic: without its thread the
+     * workers still warn at the end of a slow stretch. */
+    weft__monitor_start(rt);
     return rt;
 fail:
     runtime_release(rt, n_init);
@@ -199,13 +217,21 @@ void weft_runtime_free(weft_runtime *rt)
         errno = EPERM;
         return;
     }
+    int64_t give_up = rt->blocking_shutdown_ns == INT64_MAX
+                          ? INT64_MAX
+                          : weft__clock_ns() + rt->blocking_shutdown_ns;
     atomic_store_explicit(&rt->closing, true, memory_order_seq_cst);
     weft__task_cancel_all(rt);
     /* Blocking jobs not yet started are dropped (their callers get
-     * -ECANCELED); running ones are waited for. */
+     * -ECANCELED); running ones are waited for, up to give_up. */
     weft__pool_shutdown(rt->pool);
+    bool abandoned = false;
     pthread_mutex_lock(&rt->close_lock);
     while (weft__task_live_count(rt) > 0) {
+        if (weft__clock_ns() >= give_up && weft__pool_abandon(rt->pool)) {
+            abandoned = true;
+            break;
+        }
         /* Tasks spawned during the shutdown start out cancelled; the
          * timed wait is a safety net against a missed broadcast. */
         struct timespec ts;
@@ -222,6 +248,15 @@ void weft_runtime_free(weft_runtime *rt)
     weft__workers_wake_all(rt);
     for (unsigned i = 0; i < rt->n_workers; i++)
         pthread_join(rt->workers[i].thread, NULL);
+    weft__monitor_stop(rt);
+    if (abandoned) {
+        /* Some fn still runs, for a task that now never resumes; its
+         * stack (and arg, maybe) must stay mapped until fn returns. */
+        struct exec_pool *pool = rt->pool;
+        rt->pool = NULL;
+        weft__pool_disown(pool, release_abandoned, rt);
+        return;
+    }
     runtime_release(rt, rt->n_workers);
 }
 

@@ -39,8 +39,7 @@ struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *ar
     t->timer.deadline = 0;
     t->timer.idx = 0;
     atomic_init(&t->timer.heap, NULL);
-    t->wait_what = NULL;
-    t->run_start = 0;
+    atomic_store_explicit(&t->wait_what, NULL, memory_order_relaxed);
     t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
     t->name[0] = '\0';
 
@@ -266,9 +265,14 @@ void weft_task_set_name(weft_task *t, const char *name)
     if (!t)
         return;
     size_t n = name ? strnlen(name, sizeof t->name - 1) : 0;
+    /* Under the registry shard lock: dumps and the slow-task monitor copy
+     * the name under it from other threads. */
+    struct live_shard *sh = &t->rt->shards[t->shard];
+    spin_lock(&sh->lock);
     if (n)
         memcpy(t->name, name, n);
     t->name[n] = '\0';
+    spin_unlock(&sh->lock);
 }
 
 const char *weft_task_name(const weft_task *t) { return t ? t->name : ""; }

@@ -56,6 +56,15 @@ tests_api_io_test_SOURCES = tests/api/io_test.c
 tests_api_io_test_CFLAGS = $(tests_api_cflags)
 tests_api_io_test_LDADD = $(tests_api_ldadd) -lpthread
 
+# blocking, diag: the run_blocking pool, stats, dumps, slow-task warnings.
+check_PROGRAMS += tests/api/blocking_test tests/api/diag_test
+tests_api_blocking_test_SOURCES = tests/api/blocking_test.c
+tests_api_blocking_test_CFLAGS = $(tests_api_cflags)
+tests_api_blocking_test_LDADD = $(tests_api_ldadd) -lpthread
+tests_api_diag_test_SOURCES = tests/api/diag_test.c
+tests_api_diag_test_CFLAGS = $(tests_api_cflags)
+tests_api_diag_test_LDADD = $(tests_api_ldadd) -lpthread
+
 TESTS += $(check_PROGRAMS)
 else
 check-local:

@@ -22,8 +22,14 @@ typedef struct weft_options {
     unsigned blocking_threads; /* ceiling of the run_blocking pool;
                                   0 = default (64) */
     int64_t slow_task_ns;      /* warn on stderr when a task runs this long
-                                  without suspending; 0 = environment
-                                  WEFT_SLOW_TASK_MS or off; < 0 = off */
+                                  without suspending (one line per such
+                                  stretch, printed while it still runs);
+                                  0 = environment WEFT_SLOW_TASK_MS or
+                                  off; < 0 = off */
+    int64_t blocking_shutdown_ns; /* how long weft_runtime_free waits for
+                                  run_blocking calls whose fn is still
+                                  running; 0 = default (5 s); < 0 = no
+                                  limit (see weft_runtime_free) */
 } weft_options;
 
 /* asyncio.run(): starts a runtime with default options, runs main(arg) as
@@ -46,7 +52,16 @@ WEFT_API int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg);
 
 /* close(): cancels every task still alive (detached ones too), waits until
  * they have all ended, stops and joins the workers and frees rt. Tasks
- * that never reach a suspension point are waited for. NULL is ignored.
+ * that never reach a suspension point are waited for. Blocking jobs
+ * (weft_run_blocking) that have not started are dropped at once: fn never
+ * runs and the caller gets -ECANCELED. Callers whose fn is still running
+ * are waited for, up to weft_options.blocking_shutdown_ns (default 5 s)
+ * from the start of the call; past that bound, if some fn still runs,
+ * runtime_free stops waiting and returns: the tasks still alive (those
+ * callers and whatever waits for them) are abandoned, never to run again,
+ * and the runtime's memory, their stacks included (arg may live there),
+ * is released by the pool thread whose fn returns last. A block_on()
+ * waiting for an abandoned task does not return. NULL is ignored.
  * Plain thread only (from a task it does nothing and sets errno EPERM). */
 WEFT_API void weft_runtime_free(weft_runtime *rt);
 

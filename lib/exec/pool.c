@@ -1,16 +1,52 @@
 /* SPDX-License-Identifier: MIT */
-/* Blocking pool. One mutex guards the queue, the counters and every job's
- * state; a job's completion wakes its task while holding it, and the task
- * reads the state under it, so a task never returns (and frees the job on
- * its stack) while a pool thread still touches the job. */
+/* Blocking pool. One mutex guards the queue, the idle threads and the
+ * counters; submitting tasks, pool threads and runtime_free touch it.
+ *
+ * Who runs a new job. A sleeping thread costs a futex wake-up and a
+ * context switch to start, which is most of the price of a short job, so a
+ * job is only queued (no wake-up) while the queue is seen to move: an idle
+ * thread is polling it, or a thread is running a job and some job returned
+ * less than WEFT__POOL_LAZY_NS ago. Otherwise a sleeping thread gets the
+ * job handed over, or a thread is started below the ceiling. A queued job
+ * whose queue stops moving is rescued by its own task: it parks with a
+ * deadline WEFT__POOL_LAZY_NS ahead and, when that passes with the job
+ * still queued and no job returned meanwhile, wakes or starts a thread.
+ * So a job waits at most about WEFT__POOL_LAZY_NS behind jobs that block,
+ * and short jobs stream through the threads that are already awake.
+ *
+ * Completion is lock-free: the pool thread publishes WAKING, wakes the
+ * task, publishes DONE and never touches the job again; the task may not
+ * return (and free the job on its stack, perhaps the task itself) while
+ * it sees WAKING. */
 #include "internal.h"
 
 #include <time.h>
 
 #include "exec/pool.h"
 #include "sched/sched.h"
+#include "util/clock.h"
 
 #define WEFT__KEEPALIVE_NS INT64_C(10000000000) /* idle threads exit after 10 s */
+#define WEFT__POOL_SPIN_NS 20000                 /* an idle thread polls 20 us */
+#define WEFT__POOL_LAZY_NS 100000                /* a stalled queue is rescued after 100 us */
+
+/* A pool thread; lives on its own stack. */
+struct pool_thread {
+    struct list link;    /* in p->sleepers while it sleeps */
+    pthread_cond_t cond; /* signalled with a job, or at shutdown */
+    struct job *job;     /* handed over by a submitter (under the lock) */
+};
+
+static void *pool_main(void *arg);
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 
 struct exec_pool *weft__pool_new(unsigned max_threads)
 {
@@ -18,118 +54,309 @@ struct exec_pool *weft__pool_new(unsigned max_threads)
     if (!p)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->work, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_cond_init(&p->gone, NULL);
+    list_init(&p->sleepers);
+    atomic_init(&p->n_queued, 0);
+    atomic_init(&p->abandoned, false);
     p->max = max_threads;
     p->keepalive_ns = WEFT__KEEPALIVE_NS;
     return p;
 }
 
-static void *pool_thread(void *arg)
+static void pool_destroy(struct exec_pool *p)
+{
+    pthread_cond_destroy(&p->gone);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static void queue_add_locked(struct exec_pool *p, struct job *j)
+{
+    j->next = NULL;
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    atomic_store_explicit(&p->n_queued, atomic_load_explicit(&p->n_queued, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* Takes a queued job out of the queue. */
+static void queue_remove_locked(struct exec_pool *p, struct job *j)
+{
+    struct job **pp = &p->head, *prev = NULL;
+    while (*pp != j) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = j->next;
+    if (p->tail == j)
+        p->tail = prev;
+    atomic_store_explicit(&p->n_queued, atomic_load_explicit(&p->n_queued, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+/* Marks j as started by a pool thread. */
+static void start_locked(struct exec_pool *p, struct job *j)
+{
+    atomic_store_explicit(&j->state, JOB_RUNNING, memory_order_relaxed);
+    p->n_busy++;
+}
+
+/* Hands j (not queued) to the most recently idle sleeping thread, if any. */
+static bool hand_over_locked(struct exec_pool *p, struct job *j)
+{
+    struct list *l = list_pop_front(&p->sleepers);
+    if (!l)
+        return false;
+    struct pool_thread *th = weft__container_of(l, struct pool_thread, link);
+    p->n_idle--;
+    start_locked(p, j);
+    th->job = j;
+    pthread_cond_signal(&th->cond);
+    return true;
+}
+
+/* Starts one more thread if below the ceiling; it takes the queue's head. */
+static bool grow_locked(struct exec_pool *p)
+{
+    if (p->n_threads >= p->max)
+        return false;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    bool ok = pthread_create(&th, &a, pool_main, p) == 0;
+    pthread_attr_destroy(&a);
+    if (ok)
+        p->n_threads++;
+    return ok;
+}
+
+/* Is the queue moving without help? */
+static bool queue_moves_locked(struct exec_pool *p, int64_t now)
+{
+    return p->has_spinner || (p->n_busy > 0 && now - p->last_finish < WEFT__POOL_LAZY_NS);
+}
+
+/* Reports the end of a job to its task: see the file comment. */
+static void finish_job(struct job *j, int final)
+{
+    struct weft_task *t = j->task;
+    /* seq_cst: pairs with the task's park_prepare + seq_cst load of the
+     * state in weft__pool_run; either it sees WAKING or we see it parking. */
+    atomic_store_explicit(&j->state, JOB_WAKING, memory_order_seq_cst);
+    weft__wake(t);
+    /* Release: publishes status and fn's writes; pairs with the task's
+     * acquire load. The job is not ours after this store. */
+    atomic_store_explicit(&j->state, final, memory_order_release);
+}
+
+static void run_job(struct exec_pool *p, struct job *j)
+{
+    j->status = j->fn(j->arg);
+    /* Abandoned by runtime_free: the task will never run again and its
+     * runtime is being torn down; wake nobody. (A stale false is harmless:
+     * the runtime is freed only after this thread has exited.) */
+    if (atomic_load_explicit(&p->abandoned, memory_order_relaxed))
+        return;
+    finish_job(j, JOB_DONE);
+}
+
+/* An idle thread: polls the queue for a while when no other thread does,
+ * then sleeps on its own condition variable until a job is handed over,
+ * shutdown, or the keep-alive passes. Lock held on entry and exit.
+ * Returns a job it now runs, or NULL with *quit set when the thread should
+ * exit (NULL without it: look at the queue again). */
+static struct job *wait_idle(struct exec_pool *p, struct pool_thread *self, bool *quit)
+{
+    if (!p->has_spinner) {
+        p->has_spinner = true;
+        p->n_idle++;
+        pthread_mutex_unlock(&p->lock);
+        int64_t end = weft__clock_ns() + WEFT__POOL_SPIN_NS;
+        unsigned i = 0;
+        while (atomic_load_explicit(&p->n_queued, memory_order_relaxed) == 0) {
+            cpu_relax();
+            if ((++i & 31) == 0 && weft__clock_ns() >= end)
+                break;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->has_spinner = false;
+        p->n_idle--;
+        if (p->head || p->shutdown)
+            return NULL; /* the caller takes it, or quits */
+    }
+    int64_t deadline = weft__clock_ns() + p->keepalive_ns;
+    struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+    bool timed_out = false;
+    self->job = NULL;
+    p->n_idle++;
+    list_insert_before(p->sleepers.next, &self->link); /* most recent first */
+    while (!self->job && !p->shutdown && !timed_out)
+        timed_out = pthread_cond_timedwait(&self->cond, &p->lock, &ts) == ETIMEDOUT;
+    if (self->job)
+        return self->job; /* the submitter took us off the list */
+    list_remove(&self->link);
+    p->n_idle--;
+    *quit = p->shutdown || (timed_out && !p->head);
+    return NULL;
+}
+
+static void *pool_main(void *arg)
 {
     struct exec_pool *p = arg;
+    struct pool_thread self;
+    list_init(&self.link);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&self.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    self.job = NULL;
+
     pthread_mutex_lock(&p->lock);
     for (;;) {
         struct job *j = p->head;
         if (j) {
-            p->head = j->next;
-            if (!p->head)
-                p->tail = NULL;
-            p->n_queued--;
-            j->state = JOB_RUNNING;
-            p->n_busy++;
-            pthread_mutex_unlock(&p->lock);
-            int status = j->fn(j->arg);
-            pthread_mutex_lock(&p->lock);
-            p->n_busy--;
-            j->status = status;
-            j->state = JOB_DONE;
-            weft__wake(j->task);
-            continue;
+            queue_remove_locked(p, j);
+            start_locked(p, j);
+        } else {
+            if (p->shutdown)
+                break;
+            bool quit = false;
+            j = wait_idle(p, &self, &quit);
+            if (quit)
+                break;
+            if (!j)
+                continue;
         }
-        if (p->shutdown)
-            break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += p->keepalive_ns / 1000000000;
-        p->n_idle++;
-        int rc = pthread_cond_timedwait(&p->work, &p->lock, &ts);
-        p->n_idle--;
-        if (rc == ETIMEDOUT && !p->head)
-            break;
+        pthread_mutex_unlock(&p->lock);
+        run_job(p, j);
+        int64_t now = weft__clock_ns();
+        pthread_mutex_lock(&p->lock);
+        p->n_busy--;
+        p->last_finish = now;
     }
-    p->n_threads--;
-    pthread_cond_broadcast(&p->gone);
+    bool last = --p->n_threads == 0;
+    /* Set only by weft__pool_disown, under the lock. */
+    void (*done)(void *) = last ? p->on_last_exit : NULL;
+    void *done_arg = p->on_last_exit_arg;
+    if (!done)
+        pthread_cond_broadcast(&p->gone);
     pthread_mutex_unlock(&p->lock);
+    pthread_cond_destroy(&self.cond);
+    if (done) {
+        /* Disowned and last: nobody else refers to p any more. */
+        done(done_arg);
+        pool_destroy(p);
+    }
     return NULL;
+}
+
+/* The queue of a lazily queued job stopped moving: get it a thread.
+ * Returns when to look again (INT64_MAX: no need). */
+static int64_t rescue(struct exec_pool *p, struct job *j)
+{
+    int64_t now = weft__clock_ns();
+    int64_t again = INT64_MAX;
+    pthread_mutex_lock(&p->lock);
+    if (atomic_load_explicit(&j->state, memory_order_relaxed) != JOB_QUEUED || p->shutdown) {
+        /* started meanwhile, or about to be dropped */
+    } else if (queue_moves_locked(p, now)) {
+        again = now + WEFT__POOL_LAZY_NS;
+    } else if (!list_empty(&p->sleepers)) {
+        queue_remove_locked(p, j);
+        hand_over_locked(p, j);
+    } else if (grow_locked(p)) {
+        again = now + WEFT__POOL_LAZY_NS; /* it takes the head; maybe not j */
+    }
+    /* Else at the ceiling with every thread busy: they take the queue in
+     * order as their jobs return; nothing more to do. */
+    pthread_mutex_unlock(&p->lock);
+    return again;
 }
 
 int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void *arg)
 {
-    struct job j = {.fn = fn, .arg = arg, .state = JOB_QUEUED, .task = self};
+    struct job j = {.next = NULL, .fn = fn, .arg = arg, .status = 0, .task = self};
+    atomic_init(&j.state, JOB_QUEUED);
+    int64_t now = weft__clock_ns();
+    int64_t look_again = INT64_MAX; /* rescue deadline while queued lazily */
     pthread_mutex_lock(&p->lock);
     if (p->shutdown) {
         pthread_mutex_unlock(&p->lock);
         return -ECANCELED;
     }
-    if (p->tail)
-        p->tail->next = &j;
-    else
-        p->head = &j;
-    p->tail = &j;
-    p->n_queued++;
-    if (p->n_idle > 0) {
-        pthread_cond_signal(&p->work);
-    } else if (p->n_threads < p->max) {
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        pthread_t th;
-        if (pthread_create(&th, &a, pool_thread, p) == 0)
-            p->n_threads++;
-        pthread_attr_destroy(&a);
+    if (queue_moves_locked(p, now)) {
+        queue_add_locked(p, &j);
+    } else if (!hand_over_locked(p, &j)) {
+        queue_add_locked(p, &j);
+        grow_locked(p);
         if (p->n_threads == 0) {
             /* Not even one thread: give the job back. */
-            p->head = p->tail = NULL;
-            p->n_queued--;
+            queue_remove_locked(p, &j);
             pthread_mutex_unlock(&p->lock);
             return -EAGAIN;
         }
     }
-    bool held = false;
-    while (j.state != JOB_DONE && j.state != JOB_DROPPED) {
-        if (!held && weft__interrupted(self)) {
-            if (j.state == JOB_QUEUED) {
-                /* Not started: take it back; fn never runs. */
-                struct job **pp = &p->head, *prev = NULL;
-                while (*pp != &j) {
-                    prev = *pp;
-                    pp = &(*pp)->next;
-                }
-                *pp = j.next;
-                if (p->tail == &j)
-                    p->tail = prev;
-                p->n_queued--;
-                pthread_mutex_unlock(&p->lock);
-                return -ECANCELED;
-            }
-            /* Running: wait for fn to return (arg must stay valid). */
-            held = true;
-            self->shield++;
-        }
-        weft__park(weft__commit_unlock, &p->lock, INT64_MAX, "run_blocking");
-        pthread_mutex_lock(&p->lock);
-    }
+    if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED)
+        look_again = now + WEFT__POOL_LAZY_NS;
     pthread_mutex_unlock(&p->lock);
+
+    int held = 0; /* the interruption held back until fn returns */
+    for (;;) {
+        /* Acquire: pairs with finish_job's final release store. */
+        int s = atomic_load_explicit(&j.state, memory_order_acquire);
+        if (s == JOB_DONE || s == JOB_DROPPED)
+            break;
+        if (s == JOB_WAKING) {
+            /* The pool thread is between its two stores, a few
+             * instructions, and still uses our task: let it finish. */
+            weft__yield_now();
+            continue;
+        }
+        int rc;
+        if (!held && (rc = weft__interrupted(self)) != 0) {
+            pthread_mutex_lock(&p->lock);
+            if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED) {
+                /* Not started: take it back; fn never runs. */
+                queue_remove_locked(p, &j);
+                pthread_mutex_unlock(&p->lock);
+                return rc;
+            }
+            pthread_mutex_unlock(&p->lock);
+            /* Running: wait for fn to return (arg must stay valid). */
+            held = rc;
+            self->shield++;
+            continue;
+        }
+        if (s == JOB_QUEUED && look_again != INT64_MAX && weft__clock_ns() >= look_again) {
+            look_again = rescue(p, &j);
+            continue;
+        }
+        weft__park_prepare(self);
+        /* seq_cst: pairs with finish_job's WAKING store (see there). */
+        s = atomic_load_explicit(&j.state, memory_order_seq_cst);
+        if (s != JOB_QUEUED && s != JOB_RUNNING) {
+            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+            continue;
+        }
+        weft__park(NULL, NULL, s == JOB_QUEUED ? look_again : INT64_MAX, "run_blocking");
+    }
     if (held)
         self->shield--;
-    if (j.state == JOB_DROPPED || held)
+    if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_DROPPED)
         return -ECANCELED;
-    return j.status;
+    return held ? held : j.status;
+}
+
+/* Wakes every sleeping thread so that it sees shutdown. */
+static void wake_sleepers_locked(struct exec_pool *p)
+{
+    for (struct list *l = p->sleepers.next; l != &p->sleepers; l = l->next)
+        pthread_cond_signal(&weft__container_of(l, struct pool_thread, link)->cond);
 }
 
 void weft__pool_shutdown(struct exec_pool *p)
@@ -138,27 +365,56 @@ void weft__pool_shutdown(struct exec_pool *p)
     p->shutdown = true;
     for (struct job *j = p->head, *next; j; j = next) {
         next = j->next;
-        j->state = JOB_DROPPED;
-        weft__wake(j->task);
+        finish_job(j, JOB_DROPPED);
     }
     p->head = p->tail = NULL;
-    p->n_queued = 0;
-    pthread_cond_broadcast(&p->work);
+    atomic_store_explicit(&p->n_queued, 0, memory_order_relaxed);
+    wake_sleepers_locked(p);
     pthread_mutex_unlock(&p->lock);
+}
+
+unsigned weft__pool_running(struct exec_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    unsigned n = p->n_busy;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+bool weft__pool_abandon(struct exec_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool running = p->n_busy > 0;
+    if (running)
+        atomic_store_explicit(&p->abandoned, true, memory_order_relaxed);
+    pthread_mutex_unlock(&p->lock);
+    return running;
+}
+
+void weft__pool_disown(struct exec_pool *p, void (*done)(void *), void *arg)
+{
+    pthread_mutex_lock(&p->lock);
+    bool none_left = p->n_threads == 0;
+    if (!none_left) {
+        p->on_last_exit = done;
+        p->on_last_exit_arg = arg;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (none_left) {
+        done(arg);
+        pool_destroy(p);
+    }
 }
 
 void weft__pool_free(struct exec_pool *p)
 {
     pthread_mutex_lock(&p->lock);
     p->shutdown = true;
-    pthread_cond_broadcast(&p->work);
+    wake_sleepers_locked(p);
     while (p->n_threads > 0)
         pthread_cond_wait(&p->gone, &p->lock);
     pthread_mutex_unlock(&p->lock);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->gone);
-    pthread_mutex_destroy(&p->lock);
-    free(p);
+    pool_destroy(p);
 }
 
 void weft__pool_counts(struct exec_pool *p, unsigned *threads, unsigned *busy, unsigned *idle,
@@ -168,6 +424,6 @@ void weft__pool_counts(struct exec_pool *p, unsigned *threads, unsigned *busy, u
     *threads = p->n_threads;
     *busy = p->n_busy;
     *idle = p->n_idle;
-    *queued = p->n_queued;
+    *queued = atomic_load_explicit(&p->n_queued, memory_order_relaxed);
     pthread_mutex_unlock(&p->lock);
 }

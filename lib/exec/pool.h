@@ -1,51 +1,81 @@
 /* SPDX-License-Identifier: MIT */
 /* The blocking-thread pool behind weft_run_blocking: grows on demand up to
  * a ceiling, lets idle threads exit after a keep-alive, queues work beyond
- * the ceiling. */
+ * the ceiling, and shuts down without waiting for jobs that have not
+ * started. Submitting tasks, pool threads and runtime_free touch it. */
 #ifndef WEFT_EXEC_POOL_H
 #define WEFT_EXEC_POOL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <weft.h>
 
 #include "compiler.h"
+#include "util/list.h"
 
 struct weft_task;
+struct pool_thread;
 
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_DROPPED };
+/* QUEUED -> RUNNING (pool thread, under the lock) -> WAKING -> DONE
+ * (pool thread, lock-free); QUEUED -> WAKING -> DROPPED (shutdown, under
+ * the lock); QUEUED -> unlinked (the cancelled caller, under the lock).
+ * WAKING means "the pool thread still uses the task": the caller may not
+ * return (and free the job and perhaps the task) until DONE or DROPPED. */
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_WAKING, JOB_DONE, JOB_DROPPED };
 
 /* A job lives on the stack of the task that submitted it. */
 struct job {
-    struct job *next;
+    struct job *next;       /* queue link, under the pool lock */
     weft_fn fn;
     void *arg;
-    int status;
-    enum job_state state;    /* under the pool lock */
-    struct weft_task *task;  /* woken when the job is done or dropped */
+    int status;             /* fn's return, published by DONE */
+    _Atomic int state;      /* enum job_state */
+    struct weft_task *task; /* woken when the job is done or dropped */
 };
 
 struct exec_pool {
-    pthread_mutex_t lock;
-    pthread_cond_t work;     /* a job was queued, or shutdown */
-    pthread_cond_t gone;     /* a thread exited */
-    struct job *head, *tail; /* queued jobs */
+    pthread_mutex_t lock;    /* guards everything but the atomics */
+    pthread_cond_t gone;     /* a thread exited (weft__pool_free waits) */
+    struct job *head, *tail; /* jobs waiting for a thread, FIFO */
+    _Atomic unsigned long n_queued; /* written under the lock; the
+                                       polling thread reads it unlocked */
+    struct list sleepers;    /* idle threads in a condvar wait, most
+                                recently idle first (the others idle out) */
+    bool has_spinner;        /* an idle thread polls the queue */
     unsigned n_threads, n_idle, n_busy, max;
-    unsigned long n_queued;
+    int64_t last_finish;     /* when a job last returned (instant) */
     bool shutdown;
-    int64_t keepalive_ns;
+    _Atomic bool abandoned;  /* runtime_free gave up on running jobs */
+    void (*on_last_exit)(void *); /* after abandon: run by the last thread */
+    void *on_last_exit_arg;
+    int64_t keepalive_ns;    /* idle threads exit after this long */
 };
 
+/* NULL on out of memory. */
 struct exec_pool *weft__pool_new(unsigned max_threads);
-/* Drops queued jobs (their tasks see JOB_DROPPED), stops accepting work and
- * lets threads exit once their job returns. */
+/* Drops queued jobs (their callers return -ECANCELED, fn never runs),
+ * refuses new ones and lets threads exit once their running job returns.
+ * Any thread, once. */
 void weft__pool_shutdown(struct exec_pool *p);
+/* Jobs whose fn is running now. */
+unsigned weft__pool_running(struct exec_pool *p);
+/* After shutdown: gives up on running jobs. Returns false when none runs.
+ * Else the threads still running a job wake nobody when fn returns, and
+ * the pool must be handed over with weft__pool_disown, not freed. */
+bool weft__pool_abandon(struct exec_pool *p);
+/* After weft__pool_abandon returned true: p belongs to its threads; the
+ * last one to exit (or the caller, if none is left) calls done(arg) and
+ * frees p. */
+void weft__pool_disown(struct exec_pool *p, void (*done)(void *), void *arg);
 /* Waits until every pool thread has exited, then frees p. */
 void weft__pool_free(struct exec_pool *p);
-/* Runs fn(arg) on the pool for the calling task (see weft_run_blocking). */
+/* Runs fn(arg) on the pool for the calling task (see weft_run_blocking).
+ * Returns fn's status, -ECANCELED, -EAGAIN (no thread could start). */
 int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void *arg);
-/* Counters for weft_runtime_stats. */
+/* Counters for weft_runtime_stats (one consistent snapshot). */
 void weft__pool_counts(struct exec_pool *p, unsigned *threads, unsigned *busy, unsigned *idle,
                        unsigned long *queued);
 

@@ -67,8 +67,8 @@ struct weft_task {
     unsigned deadline_depth;    /* deadline scopes entered; owner only */
     int64_t deadline;           /* innermost scope deadline; owner only */
     struct timer timer;         /* wakes the task at a park's deadline */
-    const char *wait_what;      /* what it parks on, for dumps */
-    int64_t run_start;          /* when it last got the CPU (slow warning) */
+    _Atomic(const char *) wait_what; /* what it parks on (a string
+                                   literal), for dumps; owner writes */
     uint64_t id;
     bool from_malloc;           /* not from a task chunk (worker.c) */
     char name[32];
@@ -86,7 +86,8 @@ struct worker {
                                               timers, reactor first */
     uint32_t *seen_tick;                   /* peers' ticks at our last check */
     uint64_t rng;                          /* victim choice */
-    struct weft_task *current;             /* running task or NULL */
+    _Atomic(struct weft_task *) current;   /* running task or NULL; owner
+                                              writes (relaxed), dumps read */
     /* Post-switch action, set by the context that switches away and run
      * by the one that lands (weft__post_switch). */
     int pending;
@@ -109,6 +110,15 @@ struct worker {
     struct poller poller;
     /* Counters, written by the owner only (relaxed), read by stats. */
     _Atomic uint64_t n_run, n_steals, n_parks, n_polls;
+    /* Slow-task warning (diag.c), written by the owner only while
+     * rt->slow_task_ns > 0: a seqlock over the current run stretch.
+     * stretch_seq is odd while stretch_task runs (since stretch_start; it
+     * belongs to registry shard stretch_shard), even between tasks. */
+    _Atomic uint64_t stretch_seq;
+    _Atomic int64_t stretch_start;
+    _Atomic(struct weft_task *) stretch_task;
+    _Atomic unsigned stretch_shard;
+    _Atomic uint64_t slow_warned;          /* stretch_seq warned about */
 } WEFT__ALIGNED_CL;
 
 struct live_shard {
@@ -119,6 +129,7 @@ struct live_shard {
 } WEFT__ALIGNED_CL;
 
 struct exec_pool;
+struct slow_monitor;
 
 struct weft_runtime {
     unsigned n_workers;
@@ -142,6 +153,9 @@ struct weft_runtime {
     pthread_cond_t close_cond;
     _Atomic bool closing;       /* runtime_free started */
     int64_t slow_task_ns;       /* 0 = off */
+    struct slow_monitor *monitor; /* diag.c; NULL when off */
+    int64_t blocking_shutdown_ns; /* runtime_free's bound on running
+                                     blocking jobs; INT64_MAX = none */
     /* Task memory (worker.c): chunks, and the shared free list. */
     pthread_mutex_t task_lock;
     struct task_chunk *task_chunks;
@@ -224,6 +238,17 @@ void weft__task_release(struct weft_task *t);
 /* Frees all task memory of rt; called once every task has ended and the
  * workers are stopped. */
 void weft__task_memory_release(struct weft_runtime *rt);
+
+/* ---- diag.c ---- */
+
+/* Starts the slow-task monitor thread if rt->slow_task_ns > 0. Returns 0
+ * or -errno. */
+int weft__monitor_start(struct weft_runtime *rt);
+/* Stops and joins it (no-op when off). */
+void weft__monitor_stop(struct weft_runtime *rt);
+/* Prints the one slow-task line to stderr. */
+void weft__slow_report(struct weft_runtime *rt, unsigned worker, uint64_t id, const char *name,
+                       int64_t ran_ns, bool still_running);
 
 /* ---- task.c ---- */
 

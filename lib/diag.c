@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/* Seeing inside a runtime: weft_runtime_stats, weft_runtime_dump, and the
+ * slow-task monitor thread (started only when a threshold is set) that
+ * reports a task holding its worker too long while it still runs. Stats
+ * and dumps run on any thread; they read the workers' counters and the
+ * task registry under its shard locks, never stopping the workers. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "exec/pool.h"
+#include "sched/sched.h"
+#include "util/clock.h"
+
+/* ------------------------------------------------------------ stats */
+
+static uint64_t load_counter(_Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+int weft_runtime_stats(weft_runtime *rt, weft_stats *out)
+{
+    if (!rt || !out)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->n_workers = rt->n_workers;
+    /* Each counter is read on its own: the snapshot is not atomic as a
+     * whole, and queue depths are approximate by nature. */
+    for (unsigned i = 0; i < rt->n_workers && i < WEFT_MAX_WORKERS; i++) {
+        struct worker *w = &rt->workers[i];
+        weft_worker_stats *ws = &out->worker[i];
+        ws->tasks_run = load_counter(&w->n_run);
+        ws->steals = load_counter(&w->n_steals);
+        ws->parks = load_counter(&w->n_parks);
+        ws->reactor_polls = load_counter(&w->n_polls);
+        ws->queue_depth = weft__deque_len(&w->q) +
+                          (atomic_load_explicit(&w->next, memory_order_relaxed) != NULL);
+        out->timers_armed += weft__timer_count(&w->timers);
+    }
+    for (unsigned i = 0; i <= rt->n_workers; i++) {
+        struct live_shard *sh = &rt->shards[i];
+        spin_lock(&sh->lock);
+        out->tasks_live += sh->n_live;
+        out->tasks_spawned += sh->n_spawned;
+        spin_unlock(&sh->lock);
+    }
+    out->inject_depth = weft__inject_len(&rt->inject);
+    unsigned long queued;
+    weft__pool_counts(rt->pool, &out->blocking_threads, &out->blocking_busy, &out->blocking_idle,
+                      &queued);
+    out->blocking_queued = queued;
+    return 0;
+}
+
+/* ------------------------------------------------------------ dump */
+
+struct task_line {
+    uint64_t id;
+    char name[sizeof ((struct weft_task *)0)->name];
+    const char *state;
+    const char *what; /* a string literal (weft__park's argument) or NULL */
+    int worker;       /* running on it, or -1 */
+    bool cancelled;   /* cancellation requested, not ended yet */
+};
+
+/* The worker running t, or -1. */
+static int running_on(struct weft_runtime *rt, const struct weft_task *t)
+{
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        if (atomic_load_explicit(&rt->workers[i].current, memory_order_relaxed) == t)
+            return (int)i;
+    return -1;
+}
+
+/* Describes the live task t; its shard lock is held, so t stays live. The
+ * fields read here change under the task's feet (it runs on): each is read
+ * atomically, and the line is a best-effort snapshot. */
+static void describe(struct weft_runtime *rt, struct weft_task *t, struct task_line *l)
+{
+    l->id = t->id;
+    memcpy(l->name, t->name, sizeof l->name); /* set under this shard lock */
+    l->name[sizeof l->name - 1] = '\0';
+    l->what = NULL;
+    l->worker = running_on(rt, t);
+    /* Acquire: pairs with the park CAS to PARKED (release) in post_switch,
+     * after which wait_what holds what this park waits on. */
+    uint32_t park = atomic_load_explicit(&t->park, memory_order_acquire);
+    uint32_t flags = atomic_load_explicit(&t->flags, memory_order_relaxed);
+    if (flags & TASK_DONE) {
+        l->state = "done";
+    } else if (l->worker >= 0) {
+        l->state = "running";
+    } else if (!(flags & TASK_STARTED)) {
+        l->state = "not started";
+    } else if (park == PARK_PARKED || park == PARK_PARKING) {
+        l->what = atomic_load_explicit(&t->wait_what, memory_order_relaxed);
+        l->state = (l->what && strcmp(l->what, "sleep") == 0) ? "sleeping" : "parked";
+    } else {
+        l->state = "ready";
+    }
+    l->cancelled = (flags & (TASK_CANCELLED | TASK_DONE)) == TASK_CANCELLED;
+}
+
+static void print_line(FILE *out, const struct task_line *l)
+{
+    fprintf(out, "  task %llu", (unsigned long long)l->id);
+    if (l->name[0])
+        fprintf(out, " '%s'", l->name);
+    fprintf(out, ": %s", l->state);
+    if (l->worker >= 0)
+        fprintf(out, " on worker %d", l->worker);
+    if (l->what)
+        fprintf(out, ", waits on %s", l->what);
+    if (l->cancelled)
+        fputs(", cancelled", out);
+    fputc('\n', out);
+}
+
+void weft_runtime_dump(weft_runtime *rt, FILE *out)
+{
+    if (!rt || !out)
+        return;
+    uint64_t n_total = 0;
+    for (unsigned i = 0; i <= rt->n_workers; i++) {
+        struct live_shard *sh = &rt->shards[i];
+        spin_lock(&sh->lock);
+        n_total += sh->n_live;
+        spin_unlock(&sh->lock);
+    }
+    unsigned threads, busy, idle;
+    unsigned long queued;
+    weft__pool_counts(rt->pool, &threads, &busy, &idle, &queued);
+    fprintf(out, "weft runtime: %u workers, %llu live tasks, blocking pool %u threads "
+                 "(%u busy, %u idle, %lu queued)\n",
+            rt->n_workers, (unsigned long long)n_total, threads, busy, idle, queued);
+    /* Shard by shard: copy the lines under the (spin) lock, print them
+     * after it, so that a slow stream never holds up spawns and exits. */
+    for (unsigned i = 0; i <= rt->n_workers; i++) {
+        struct live_shard *sh = &rt->shards[i];
+        spin_lock(&sh->lock);
+        size_t cap = sh->n_live;
+        spin_unlock(&sh->lock);
+        if (cap == 0)
+            continue;
+        cap += 16; /* room for a few spawned meanwhile */
+        struct task_line *lines = malloc(cap * sizeof *lines);
+        if (!lines) {
+            fprintf(out, "  (shard %u: out of memory)\n", i);
+            continue;
+        }
+        size_t n = 0, more = 0;
+        spin_lock(&sh->lock);
+        for (struct list *e = sh->tasks.next; e != &sh->tasks; e = e->next) {
+            if (n < cap)
+                describe(rt, weft__container_of(e, struct weft_task, live), &lines[n++]);
+            else
+                more++;
+        }
+        spin_unlock(&sh->lock);
+        for (size_t k = 0; k < n; k++)
+            print_line(out, &lines[k]);
+        if (more)
+            fprintf(out, "  (%zu more spawned during the dump)\n", more);
+        free(lines);
+    }
+    fflush(out);
+}
+
+/* ------------------------------------------------------------ slow tasks */
+
+/* The monitor thread. It wakes every quarter of the threshold (1 ms ..
+ * 50 ms), reads each worker's run stretch (a seqlock the worker writes in
+ * mark_running / switch_out, see sched.h), and warns once about a stretch
+ * that has lasted longer than the threshold. The worker warns itself at
+ * the end of a stretch the monitor missed; slow_warned (an exchange on
+ * both sides) makes that exactly one line per stretch. */
+struct slow_monitor {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* stop requested */
+    bool stop;
+    int64_t period_ns;
+};
+
+void weft__slow_report(struct weft_runtime *rt, unsigned worker, uint64_t id, const char *name,
+                       int64_t ran_ns, bool still_running)
+{
+    char who[64];
+    if (name[0])
+        snprintf(who, sizeof who, "'%s' (id %llu)", name, (unsigned long long)id);
+    else
+        snprintf(who, sizeof who, "id %llu", (unsigned long long)id);
+    (void)rt;
+    /* One fprintf: stderr is unbuffered, so the line is one write. */
+    fprintf(stderr, "weft: slow task %s %s %.1f ms without suspending (worker %u)\n", who,
+            still_running ? "has run" : "ran", (double)ran_ns / 1e6, worker);
+}
+
+static void check_worker(struct weft_runtime *rt, struct worker *w, int64_t now)
+{
+    /* Seqlock read: acquire load of an odd (running) sequence, the fields,
+     * an acquire fence, and the sequence again; pairs with the release
+     * fence and release store of stretch_begin. */
+    uint64_t s1 = atomic_load_explicit(&w->stretch_seq, memory_order_acquire);
+    if (!(s1 & 1) || atomic_load_explicit(&w->slow_warned, memory_order_relaxed) == s1)
+        return;
+    int64_t start = atomic_load_explicit(&w->stretch_start, memory_order_relaxed);
+    struct weft_task *t = atomic_load_explicit(&w->stretch_task, memory_order_relaxed);
+    unsigned shard = atomic_load_explicit(&w->stretch_shard, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&w->stretch_seq, memory_order_relaxed) != s1)
+        return;
+    int64_t ran = now - start;
+    if (ran < rt->slow_task_ns)
+        return;
+    /* t may end (and be freed) at any moment. Under its shard's lock,
+     * a sequence still equal to s1 proves it has not: the worker ends the
+     * stretch (new sequence) before the task leaves the registry under
+     * that lock, and a task is freed only after leaving it. */
+    struct live_shard *sh = &rt->shards[shard];
+    char name[sizeof t->name];
+    uint64_t id = 0;
+    bool alive;
+    spin_lock(&sh->lock);
+    alive = atomic_load_explicit(&w->stretch_seq, memory_order_relaxed) == s1;
+    if (alive) {
+        id = t->id;
+        memcpy(name, t->name, sizeof name);
+    }
+    spin_unlock(&sh->lock);
+    name[sizeof name - 1] = '\0';
+    if (!alive)
+        return;
+    if (atomic_exchange_explicit(&w->slow_warned, s1, memory_order_relaxed) == s1)
+        return; /* the worker warned first */
+    weft__slow_report(rt, w->index, id, name, ran, true);
+}
+
+static void *monitor_main(void *arg)
+{
+    struct weft_runtime *rt = arg;
+    struct slow_monitor *m = rt->monitor;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        int64_t wake = weft__clock_ns() + m->period_ns;
+        struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
+        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+        if (m->stop)
+            break;
+        pthread_mutex_unlock(&m->lock);
+        int64_t now = weft__clock_ns();
+        for (unsigned i = 0; i < rt->n_workers; i++)
+            check_worker(rt, &rt->workers[i], now);
+        pthread_mutex_lock(&m->lock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+int weft__monitor_start(struct weft_runtime *rt)
+{
+    if (rt->slow_task_ns <= 0)
+        return 0;
+    struct slow_monitor *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int64_t period = rt->slow_task_ns / 4;
+    if (period < 1000000)
+        period = 1000000;
+    if (period > 50000000)
+        period = 50000000;
+    m->period_ns = period;
+    rt->monitor = m;
+    int rc = pthread_create(&m->thread, NULL, monitor_main, rt);
+    if (rc) {
+        rt->monitor = NULL;
+        pthread_cond_destroy(&m->cond);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return -rc;
+    }
+    return 0;
+}
+
+void weft__monitor_stop(struct weft_runtime *rt)
+{
+    struct slow_monitor *m = rt->monitor;
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stop = true;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->thread, NULL);
+    pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+    rt->monitor = NULL;
+}

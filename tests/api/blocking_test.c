@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+/* The public contract of weft_run_blocking (include/weft/blocking.h) and of
+ * runtime_free's handling of blocking jobs (include/weft/runtime.h): calls
+ * overlap while the workers keep running tasks, the pool ceiling holds,
+ * cancellation waits for a running fn and drops a queued one, shutdown
+ * drops what has not started and is bounded for what runs, misuse. */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weft.h>
+
+#include "harness.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static bool atomic_flag_set(void *flag)
+{
+    return atomic_load((atomic_bool *)flag);
+}
+
+/* --- results and arguments --------------------------------------------- */
+
+static int return_arg_status(void *arg)
+{
+    return *(int *)arg;
+}
+
+static int write_through_arg(void *arg)
+{
+    int *p = arg;
+    *p = *p * 2 + 1;
+    return 0;
+}
+
+static int returns_fn_status_and_writes(void *arg)
+{
+    (void)arg;
+    int v = 42;
+    HCHECK_INT_EQ(weft_run_blocking(return_arg_status, &v), 42);
+    v = -EIO;
+    HCHECK_INT_EQ(weft_run_blocking(return_arg_status, &v), -EIO);
+    v = 20;
+    HCHECK_INT_EQ(weft_run_blocking(write_through_arg, &v), 0);
+    HCHECK_INT_EQ(v, 41);
+    return 0;
+}
+
+START_TEST(run_blocking_returns_fn_status_and_its_writes)
+{
+    unsigned workers = harness_workers_variant(_i);
+    ck_assert_int_eq(harness_run(workers, returns_fn_status_and_writes, NULL), 0);
+}
+END_TEST
+
+/* --- overlap with a single busy worker ---------------------------------- */
+
+#define N_OVERLAP 8
+
+struct overlap {
+    atomic_bool stop;
+    atomic_long yields;
+    atomic_int running, max_running;
+};
+
+static int sleep_200ms_counting(void *arg)
+{
+    struct overlap *o = arg;
+    int now = atomic_fetch_add(&o->running, 1) + 1;
+    int m = atomic_load(&o->max_running);
+    while (now > m && !atomic_compare_exchange_weak(&o->max_running, &m, now))
+        ;
+    sleep_ms(200);
+    atomic_fetch_sub(&o->running, 1);
+    return 7;
+}
+
+static int call_blocking_200ms(void *arg)
+{
+    return weft_run_blocking(sleep_200ms_counting, arg);
+}
+
+static int count_yields(void *arg)
+{
+    struct overlap *o = arg;
+    while (!atomic_load(&o->stop)) {
+        if (weft_yield() != 0)
+            return -1;
+        atomic_fetch_add(&o->yields, 1);
+    }
+    return 0;
+}
+
+struct overlap_result {
+    struct overlap o;
+    int64_t elapsed_ns;
+    long yields_during;
+};
+
+static int overlap_main(void *arg)
+{
+    struct overlap_result *r = arg;
+    weft_task *counter = weft_spawn(count_yields, &r->o);
+    HREQUIRE(counter != NULL, -1);
+    /* Let the counter run first, so that it is busy all along. */
+    HYIELD_UNTIL(atomic_load(&r->o.yields) > 0);
+    long before = atomic_load(&r->o.yields);
+    int64_t start = harness_now_ns();
+    weft_task *t[N_OVERLAP];
+    for (int i = 0; i < N_OVERLAP; i++) {
+        t[i] = weft_spawn(call_blocking_200ms, &r->o);
+        HREQUIRE(t[i] != NULL, -1);
+    }
+    for (int i = 0; i < N_OVERLAP; i++)
+        HCHECK_INT_EQ(weft_join(t[i]), 7);
+    r->elapsed_ns = harness_now_ns() - start;
+    r->yields_during = atomic_load(&r->o.yields) - before;
+    atomic_store(&r->o.stop, true);
+    HCHECK_INT_EQ(weft_join(counter), 0);
+    return 0;
+}
+
+/* Eight 200 ms calls from tasks of a single worker overlap on the pool
+ * (1.6 s if run one after another), and that worker keeps running another
+ * task meanwhile. */
+START_TEST(blocking_calls_overlap_while_worker_runs_tasks)
+{
+    struct overlap_result r = {.elapsed_ns = 0};
+    ck_assert_int_eq(harness_run(1, overlap_main, &r), 0);
+    harness_assert_clean();
+    ck_assert_msg(r.elapsed_ns < INT64_C(1000000000), "8 x 200 ms took %.3f s",
+                  (double)r.elapsed_ns / 1e9);
+    ck_assert_int_ge(r.elapsed_ns, INT64_C(200000000));
+    ck_assert_int_ge(atomic_load(&r.o.max_running), 2);
+    ck_assert_msg(r.yields_during > 100, "the other task yielded only %ld times",
+                  r.yields_during);
+}
+END_TEST
+
+/* --- the ceiling --------------------------------------------------------- */
+
+#define N_CEILING_TASKS 10
+
+static int sleep_50ms_counting(void *arg)
+{
+    struct overlap *o = arg;
+    int now = atomic_fetch_add(&o->running, 1) + 1;
+    int m = atomic_load(&o->max_running);
+    while (now > m && !atomic_compare_exchange_weak(&o->max_running, &m, now))
+        ;
+    sleep_ms(50);
+    atomic_fetch_sub(&o->running, 1);
+    return 0;
+}
+
+static int call_blocking_50ms(void *arg)
+{
+    return weft_run_blocking(sleep_50ms_counting, arg);
+}
+
+static int ceiling_main(void *arg)
+{
+    weft_task *t[N_CEILING_TASKS];
+    for (int i = 0; i < N_CEILING_TASKS; i++) {
+        t[i] = weft_spawn(call_blocking_50ms, arg);
+        HREQUIRE(t[i] != NULL, -1);
+    }
+    weft_stats st;
+    HCHECK_INT_EQ(weft_runtime_stats(weft_runtime_current(), &st), 0);
+    HCHECK(st.blocking_threads <= 3);
+    for (int i = 0; i < N_CEILING_TASKS; i++)
+        HCHECK_INT_EQ(weft_join(t[i]), 0);
+    HCHECK_INT_EQ(weft_runtime_stats(weft_runtime_current(), &st), 0);
+    HCHECK(st.blocking_threads <= 3);
+    HCHECK_INT_EQ(st.blocking_busy, 0);
+    HCHECK_INT_EQ(st.blocking_queued, 0);
+    return 0;
+}
+
+/* blocking_threads = 3: ten concurrent calls never run more than three fns
+ * at once, and do reach three. */
+START_TEST(pool_ceiling_is_respected)
+{
+    struct overlap o = {.stop = false};
+    weft_options opt = {.workers = harness_workers_variant(_i), .blocking_threads = 3};
+    ck_assert_int_eq(harness_run_opts(&opt, ceiling_main, &o), 0);
+    harness_assert_clean();
+    ck_assert_int_eq(atomic_load(&o.max_running), 3);
+}
+END_TEST
+
+/* --- cancellation -------------------------------------------------------- */
+
+struct slow_fn {
+    atomic_bool started, finished, release, ran;
+    int sleep_ms;
+};
+
+/* Runs until released (or sleep_ms, if set), then records its end. */
+static int slow_fn_body(void *arg)
+{
+    struct slow_fn *f = arg;
+    atomic_store(&f->started, true);
+    atomic_store(&f->ran, true);
+    if (f->sleep_ms) {
+        sleep_ms(f->sleep_ms);
+    } else {
+        while (!atomic_load(&f->release))
+            sleep_ms(1);
+    }
+    atomic_store(&f->finished, true);
+    return 5;
+}
+
+struct blocking_caller {
+    struct slow_fn *fn;
+    atomic_bool calling;
+    atomic_int rc;
+    atomic_bool finished_at_return;
+    atomic_bool returned;
+};
+
+static int call_slow_fn(void *arg)
+{
+    struct blocking_caller *c = arg;
+    atomic_store(&c->calling, true);
+    int rc = weft_run_blocking(slow_fn_body, c->fn);
+    atomic_store(&c->finished_at_return, atomic_load(&c->fn->finished));
+    atomic_store(&c->rc, rc);
+    atomic_store(&c->returned, true);
+    return rc;
+}
+
+static int cancel_running_main(void *arg)
+{
+    (void)arg;
+    struct slow_fn f = {.sleep_ms = 200};
+    struct blocking_caller c = {.fn = &f};
+    weft_task *t = weft_spawn(call_slow_fn, &c);
+    HREQUIRE(t != NULL, -1);
+    while (!atomic_load(&f.started))
+        HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(1)), 0);
+    weft_cancel(t);
+    HCHECK_INT_EQ(weft_join(t), -ECANCELED);
+    HCHECK_INT_EQ(atomic_load(&c.rc), -ECANCELED);
+    /* The call returned only after fn had returned (arg stayed valid). */
+    HCHECK(atomic_load(&c.finished_at_return));
+    return 0;
+}
+
+START_TEST(cancel_during_blocking_call_returns_after_fn)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), cancel_running_main, NULL), 0);
+}
+END_TEST
+
+static int cancel_queued_main(void *arg)
+{
+    (void)arg;
+    /* The only pool thread is busy with a until it is released. */
+    struct slow_fn fa = {.sleep_ms = 0}, fb = {.sleep_ms = 0};
+    struct blocking_caller a = {.fn = &fa}, b = {.fn = &fb};
+    weft_task *ta = weft_spawn(call_slow_fn, &a);
+    HREQUIRE(ta != NULL, -1);
+    while (!atomic_load(&fa.started))
+        HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(1)), 0);
+    weft_task *tb = weft_spawn(call_slow_fn, &b);
+    HREQUIRE(tb != NULL, -1);
+    weft_stats st;
+    for (int i = 0; i < 5000; i++) {
+        HCHECK_INT_EQ(weft_runtime_stats(weft_runtime_current(), &st), 0);
+        if (st.blocking_queued == 1)
+            break;
+        HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(1)), 0);
+    }
+    HCHECK_INT_EQ(st.blocking_queued, 1);
+    weft_cancel(tb);
+    /* b's job is dropped from the queue: it returns although the only
+     * thread is still busy with a's. */
+    HCHECK_INT_EQ(weft_join(tb), -ECANCELED);
+    HCHECK(!atomic_load(&fa.finished));
+    HCHECK_INT_EQ(weft_runtime_stats(weft_runtime_current(), &st), 0);
+    HCHECK_INT_EQ(st.blocking_queued, 0);
+    atomic_store(&fa.release, true);
+    HCHECK_INT_EQ(weft_join(ta), 5);
+    /* Give a stray start of b's fn every chance to show. */
+    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(20)), 0);
+    HCHECK(!atomic_load(&fb.ran));
+    return 0;
+}
+
+/* A cancelled call whose job is still queued (ceiling reached) returns
+ * -ECANCELED at once, and its fn never runs. */
+START_TEST(cancel_of_queued_job_drops_it)
+{
+    weft_options opt = {.workers = harness_workers_variant(_i), .blocking_threads = 1};
+    ck_assert_int_eq(harness_run_opts(&opt, cancel_queued_main, NULL), 0);
+}
+END_TEST
+
+static int deadline_main(void *arg)
+{
+    (void)arg;
+    struct slow_fn f = {.sleep_ms = 100};
+    weft_deadline d;
+    HCHECK_INT_EQ(weft_deadline_enter(&d, WEFT_MSEC(20)), 0);
+    int rc = weft_run_blocking(slow_fn_body, &f);
+    HCHECK_INT_EQ(rc, -ETIMEDOUT);
+    HCHECK(atomic_load(&f.finished));
+    HCHECK_INT_EQ(weft_deadline_leave(&d), 0);
+    return 0;
+}
+
+/* A deadline scope that passes during the call: -ETIMEDOUT, also only
+ * after fn has returned. */
+START_TEST(deadline_during_blocking_call_returns_after_fn)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), deadline_main, NULL), 0);
+}
+END_TEST
+
+/* --- many calls ---------------------------------------------------------- */
+
+#define N_MANY_TASKS 200
+#define N_MANY_CALLS 50
+
+static int add_one(void *arg)
+{
+    atomic_fetch_add((atomic_long *)arg, 1);
+    return 0;
+}
+
+static int many_calls(void *arg)
+{
+    for (int i = 0; i < N_MANY_CALLS; i++)
+        if (weft_run_blocking(add_one, arg) != 0)
+            return -1;
+    return 0;
+}
+
+static int many_main(void *arg)
+{
+    weft_task *t[N_MANY_TASKS];
+    for (int i = 0; i < N_MANY_TASKS; i++) {
+        t[i] = weft_spawn(many_calls, arg);
+        HREQUIRE(t[i] != NULL, -1);
+    }
+    for (int i = 0; i < N_MANY_TASKS; i++)
+        HCHECK_INT_EQ(weft_join(t[i]), 0);
+    return 0;
+}
+
+/* Ten thousand short calls from 200 tasks: none lost, none run twice. */
+START_TEST(many_short_calls_all_complete)
+{
+    atomic_long n = 0;
+    weft_options opt = {.workers = harness_workers_variant(_i), .blocking_threads = 4};
+    ck_assert_int_eq(harness_run_opts(&opt, many_main, &n), 0);
+    ck_assert_int_eq(atomic_load(&n), (long)N_MANY_TASKS * N_MANY_CALLS);
+}
+END_TEST
+
+/* --- shutdown ------------------------------------------------------------ */
+
+#define N_SHUT_RUNNING 2
+#define N_SHUT_QUEUED 3
+
+struct stats_arg {
+    weft_runtime *rt;
+    unsigned long queued;
+};
+
+static bool queued_reaches(void *arg)
+{
+    struct stats_arg *s = arg;
+    weft_stats st;
+    return weft_runtime_stats(s->rt, &st) == 0 && st.blocking_queued >= s->queued;
+}
+
+static bool all_started(void *arg)
+{
+    struct slow_fn *f = arg;
+    for (int i = 0; i < N_SHUT_RUNNING; i++)
+        if (!atomic_load(&f[i].started))
+            return false;
+    return true;
+}
+
+/* runtime_free with two calls running and three queued: the queued ones
+ * are dropped (fn never runs, -ECANCELED), the running ones waited for
+ * (-ECANCELED too, after fn), and it returns soon after those fns. */
+START_TEST(shutdown_drops_queued_and_waits_for_running)
+{
+    weft_options opt = {.workers = 2, .blocking_threads = N_SHUT_RUNNING};
+    weft_runtime *rt = weft_runtime_new(&opt);
+    ck_assert_ptr_nonnull(rt);
+    struct slow_fn f[N_SHUT_RUNNING + N_SHUT_QUEUED];
+    struct blocking_caller c[N_SHUT_RUNNING + N_SHUT_QUEUED];
+    memset(f, 0, sizeof f);
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < N_SHUT_RUNNING + N_SHUT_QUEUED; i++) {
+        f[i].sleep_ms = i < N_SHUT_RUNNING ? 300 : 0;
+        c[i].fn = &f[i];
+        atomic_store(&c[i].rc, 1);
+    }
+    for (int i = 0; i < N_SHUT_RUNNING; i++) {
+        weft_task *t = weft_spawn_on(rt, call_slow_fn, &c[i]);
+        ck_assert_ptr_nonnull(t);
+        weft_detach(t);
+    }
+    ck_assert(harness_spin_until(all_started, f));
+    for (int i = N_SHUT_RUNNING; i < N_SHUT_RUNNING + N_SHUT_QUEUED; i++) {
+        weft_task *t = weft_spawn_on(rt, call_slow_fn, &c[i]);
+        ck_assert_ptr_nonnull(t);
+        weft_detach(t);
+    }
+    struct stats_arg sa = {.rt = rt, .queued = N_SHUT_QUEUED};
+    ck_assert(harness_spin_until(queued_reaches, &sa));
+
+    int64_t start = harness_now_ns();
+    weft_runtime_free(rt);
+    int64_t took = harness_now_ns() - start;
+    for (int i = 0; i < N_SHUT_RUNNING; i++) {
+        ck_assert(atomic_load(&c[i].returned));
+        ck_assert_int_eq(atomic_load(&c[i].rc), -ECANCELED);
+        ck_assert(atomic_load(&c[i].finished_at_return));
+    }
+    for (int i = N_SHUT_RUNNING; i < N_SHUT_RUNNING + N_SHUT_QUEUED; i++) {
+        ck_assert(atomic_load(&c[i].returned));
+        ck_assert_int_eq(atomic_load(&c[i].rc), -ECANCELED);
+        ck_assert(!atomic_load(&f[i].ran));
+    }
+    /* Generous: the running fns had at most 300 ms left. */
+    ck_assert_msg(took < INT64_C(3000000000), "runtime_free took %.3f s", (double)took / 1e9);
+}
+END_TEST
+
+/* Threads of this process (from /proc/self/task); -1 if unknown. */
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int threads_baseline;
+
+static bool threads_back_to_baseline(void *arg)
+{
+    (void)arg;
+    return count_threads() == threads_baseline;
+}
+
+/* A fn that outlives the bound (blocking_shutdown_ns): runtime_free
+ * returns while it still runs; the fn may keep using arg; once it returns,
+ * the last pool thread releases the runtime and exits (LeakSanitizer and
+ * valgrind check that nothing is left behind). */
+START_TEST(shutdown_bound_abandons_a_stuck_fn)
+{
+    threads_baseline = count_threads();
+    if (threads_baseline < 0)
+        return; /* no /proc: nothing to measure with */
+    weft_options opt = {.workers = 2, .blocking_shutdown_ns = WEFT_MSEC(100)};
+    weft_runtime *rt = weft_runtime_new(&opt);
+    ck_assert_ptr_nonnull(rt);
+    struct slow_fn *f = calloc(1, sizeof *f); /* outlives the runtime */
+    struct blocking_caller *c = calloc(1, sizeof *c);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(c);
+    c->fn = f;
+    weft_task *t = weft_spawn_on(rt, call_slow_fn, c);
+    ck_assert_ptr_nonnull(t);
+    weft_detach(t);
+    ck_assert(harness_spin_until(atomic_flag_set, &f->started));
+
+    int64_t start = harness_now_ns();
+    weft_runtime_free(rt);
+    int64_t took = harness_now_ns() - start;
+    /* fn still runs (it waits for us), so the caller never returned. */
+    ck_assert(!atomic_load(&f->finished));
+    ck_assert(!atomic_load(&c->returned));
+    ck_assert_int_ge(took, INT64_C(100000000));
+    ck_assert_msg(took < INT64_C(5000000000), "runtime_free took %.3f s", (double)took / 1e9);
+
+    atomic_store(&f->release, true);
+    ck_assert(harness_spin_until(atomic_flag_set, &f->finished));
+    /* The pool thread releases the runtime, then exits. */
+    ck_assert(harness_spin_until(threads_back_to_baseline, NULL));
+    ck_assert(!atomic_load(&c->returned));
+    free(c);
+    free(f);
+}
+END_TEST
+
+/* --- misuse -------------------------------------------------------------- */
+
+static int null_fn_main(void *arg)
+{
+    (void)arg;
+    HCHECK_INT_EQ(weft_run_blocking(NULL, NULL), -EINVAL);
+    return 0;
+}
+
+START_TEST(run_blocking_misuse)
+{
+    int v = 1;
+    ck_assert_int_eq(weft_run_blocking(return_arg_status, &v), -EPERM);
+    ck_assert_int_eq(harness_run(1, null_fn_main, NULL), 0);
+}
+END_TEST
+
+static int already_cancelled_main(void *arg)
+{
+    (void)arg;
+    weft_cancel(weft_current());
+    HCHECK_INT_EQ(weft_run_blocking(slow_fn_body, NULL), -ECANCELED);
+    return 0;
+}
+
+/* A task already cancelled gets -ECANCELED and fn does not run (here fn
+ * would crash on its NULL arg). */
+START_TEST(run_blocking_when_already_cancelled)
+{
+    ck_assert_int_eq(harness_run(1, already_cancelled_main, NULL), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("blocking");
+    TCase *tc = harness_tcase(s, "calls", 30);
+    tcase_add_loop_test(tc, run_blocking_returns_fn_status_and_its_writes, 0,
+                        HARNESS_N_WORKER_VARIANTS);
+    tcase_add_test(tc, blocking_calls_overlap_while_worker_runs_tasks);
+    tcase_add_loop_test(tc, pool_ceiling_is_respected, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, many_short_calls_all_complete, 0, HARNESS_N_WORKER_VARIANTS);
+
+    tc = harness_tcase(s, "cancel", 30);
+    tcase_add_loop_test(tc, cancel_during_blocking_call_returns_after_fn, 0,
+                        HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, cancel_of_queued_job_drops_it, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, deadline_during_blocking_call_returns_after_fn, 0,
+                        HARNESS_N_WORKER_VARIANTS);
+    tcase_add_test(tc, run_blocking_when_already_cancelled);
+
+    tc = harness_tcase(s, "shutdown", 30);
+    tcase_add_test(tc, shutdown_drops_queued_and_waits_for_running);
+    tcase_add_test(tc, shutdown_bound_abandons_a_stuck_fn);
+
+    tc = harness_tcase(s, "misuse", 30);
+    tcase_add_test(tc, run_blocking_misuse);
+    return s;
+}
