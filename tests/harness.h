@@ -24,7 +24,9 @@ Suite *test_suite(void);
 /* Creates a TCase with an explicit timeout (seconds, scaled by Check with
  * CK_TIMEOUT_MULTIPLIER), adds a checked fixture that resets the in-task
  * failure record before each test and asserts it clean after, and adds
- * the TCase to s. */
+ * the TCase to s. Tag memory- or time-hungry cases "slow"
+ * (tcase_set_tags) so that CK_EXCLUDE_TAGS=slow skips them under
+ * valgrind. */
 TCase *harness_tcase(Suite *s, const char *name, double timeout_s);
 
 /* Runs fn(arg) with weft_runtime_block_on() in a fresh runtime of

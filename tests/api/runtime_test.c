@@ -101,6 +101,12 @@ START_TEST(run_can_be_called_repeatedly)
 }
 END_TEST
 
+START_TEST(run_rejects_null_main)
+{
+    ck_assert_int_eq(weft_run(NULL, NULL), -EINVAL);
+}
+END_TEST
+
 /* --- runtime_new and options ------------------------------------------ */
 
 START_TEST(runtime_new_with_null_options_uses_defaults)
@@ -689,6 +695,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, run_returns_main_status, 0, N_RUN_STATUSES);
     tcase_add_test(tc, run_runs_main_as_a_task);
     tcase_add_test(tc, run_can_be_called_repeatedly);
+    tcase_add_test(tc, run_rejects_null_main);
 
     tc = harness_tcase(s, "new", 30);
     tcase_add_test(tc, runtime_new_with_null_options_uses_defaults);

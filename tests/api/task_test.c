@@ -937,7 +937,8 @@ static double (*volatile divide_now)(double, double) = divide;
 
 struct fp_arg {
     int mode;
-    double third; /* 1/3 as rounded in this mode */
+    double third;       /* 1/3 as rounded in this mode */
+    bool third_differs; /* the modes give different 1/3 here */
 };
 
 static int keep_rounding_mode(void *arg)
@@ -953,7 +954,7 @@ static int keep_rounding_mode(void *arg)
             harness_fail(__FILE__, __LINE__, "weft_yield() == 0", "round %d: %d", i, rc);
             break;
         }
-        if (mode != a->mode || third != a->third) {
+        if (mode != a->mode || (a->third_differs && third != a->third)) {
             harness_fail(__FILE__, __LINE__, "fegetround() == mode",
                          "round %d: mode %#x, want %#x; 1/3 %a, want %a", i, mode, a->mode,
                          third, a->third);
@@ -968,11 +969,14 @@ static int run_rounding_keepers(void *arg)
 {
     HREQUIRE(fegetround() == FE_TONEAREST, -1);
     static struct fp_arg nearest, upward;
-    nearest = (struct fp_arg){FE_TONEAREST, divide_now(1.0, 3.0)};
+    nearest = (struct fp_arg){FE_TONEAREST, divide_now(1.0, 3.0), true};
     HREQUIRE(fesetround(FE_UPWARD) == 0, -1);
-    upward = (struct fp_arg){FE_UPWARD, divide_now(1.0, 3.0)};
+    upward = (struct fp_arg){FE_UPWARD, divide_now(1.0, 3.0), true};
     fesetround(FE_TONEAREST);
-    HREQUIRE(upward.third > nearest.third, -1);
+    /* valgrind ignores the SSE rounding mode: then only the mode itself
+     * can be compared, not its effect. */
+    if (upward.third == nearest.third)
+        upward.third_differs = nearest.third_differs = false;
 
     weft_task *t[4];
     for (int i = 0; i < 4; i++) {
@@ -1091,7 +1095,9 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, cancel_of_finished_task_keeps_its_status, 0,
                         HARNESS_N_WORKER_VARIANTS);
 
+    /* Several GiB of stacks: CK_EXCLUDE_TAGS=slow leaves it out (valgrind). */
     tc = harness_tcase(s, "million", 120);
+    tcase_set_tags(tc, "slow");
     tcase_add_loop_test(tc, million_tasks_spawned_then_joined, 0, 2);
     tcase_add_loop_test(tc, million_tasks_parked_at_once_in_a_join_chain, 0, 2);
 
