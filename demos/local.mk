@@ -63,3 +63,8 @@ EXTRA_DIST += demos/README.md tests/demos.sh \
 	tests/demos/semaphore.expected \
 	tests/demos/interactive.expected \
 	tests/demos/interactive-slow.expected
+
+# The headline demo: throughput comparison table and SVG chart.
+noinst_PROGRAMS += demos/throughput
+demos_throughput_SOURCES = demos/throughput.c
+demos_throughput_LDADD = lib/libweft.la
