@@ -243,6 +243,7 @@ static void *monitor_main(void *arg)
 {
     struct weft_runtime *rt = arg;
     struct slow_monitor *m = rt->monitor;
+    pthread_setname_np(pthread_self(), "weft-monitor");
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         int64_t wake = weft__clock_ns() + m->period_ns;

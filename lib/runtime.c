@@ -79,9 +79,23 @@ static void runtime_release(struct weft_runtime *rt, unsigned n_init)
 /* Run by the blocking-pool thread whose fn returned last, after
  * runtime_free gave up waiting for it (see weft_runtime_free). The
  * abandoned tasks never ran again: their memory goes with the rest. */
-static void release_abandoned(void *rt)
+static void release_abandoned(void *arg)
 {
-    runtime_release(rt, ((struct weft_runtime *)rt)->n_workers);
+    struct weft_runtime *rt = arg;
+    /* Every task still registered never ends: drop the reference its end
+     * would have dropped (its handle, if still held, keeps the struct
+     * until runtime_release frees task memory wholesale). */
+    for (unsigned i = 0; i <= rt->n_workers; i++) {
+        struct live_shard *sh = &rt->shards[i];
+        spin_lock(&sh->lock);
+        struct list *l;
+        while ((l = list_pop_front(&sh->tasks)) != NULL) {
+            sh->n_live--;
+            weft__task_unref(weft__container_of(l, struct weft_task, live));
+        }
+        spin_unlock(&sh->lock);
+    }
+    runtime_release(rt, rt->n_workers);
 }
 
 weft_runtime *weft_runtime_new(const weft_options *opt)

@@ -12,10 +12,18 @@ extern "C" {
 /* Runs fn(arg) on the blocking-thread pool and parks the calling task
  * until it returns; gives back fn's status. The pool grows on demand up to
  * weft_options.blocking_threads (default 64) and idle threads exit after
- * 10 s; work beyond the ceiling queues. If the task is cancelled meanwhile
- * it still returns only after fn has returned (arg stays valid), with
- * -ECANCELED; a job not yet started is dropped instead. -EINVAL for NULL
- * fn, -EPERM outside a task, -ENOMEM. Task only (suspension point). */
+ * 10 s; work beyond the ceiling queues (FIFO). While threads are cycling
+ * through short calls a new call waits for one of them rather than waking
+ * another, for at most about 100 us, after which a thread is woken or
+ * started for it. If the task is cancelled (or its deadline scope passes)
+ * meanwhile it still returns only after fn has returned (arg stays
+ * valid), with -ECANCELED (or -ETIMEDOUT); a call whose fn has not started
+ * yet is dropped instead (fn never runs). weft_runtime_free drops calls
+ * not started (-ECANCELED) and waits a bounded time for running ones
+ * (weft_options.blocking_shutdown_ns, default 5 s; see
+ * weft_runtime_free). Returns fn's status, -ECANCELED, -ETIMEDOUT,
+ * -EINVAL for NULL fn, -EPERM outside a task, -EAGAIN when no pool thread
+ * could be started. Task only (suspension point). */
 WEFT_API int weft_run_blocking(weft_fn fn, void *arg);
 
 #ifdef __cplusplus

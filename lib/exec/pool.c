@@ -10,9 +10,11 @@
  * job handed over, or a thread is started below the ceiling. A queued job
  * whose queue stops moving is rescued by its own task: it parks with a
  * deadline WEFT__POOL_LAZY_NS ahead and, when that passes with the job
- * still queued and no job returned meanwhile, wakes or starts a thread.
- * So a job waits at most about WEFT__POOL_LAZY_NS behind jobs that block,
- * and short jobs stream through the threads that are already awake.
+ * still queued and no job returned meanwhile, wakes or starts a thread
+ * (while the queue keeps moving it looks again, less and less often). So
+ * a job waits little longer than WEFT__POOL_LAZY_NS behind jobs that
+ * block, and short jobs stream through the threads already awake. At the
+ * ceiling with every thread busy nothing can help and nobody looks.
  *
  * Completion is lock-free: the pool thread publishes WAKING, wakes the
  * task, publishes DONE and never touches the job again; the task may not
@@ -29,6 +31,7 @@
 #define WEFT__KEEPALIVE_NS INT64_C(10000000000) /* idle threads exit after 10 s */
 #define WEFT__POOL_SPIN_NS 20000                 /* an idle thread polls 20 us */
 #define WEFT__POOL_LAZY_NS 100000                /* a stalled queue is rescued after 100 us */
+#define WEFT__POOL_LOOK_MAX_NS 10000000          /* longest wait between two looks */
 
 /* A pool thread; lives on its own stack. */
 struct pool_thread {
@@ -207,6 +210,7 @@ static struct job *wait_idle(struct exec_pool *p, struct pool_thread *self, bool
 static void *pool_main(void *arg)
 {
     struct exec_pool *p = arg;
+    pthread_setname_np(pthread_self(), "weft-blocking"); /* for ps, gdb, tests */
     struct pool_thread self;
     list_init(&self.link);
     pthread_condattr_t ca;
@@ -255,25 +259,37 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-/* The queue of a lazily queued job stopped moving: get it a thread.
- * Returns when to look again (INT64_MAX: no need). */
-static int64_t rescue(struct exec_pool *p, struct job *j)
+/* Can a queued job get another thread than the busy ones? */
+static bool can_help_locked(struct exec_pool *p)
+{
+    return !list_empty(&p->sleepers) || p->n_threads < p->max;
+}
+
+/* Called by the task of the queued job j when its look-again deadline
+ * passes: if the queue has stopped moving, gets j a thread. Returns when
+ * to look again (INT64_MAX: no need). *wait_ns, the time between looks,
+ * doubles while the queue moves (up to WEFT__POOL_LOOK_MAX_NS), so that a
+ * long queue of short jobs costs few wake-ups. */
+static int64_t rescue(struct exec_pool *p, struct job *j, int64_t *wait_ns)
 {
     int64_t now = weft__clock_ns();
     int64_t again = INT64_MAX;
     pthread_mutex_lock(&p->lock);
-    if (atomic_load_explicit(&j->state, memory_order_relaxed) != JOB_QUEUED || p->shutdown) {
-        /* started meanwhile, or about to be dropped */
+    if (atomic_load_explicit(&j->state, memory_order_relaxed) != JOB_QUEUED || p->shutdown ||
+        !can_help_locked(p)) {
+        /* Started meanwhile, or about to be dropped; or at the ceiling with
+         * every thread busy: those take the queue in order as their jobs
+         * return, and nothing else can help. */
     } else if (queue_moves_locked(p, now)) {
-        again = now + WEFT__POOL_LAZY_NS;
+        if (*wait_ns < WEFT__POOL_LOOK_MAX_NS)
+            *wait_ns *= 2;
+        again = now + *wait_ns;
     } else if (!list_empty(&p->sleepers)) {
         queue_remove_locked(p, j);
         hand_over_locked(p, j);
     } else if (grow_locked(p)) {
         again = now + WEFT__POOL_LAZY_NS; /* it takes the head; maybe not j */
     }
-    /* Else at the ceiling with every thread busy: they take the queue in
-     * order as their jobs return; nothing more to do. */
     pthread_mutex_unlock(&p->lock);
     return again;
 }
@@ -301,8 +317,9 @@ int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void
             return -EAGAIN;
         }
     }
-    if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED)
-        look_again = now + WEFT__POOL_LAZY_NS;
+    int64_t look_wait_ns = WEFT__POOL_LAZY_NS;
+    if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED && can_help_locked(p))
+        look_again = now + look_wait_ns;
     pthread_mutex_unlock(&p->lock);
 
     int held = 0; /* the interruption held back until fn returns */
@@ -333,7 +350,7 @@ int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void
             continue;
         }
         if (s == JOB_QUEUED && look_again != INT64_MAX && weft__clock_ns() >= look_again) {
-            look_again = rescue(p, &j);
+            look_again = rescue(p, &j, &look_wait_ns);
             continue;
         }
         weft__park_prepare(self);

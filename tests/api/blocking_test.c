@@ -329,6 +329,56 @@ START_TEST(deadline_during_blocking_call_returns_after_fn)
 }
 END_TEST
 
+/* --- a blocked fn does not hold up other calls ------------------------------ */
+
+static int noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int noop_then_block(void *arg)
+{
+    struct slow_fn *f = arg;
+    if (weft_run_blocking(noop, NULL) != 0)
+        return -1;
+    return weft_run_blocking(slow_fn_body, f);
+}
+
+static int call_add_flag(void *arg)
+{
+    struct slow_fn *f = arg;
+    return weft_run_blocking(slow_fn_body, f);
+}
+
+static int not_held_up_main(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        /* a's thread has just finished a job when it takes the blocking
+         * one, so b's call may first be queued for it: it must still get
+         * a thread of its own while a's fn blocks. */
+        struct slow_fn fa = {.sleep_ms = 0}, fb = {.sleep_ms = 0};
+        atomic_store(&fb.release, true);
+        weft_task *a = weft_spawn(noop_then_block, &fa);
+        weft_task *b = weft_spawn(call_add_flag, &fb);
+        HREQUIRE(a != NULL && b != NULL, -1);
+        HCHECK_INT_EQ(weft_join(b), 5); /* hangs if b waited for a's fn */
+        HCHECK(!atomic_load(&fa.finished));
+        atomic_store(&fa.release, true);
+        HCHECK_INT_EQ(weft_join(a), 5);
+    }
+    return 0;
+}
+
+/* A call never waits for an unrelated fn that blocks, even when it was
+ * queued for that fn's thread while the thread looked about to be free. */
+START_TEST(blocked_fn_does_not_hold_up_other_calls)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), not_held_up_main, NULL), 0);
+}
+END_TEST
+
 /* --- many calls ---------------------------------------------------------- */
 
 #define N_MANY_TASKS 200
@@ -445,27 +495,35 @@ START_TEST(shutdown_drops_queued_and_waits_for_running)
 }
 END_TEST
 
-/* Threads of this process (from /proc/self/task); -1 if unknown. */
-static int count_threads(void)
+/* Blocking-pool threads of this process (named "weft-blocking"), from
+ * /proc/self/task; -1 if unknown. */
+static int count_pool_threads(void)
 {
     DIR *d = opendir("/proc/self/task");
     if (!d)
         return -1;
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f) && strncmp(comm, "weft-blocking", 13) == 0)
             n++;
+        fclose(f);
+    }
     closedir(d);
     return n;
 }
 
-static int threads_baseline;
-
-static bool threads_back_to_baseline(void *arg)
+static bool no_pool_threads_left(void *arg)
 {
     (void)arg;
-    return count_threads() == threads_baseline;
+    return count_pool_threads() == 0;
 }
 
 /* A fn that outlives the bound (blocking_shutdown_ns): runtime_free
@@ -474,9 +532,10 @@ static bool threads_back_to_baseline(void *arg)
  * valgrind check that nothing is left behind). */
 START_TEST(shutdown_bound_abandons_a_stuck_fn)
 {
-    threads_baseline = count_threads();
-    if (threads_baseline < 0)
-        return; /* no /proc: nothing to measure with */
+    int n_before = count_pool_threads();
+    if (n_before < 0)
+        return; /* no /proc: nothing to watch the pool thread with */
+    ck_assert_int_eq(n_before, 0);
     weft_options opt = {.workers = 2, .blocking_shutdown_ns = WEFT_MSEC(100)};
     weft_runtime *rt = weft_runtime_new(&opt);
     ck_assert_ptr_nonnull(rt);
@@ -502,7 +561,7 @@ START_TEST(shutdown_bound_abandons_a_stuck_fn)
     atomic_store(&f->release, true);
     ck_assert(harness_spin_until(atomic_flag_set, &f->finished));
     /* The pool thread releases the runtime, then exits. */
-    ck_assert(harness_spin_until(threads_back_to_baseline, NULL));
+    ck_assert(harness_spin_until(no_pool_threads_left, NULL));
     ck_assert(!atomic_load(&c->returned));
     free(c);
     free(f);
@@ -551,6 +610,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, blocking_calls_overlap_while_worker_runs_tasks);
     tcase_add_loop_test(tc, pool_ceiling_is_respected, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, many_short_calls_all_complete, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, blocked_fn_does_not_hold_up_other_calls, 0,
+                        HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "cancel", 30);
     tcase_add_loop_test(tc, cancel_during_blocking_call_returns_after_fn, 0,
