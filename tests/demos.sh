@@ -190,5 +190,24 @@ for w in 1 4; do
     check_interactive_slow $w
 done
 
+# The headline demo in its short mode: every phase reports, nothing errs,
+# and the chart is a complete SVG document.
+check_throughput() {
+    local out="$tmp/throughput.out" svg="$tmp/throughput.svg"
+    if timeout 120 "$top_builddir/demos/throughput" --quick --svg "$svg" >"$out" 2>&1 &&
+        grep -q '^\[1/3\] TCP echo' "$out" && grep -q '^\[2/3\] CPU work' "$out" &&
+        grep -q '^\[3/3\] Blocking calls' "$out" &&
+        grep -q 'weft, 1 worker ' "$out" && grep -q 'thread per connection' "$out" &&
+        grep -q 'single-threaded epoll loop' "$out" &&
+        ! grep -E 'req/s +[1-9][0-9]* errors' "$out" >/dev/null &&
+        grep -q '^<svg ' "$svg" && tail -1 "$svg" | grep -q '^</svg>$'; then
+        n_pass=$((n_pass + 1))
+    else
+        echo "FAIL: throughput --quick"; cat "$out"
+        n_fail=$((n_fail + 1))
+    fi
+}
+check_throughput
+
 echo "demos: $n_pass passed, $n_fail failed"
 [ "$n_fail" -eq 0 ]
