@@ -97,6 +97,26 @@ static inline void weft__checker_fiber_switch(void *fiber)
 #endif
 }
 
+/* Runs commit(arg) on behalf of the task whose stack's fiber is `parked`,
+ * which has just switched away (sched.h: commit after switch). Under TSan
+ * the landing context is another fiber, and TSan keeps mutex owners per
+ * fiber: the unlock of the lock the task parked with would be reported as
+ * "unlock of an unlocked mutex (or by a wrong thread)". So TSan is told
+ * that `parked` runs the commit, without sync (the switch that just
+ * happened already ordered the two fibers). */
+static inline void weft__checker_commit_as(void *parked, void (*commit)(void *), void *arg)
+{
+#ifdef WEFT__TSAN
+    void *landed = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(parked, __tsan_switch_to_fiber_no_sync);
+    commit(arg);
+    __tsan_switch_to_fiber(landed, __tsan_switch_to_fiber_no_sync);
+#else
+    (void)parked;
+    commit(arg);
+#endif
+}
+
 /* ASan: a reused stack may carry the poisoning of its previous task's
  * frames, and a fresh one that of an unmapped stack at the same address
  * (ASan keeps shadow across munmap); clear it before a new task starts on

@@ -478,7 +478,7 @@ static void post_switch(struct worker *w)
         break;
     case PEND_PARK: {
         if (w->commit)
-            w->commit(w->commit_arg);
+            weft__checker_commit_as(t->stack->fiber, w->commit, w->commit_arg);
         uint32_t s = PARK_PARKING;
         /* acq_rel: publishes the saved context to a waker's CAS on
          * PARKED -> RUNNING; on failure (NOTIFIED) acquires the waker's
