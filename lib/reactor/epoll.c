@@ -15,6 +15,18 @@
 
 #define WEFT__POLL_BATCH 64
 
+/* ThreadSanitizer (clang 14, gcc 12) intercepts epoll_wait, whose
+ * interceptor acquires what epoll_ctl(ADD) released on the epoll fd, but
+ * not epoll_pwait2: the poll_source handed over through the kernel would
+ * look racy. Under TSan the millisecond epoll_wait path is used. */
+#if defined(__SANITIZE_THREAD__)
+#define WEFT__NO_PWAIT2 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT__NO_PWAIT2 1
+#endif
+#endif
+
 int weft__poller_init(struct poller *p)
 {
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -82,7 +94,7 @@ int weft__poller_wait(struct poller *p, int64_t timeout_ns)
 {
     struct epoll_event evs[WEFT__POLL_BATCH];
     int n;
-#ifdef HAVE_EPOLL_PWAIT2
+#if defined(HAVE_EPOLL_PWAIT2) && !defined(WEFT__NO_PWAIT2)
     struct timespec ts, *tsp = NULL;
     if (timeout_ns >= 0) {
         ts.tv_sec = timeout_ns / 1000000000;
