@@ -25,15 +25,20 @@ int weft_sleep(int64_t ns)
     if (ns <= 0)
         return weft_yield();
     int64_t until = add_sat(weft__clock_ns(), ns);
+    /* Inside an expired scope even a sleep that is already over times out:
+     * every suspension point there does. */
+    int rc = weft__interrupted(self);
+    if (rc)
+        return rc;
     for (;;) {
-        int rc = weft__interrupted(self);
+        weft__park(NULL, NULL, until, "sleep");
+        rc = weft__interrupted(self);
         if (rc == -ECANCELED)
             return rc;
         if (weft__clock_ns() >= until)
             return 0;
         if (rc)
             return rc;
-        weft__park(NULL, NULL, until, "sleep");
     }
 }
 
@@ -44,9 +49,21 @@ int weft_shield(weft_fn fn, void *arg)
         return -EPERM;
     if (!fn)
         return -EINVAL;
-    self->shield++;
+    /* Cancellation is held back by the counter; the enclosing scopes'
+     * deadline is put aside, so that only scopes fn enters itself apply,
+     * and fn may not leave the scopes it did not enter (the floor). */
+    int64_t outer_deadline = self->deadline;
+    unsigned outer_depth = self->deadline_depth;
+    unsigned outer_floor = self->deadline_floor;
+    self->cancel_shield++;
+    self->deadline = INT64_MAX;
+    self->deadline_floor = outer_depth;
     int rc = fn(arg);
-    self->shield--;
+    /* fn may have left scopes of its own entered: drop them. */
+    self->deadline = outer_deadline;
+    self->deadline_depth = outer_depth;
+    self->deadline_floor = outer_floor;
+    self->cancel_shield--;
     return rc;
 }
 
@@ -69,8 +86,17 @@ int weft_wait_for(weft_fn fn, void *arg, int64_t timeout_ns)
     }
     /* Timed out or interrupted: the child is cancelled and we return only
      * once it has really ended (CPython bpo-32751). */
-    weft__task_cancel_and_reap(self, t);
-    return rc == 1 ? -ETIMEDOUT : rc;
+    weft_cancel(t);
+    int w = weft__task_wait(self, t, INT64_MAX, true);
+    WEFT__ASSERT(w == 0);
+    int status = t->status;
+    weft__task_unref(t);
+    if (rc != 1)
+        return rc; /* the caller's own cancellation or scope: never hidden */
+    /* Our timeout: a child that ended otherwise than cancelled had finished
+     * (or turned the cancellation into a result): do not drop that result
+     * (CPython gh-86296, and asyncio 3.12's wait_for). */
+    return status == -ECANCELED ? -ETIMEDOUT : status;
 }
 
 int weft_deadline_enter_at(weft_deadline *d, int64_t deadline)
@@ -102,7 +128,10 @@ int weft_deadline_leave(weft_deadline *d)
     struct weft_task *self = weft__task_self();
     if (!self)
         return -EPERM;
-    if (!d || d->task != self || d->depth != self->deadline_depth)
+    /* Only the innermost scope, and not one entered outside the innermost
+     * weft_shield (the shield restores those itself). */
+    if (!d || d->task != self || d->depth != self->deadline_depth ||
+        d->depth <= self->deadline_floor)
         return -EINVAL;
     self->deadline = d->outer;
     self->deadline_depth--;

@@ -35,6 +35,8 @@ int weft_gather(weft_task *const tasks[], size_t n, int statuses[])
     int first_fail = 0;
     for (size_t i = 0; i < n; i++) {
         int rc = weft__task_wait(self, tasks[i], INT64_MAX, false);
+        if (rc == -EINVAL)
+            return rc; /* another task waits for tasks[i]: misuse */
         if (rc < 0) {
             /* The caller was cancelled (or its deadline passed): cancel
              * every child still running and wait for all of them. */
@@ -51,19 +53,24 @@ int weft_gather(weft_task *const tasks[], size_t n, int statuses[])
     return first_fail;
 }
 
+/* Takes self off every task it registered with. A task that ended
+ * meanwhile may still be waking self: wait until it is done with us
+ * (weft__task_settle), since our caller may end and free us next. */
 static void withdraw(struct weft_task *self, weft_task *const tasks[], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         void *expect = self;
-        atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, NULL,
-                                                memory_order_acq_rel, memory_order_acquire);
+        if (!atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, NULL,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire))
+            weft__task_settle(tasks[i]);
     }
 }
 
 static int first_done(weft_task *const tasks[], size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (atomic_load_explicit(&tasks[i]->joiner, memory_order_acquire) == WEFT__JOIN_DONE)
+        if (weft__task_ended(tasks[i]))
             return (int)i;
     return -1;
 }
@@ -99,7 +106,7 @@ int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
             if (!atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, self,
                                                          memory_order_acq_rel,
                                                          memory_order_acquire) &&
-                expect == WEFT__JOIN_DONE)
+                (expect == WEFT__JOIN_DONE || expect == WEFT__JOIN_WAKING))
                 ended = true;
         }
         if (ended)

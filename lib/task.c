@@ -5,6 +5,7 @@
  * comes last frees it. */
 #include "internal.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "sched/sched.h"
@@ -34,7 +35,9 @@ struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *ar
     atomic_init(&t->joiner, NULL);
     t->qnext = NULL;
     t->shield = 0;
+    t->cancel_shield = 0;
     t->deadline_depth = 0;
+    t->deadline_floor = 0;
     t->deadline = INT64_MAX;
     t->timer.deadline = 0;
     t->timer.idx = 0;
@@ -83,9 +86,9 @@ void weft__task_finish(struct weft_task *t)
 
     /* Release: publishes status to whoever sees DONE (weft_task_done). */
     atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_release);
-    /* acq_rel exchange: publishes status to the joiner, which reads it
-     * after seeing WEFT__JOIN_DONE (acquire); takes the joiner's entry. */
-    void *j = atomic_exchange_explicit(&t->joiner, WEFT__JOIN_DONE, memory_order_acq_rel);
+    /* acq_rel exchange: publishes status to whoever reads WAKING (acquire);
+     * takes the joiner's entry. */
+    void *j = atomic_exchange_explicit(&t->joiner, WEFT__JOIN_WAKING, memory_order_acq_rel);
     if (j && ((uintptr_t)j & WEFT__JOIN_THREAD)) {
         struct thread_waiter *tw = (void *)((uintptr_t)j & ~WEFT__JOIN_THREAD);
         pthread_mutex_lock(&tw->lock);
@@ -95,6 +98,10 @@ void weft__task_finish(struct weft_task *t)
     } else if (j) {
         weft__wake(j);
     }
+    /* Release: we are done with the joiner. A waiter that saw WAKING (a
+     * spurious wake, a timeout, a withdrawal) may be about to end and be
+     * freed; it waits for this store (weft__task_settle, acquire) first. */
+    atomic_store_explicit(&t->joiner, WEFT__JOIN_DONE, memory_order_release);
     if (last && atomic_load_explicit(&rt->closing, memory_order_acquire)) {
         pthread_mutex_lock(&rt->close_lock);
         pthread_cond_broadcast(&rt->close_cond);
@@ -127,6 +134,18 @@ uint64_t weft__task_live_count(struct weft_runtime *rt)
     return n;
 }
 
+void weft__task_settle(struct weft_task *t)
+{
+    /* Acquire pairs with the release store of DONE in weft__task_finish. */
+    for (unsigned spins = 0;
+         atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_WAKING; spins++) {
+        if (spins < 128)
+            __asm__ volatile("" ::: "memory");
+        else
+            sched_yield(); /* the ending worker was preempted */
+    }
+}
+
 int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadline, bool hold)
 {
     if (hold)
@@ -134,7 +153,7 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
     int rc = 0;
     for (;;) {
         /* Acquire pairs with the exchange in weft__task_finish. */
-        if (atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_DONE)
+        if (weft__task_ended(t))
             break;
         weft__park_prepare(self);
         void *expect = NULL;
@@ -143,13 +162,13 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
                                                      memory_order_acquire) &&
             expect != self) {
             atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
-            if (expect == WEFT__JOIN_DONE)
+            if (expect == WEFT__JOIN_DONE || expect == WEFT__JOIN_WAKING)
                 break;
             rc = -EINVAL; /* somebody else waits for t */
             break;
         }
         weft__park(NULL, NULL, deadline, "join");
-        if (atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_DONE)
+        if (weft__task_ended(t))
             break;
         if ((rc = weft__interrupted(self)) != 0)
             break;
@@ -164,6 +183,9 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
         atomic_compare_exchange_strong_explicit(&t->joiner, &expect, NULL,
                                                 memory_order_acq_rel, memory_order_acquire);
     }
+    /* If we were t's waiter, t's end may still be waking us: wait until
+     * it is done with us, since the caller may end and free us next. */
+    weft__task_settle(t);
     if (hold)
         self->shield--;
     return rc;

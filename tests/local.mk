@@ -24,6 +24,10 @@ tests_unit_deque_test_LDADD = $(tests_unit_ldadd)
 tests_unit_context_test_SOURCES = tests/unit/context_test.c
 tests_unit_context_test_CFLAGS = $(tests_unit_cflags)
 tests_unit_context_test_LDADD = $(tests_unit_ldadd)
+check_PROGRAMS += tests/unit/timer_test
+tests_unit_timer_test_SOURCES = tests/unit/timer_test.c
+tests_unit_timer_test_CFLAGS = $(tests_unit_cflags)
+tests_unit_timer_test_LDADD = $(tests_unit_ldadd)
 
 # --- API tests (the public contract) ---
 check_PROGRAMS += tests/api/runtime_test tests/api/task_test
@@ -33,6 +37,14 @@ tests_api_runtime_test_LDADD = $(tests_api_ldadd)
 tests_api_task_test_SOURCES = tests/api/task_test.c
 tests_api_task_test_CFLAGS = $(tests_api_cflags)
 tests_api_task_test_LDADD = $(tests_api_ldadd) -lm
+# deadline, group: time, timeouts, shield, scopes; gather, wait_any, groups.
+check_PROGRAMS += tests/api/deadline_test tests/api/group_test
+tests_api_deadline_test_SOURCES = tests/api/deadline_test.c
+tests_api_deadline_test_CFLAGS = $(tests_api_cflags)
+tests_api_deadline_test_LDADD = $(tests_api_ldadd)
+tests_api_group_test_SOURCES = tests/api/group_test.c
+tests_api_group_test_CFLAGS = $(tests_api_cflags)
+tests_api_group_test_LDADD = $(tests_api_ldadd)
 # sync, chan, gen: semaphore/mutex/event, channels, async generators.
 check_PROGRAMS += tests/api/sync_test tests/api/chan_test tests/api/gen_test
 tests_api_sync_test_SOURCES = tests/api/sync_test.c

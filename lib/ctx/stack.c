@@ -68,26 +68,34 @@ void weft__stack_pool_destroy(struct stack_pool *p)
     pthread_mutex_destroy(&p->lock);
 }
 
-static void guard_slot(struct stack_pool *p, char *slot, struct stack *s)
+/* Puts the guard page below slot's stack. Outside the pool lock: the
+ * system call and the page-table work are the costly part of a new stack,
+ * and workers carving at once should not queue for them. */
+static void guard_slot(struct stack_pool *p, char *slot, struct stack *s, int mode,
+                       bool mprotect_allowed)
 {
     s->guarded = false;
-    if (p->guard_mode != GUARD_MPROTECT) {
-        if (madvise(slot, p->page, MADV_GUARD_INSTALL) == 0) {
-            p->guard_mode = GUARD_MADVISE;
-            s->guarded = true;
-            return;
-        }
-        p->guard_mode = GUARD_MPROTECT;
+    if (mode == GUARD_MADVISE) {
+        s->guarded = madvise(slot, p->page, MADV_GUARD_INSTALL) == 0;
+        return;
     }
-    if (p->n_mprotect_guards < WEFT__MPROTECT_GUARDS &&
-        mprotect(slot, p->page, PROT_NONE) == 0) {
-        p->n_mprotect_guards++;
+    if (mprotect_allowed && mprotect(slot, p->page, PROT_NONE) == 0)
         s->guarded = true;
-    }
 }
 
-/* Carves one new stack; lock held. */
-static struct stack *carve_locked(struct stack_pool *p)
+/* Which kind of guard pages this kernel offers; lock held, decided once
+ * on a slot that is not handed out yet (a guard installed there stays). */
+static int guard_mode_locked(struct stack_pool *p, char *slot)
+{
+    if (p->guard_mode == GUARD_UNKNOWN)
+        p->guard_mode =
+            madvise(slot, p->page, MADV_GUARD_INSTALL) == 0 ? GUARD_MADVISE : GUARD_MPROTECT;
+    return p->guard_mode;
+}
+
+/* Reserves the address of one new slot; lock held. NULL when out of
+ * memory. The slot's pages are not touched here. */
+static char *reserve_locked(struct stack_pool *p)
 {
     if (p->bump == p->bump_end) {
         struct region *r = malloc(sizeof *r);
@@ -109,14 +117,21 @@ static struct stack *carve_locked(struct stack_pool *p)
     }
     char *slot = p->bump;
     p->bump += p->slot_size;
+    p->n_stacks++;
+    return slot;
+}
+
+/* Turns a reserved slot into a stack: writes its header (the first touch
+ * of its top page) and guards it. No lock. */
+static struct stack *carve(struct stack_pool *p, char *slot, int mode, bool mprotect_allowed)
+{
     struct stack *s = (struct stack *)(slot + p->slot_size - sizeof(struct stack));
     s->next = NULL;
     s->lo = slot + p->page;
     s->size = (size_t)((char *)s - s->lo) & ~(size_t)15;
     s->fiber = NULL;
-    guard_slot(p, slot, s);
+    guard_slot(p, slot, s, mode, mprotect_allowed);
     s->vg_id = weft__checker_stack_register(s->lo, (char *)s);
-    p->n_stacks++;
     return s;
 }
 
@@ -124,18 +139,35 @@ struct stack *weft__stack_get(struct stack_pool *p, struct stack_cache *c)
 {
     if (WEFT__LIKELY(c->n > 0))
         return c->items[--c->n];
+    char *fresh[WEFT__REFILL];
+    unsigned n_fresh = 0, n_mprotect = 0;
+    int mode = GUARD_UNKNOWN;
     pthread_mutex_lock(&p->lock);
-    while (c->n < WEFT__REFILL) {
+    while (c->n + n_fresh < WEFT__REFILL) {
         struct stack *s = p->free;
         if (s) {
             p->free = s->next;
             p->n_free--;
-        } else if (!(s = carve_locked(p))) {
-            break;
+            c->items[c->n++] = s;
+            continue;
         }
-        c->items[c->n++] = s;
+        char *slot = reserve_locked(p);
+        if (!slot)
+            break;
+        fresh[n_fresh++] = slot;
+    }
+    if (n_fresh) {
+        mode = guard_mode_locked(p, fresh[0]);
+        /* mprotect splits mappings: only so many of those (see above). */
+        if (mode == GUARD_MPROTECT) {
+            unsigned room = WEFT__MPROTECT_GUARDS - p->n_mprotect_guards;
+            n_mprotect = n_fresh < room ? n_fresh : room;
+            p->n_mprotect_guards += n_mprotect;
+        }
     }
     pthread_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < n_fresh; i++)
+        c->items[c->n++] = carve(p, fresh[i], mode, i < n_mprotect);
     return c->n > 0 ? c->items[--c->n] : NULL;
 }
 

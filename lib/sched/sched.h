@@ -40,9 +40,13 @@ enum task_flags {
     TASK_STARTED = 1u << 3,   /* body has started */
 };
 
-/* Values of weft_task.joiner besides a waiting task's address. */
+/* Values of weft_task.joiner besides a waiting task's address. A task that
+ * ends moves it to WAKING, wakes the waiter it found there, then to DONE:
+ * until DONE the ending side may still touch that waiter, so a waiter that
+ * sees WAKING waits for DONE (weft__task_settle) before it goes on. */
 #define WEFT__JOIN_DONE ((void *)1)   /* task has ended */
 #define WEFT__JOIN_THREAD ((uintptr_t)2) /* tag: a struct thread_waiter */
+#define WEFT__JOIN_WAKING ((void *)4) /* ended; its waiter is being woken */
 
 struct worker;
 
@@ -63,8 +67,14 @@ struct weft_task {
     struct weft_task *qnext;    /* inject-queue link */
     struct list live;           /* runtime registry link (shard lock) */
     unsigned shard;             /* registry shard */
-    unsigned shield;            /* weft_shield depth; owner only */
+    unsigned shield;            /* internal holds: cancellation and
+                                   deadlines ignored; owner only */
+    unsigned cancel_shield;     /* weft_shield depth: cancellation held
+                                   back; owner only */
     unsigned deadline_depth;    /* deadline scopes entered; owner only */
+    unsigned deadline_floor;    /* scopes at or below this depth were
+                                   entered outside the innermost
+                                   weft_shield; owner only */
     int64_t deadline;           /* innermost scope deadline; owner only */
     struct timer timer;         /* wakes the task at a park's deadline */
     _Atomic(const char *) wait_what; /* what it parks on (a string
@@ -200,16 +210,18 @@ void weft__park_prepare(struct weft_task *self);
 void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what);
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
 void weft__wake(struct weft_task *t);
-/* -ECANCELED if the calling task is cancelled, -ETIMEDOUT if its deadline
- * scope has passed (neither inside weft_shield), else 0. Inline: every
- * suspension point asks. */
+/* -ECANCELED if the calling task is cancelled (not inside weft_shield),
+ * -ETIMEDOUT if its deadline scope has passed (inside weft_shield only the
+ * scopes entered there count), else 0; always 0 under an internal hold
+ * (self->shield). Inline: every suspension point asks. */
 int weft__deadline_passed(const struct weft_task *self);
 static inline int weft__interrupted(struct weft_task *self)
 {
     if (self->shield)
         return 0;
     /* seq_cst: pairs with weft_cancel's fetch_or (see weft__park_prepare). */
-    if (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED)
+    if (!self->cancel_shield &&
+        (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED))
         return -ECANCELED;
     if (WEFT__UNLIKELY(self->deadline != INT64_MAX) && weft__deadline_passed(self))
         return -ETIMEDOUT;
@@ -273,5 +285,16 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
 /* Joins t after the caller was interrupted: cancels t, waits for its end
  * (uninterruptibly) and drops the handle. */
 void weft__task_cancel_and_reap(struct weft_task *self, struct weft_task *t);
+/* True once t has ended (joiner WAKING or DONE). Acquire: t's status is
+ * visible after it returns true. */
+static inline bool weft__task_ended(struct weft_task *t)
+{
+    void *j = atomic_load_explicit(&t->joiner, memory_order_acquire);
+    return j == WEFT__JOIN_DONE || j == WEFT__JOIN_WAKING;
+}
+/* While t's end is waking its waiter (joiner WAKING), waits for it to
+ * finish (spinning: it is a matter of instructions). A task that was, or
+ * may have been, t's registered waiter calls it before going on. */
+void weft__task_settle(struct weft_task *t);
 
 #endif /* WEFT_SCHED_SCHED_H */

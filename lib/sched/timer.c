@@ -21,28 +21,29 @@ void weft__timer_heap_destroy(struct timer_heap *h)
     pthread_mutex_destroy(&h->lock);
 }
 
-static void place(struct timer_heap *h, uint32_t i, struct timer *t)
+static inline void place(struct timer_heap *h, uint32_t i, struct timer_slot sl)
 {
-    h->slots[i] = t;
-    t->idx = i;
+    h->slots[i] = sl;
+    sl.t->idx = i;
 }
 
 static void sift_up(struct timer_heap *h, uint32_t i)
 {
-    struct timer *t = h->slots[i];
+    struct timer_slot sl = h->slots[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / 4;
-        if (h->slots[parent]->deadline <= t->deadline)
+        if (h->slots[parent].deadline <= sl.deadline)
             break;
         place(h, i, h->slots[parent]);
         i = parent;
     }
-    place(h, i, t);
+    place(h, i, sl);
 }
 
-static void sift_down(struct timer_heap *h, uint32_t i)
+/* Returns the slot where the element of slot i came to rest. */
+static uint32_t sift_down(struct timer_heap *h, uint32_t i)
 {
-    struct timer *t = h->slots[i];
+    struct timer_slot sl = h->slots[i];
     for (;;) {
         uint32_t first = 4 * i + 1;
         if (first >= h->len)
@@ -50,33 +51,32 @@ static void sift_down(struct timer_heap *h, uint32_t i)
         uint32_t best = first;
         uint32_t end = first + 4 < h->len ? first + 4 : h->len;
         for (uint32_t c = first + 1; c < end; c++)
-            if (h->slots[c]->deadline < h->slots[best]->deadline)
+            if (h->slots[c].deadline < h->slots[best].deadline)
                 best = c;
-        if (h->slots[best]->deadline >= t->deadline)
+        if (h->slots[best].deadline >= sl.deadline)
             break;
         place(h, i, h->slots[best]);
         i = best;
     }
-    place(h, i, t);
+    place(h, i, sl);
+    return i;
 }
 
 static void update_next(struct timer_heap *h)
 {
-    atomic_store_explicit(&h->next, h->len ? h->slots[0]->deadline : INT64_MAX,
+    atomic_store_explicit(&h->next, h->len ? h->slots[0].deadline : INT64_MAX,
                           memory_order_relaxed);
 }
 
-/* Removes slot i; lock held. */
+/* Removes slot i from the heap order; lock held. t->heap is left to the
+ * caller: it says "armed or firing in h" until the fire callback is done. */
 static void remove_at(struct timer_heap *h, uint32_t i)
 {
-    struct timer *t = h->slots[i];
-    atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
     h->len--;
     if (i != h->len) {
-        struct timer *moved = h->slots[h->len];
-        place(h, i, moved);
-        sift_down(h, i);
-        sift_up(h, moved->idx);
+        place(h, i, h->slots[h->len]);
+        if (sift_down(h, i) == i)
+            sift_up(h, i);
     }
 }
 
@@ -85,7 +85,7 @@ int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
     pthread_mutex_lock(&h->lock);
     if (h->len == h->cap) {
         uint32_t cap = h->cap ? h->cap * 2 : 64;
-        struct timer **s = realloc(h->slots, cap * sizeof *s);
+        struct timer_slot *s = realloc(h->slots, cap * sizeof *s);
         if (!s) {
             pthread_mutex_unlock(&h->lock);
             return -ENOMEM;
@@ -95,9 +95,9 @@ int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
     }
     t->deadline = deadline;
     atomic_store_explicit(&t->heap, h, memory_order_relaxed);
-    h->slots[h->len] = t;
-    t->idx = h->len++;
-    sift_up(h, t->idx);
+    uint32_t i = h->len++;
+    h->slots[i] = (struct timer_slot){deadline, t};
+    sift_up(h, i);
     update_next(h);
     pthread_mutex_unlock(&h->lock);
     return 0;
@@ -105,14 +105,20 @@ int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
 
 void weft__timer_disarm(struct timer *t)
 {
-    /* t->heap only goes from h to NULL (under h's lock) while t is armed,
-     * so locking the heap we read and re-checking is enough. */
-    struct timer_heap *h = atomic_load_explicit(&t->heap, memory_order_relaxed);
+    /* t->heap only goes from h to NULL under h's lock, and a firing timer
+     * keeps it until its callback has returned, so locking the heap we
+     * read and re-checking is enough: either we remove t, or the lock
+     * makes us wait for the fire in progress. Acquire pairs with the
+     * release in weft__timer_fire_due: seeing NULL means the callback's
+     * accesses (to the task that embeds t) are done before the task goes
+     * on, and maybe frees itself. */
+    struct timer_heap *h = atomic_load_explicit(&t->heap, memory_order_acquire);
     if (!h)
         return;
     pthread_mutex_lock(&h->lock);
     if (atomic_load_explicit(&t->heap, memory_order_relaxed) == h) {
         remove_at(h, t->idx);
+        atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
         update_next(h);
     }
     pthread_mutex_unlock(&h->lock);
@@ -130,10 +136,13 @@ unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
         pthread_mutex_lock(&h->lock);
     }
     unsigned n = 0;
-    while (h->len > 0 && h->slots[0]->deadline <= now) {
-        struct timer *t = h->slots[0];
+    while (h->len > 0 && h->slots[0].deadline <= now) {
+        struct timer *t = h->slots[0].t;
         remove_at(h, 0);
         fire(t);
+        /* Release: the callback's accesses to t's owner happen before a
+         * disarm that sees NULL (its acquire load) lets the owner go on. */
+        atomic_store_explicit(&t->heap, NULL, memory_order_release);
         n++;
     }
     update_next(h);

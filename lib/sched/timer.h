@@ -21,12 +21,21 @@ struct timer_heap;
 struct timer {
     int64_t deadline;                  /* instant, ns */
     uint32_t idx;                      /* position in heap->slots */
-    _Atomic(struct timer_heap *) heap; /* heap it is armed in, or NULL */
+    _Atomic(struct timer_heap *) heap; /* heap it is armed in or being
+                                          fired from, or NULL */
+};
+
+/* A heap slot carries its timer's deadline, so that sifting compares
+ * within the array (a node's four children share one cache line) instead
+ * of chasing each timer into the task that embeds it. */
+struct timer_slot {
+    int64_t deadline;
+    struct timer *t;
 };
 
 struct timer_heap {
     pthread_mutex_t lock;
-    struct timer **slots; /* 4-ary heap ordered by deadline */
+    struct timer_slot *slots; /* 4-ary heap ordered by deadline */
     uint32_t len, cap;
     _Atomic int64_t next; /* earliest deadline or INT64_MAX; read unlocked */
 };
@@ -39,7 +48,7 @@ WEFT__MUST_CHECK int weft__timer_arm(struct timer_heap *h, struct timer *t, int6
  * running and will not run. */
 void weft__timer_disarm(struct timer *t);
 /* Fires every timer of h due at now: removes it and calls fire(t) with the
- * heap locked. Returns how many fired. Does nothing if another thread holds
+ * heap locked (a concurrent weft__timer_disarm(t) waits for fire(t)). Returns how many fired. Does nothing if another thread holds
  * the lock and `try` is set. */
 unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
                               void (*fire)(struct timer *t));
