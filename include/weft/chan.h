@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Channels: bounded FIFO queues of fixed-size elements, or rendezvous
  * channels (capacity 0). Many producers and consumers on any workers;
- * send and close also work from plain threads (a plain-thread send blocks
- * that thread until there is room). */
+ * send, receive and close also work from plain threads (a plain thread
+ * that must wait blocks, without spinning, until it can go on). */
 #ifndef WEFT_CHAN_H
 #define WEFT_CHAN_H
 
@@ -15,16 +15,26 @@ extern "C" {
 /* A channel of elem_size-byte elements holding up to capacity of them
  * (0 = rendezvous). NULL + errno EINVAL (elem_size 0) or ENOMEM. */
 WEFT_API weft_chan *weft_chan_new(size_t elem_size, size_t capacity);
-/* Copies elem in, waiting for room. 0, -EPIPE (closed), -ECANCELED,
- * -ETIMEDOUT, -EINVAL. */
+/* Copies elem in, waiting for room; on a rendezvous channel it returns
+ * once a receiver has taken the element. Waiting senders are served in
+ * FIFO order. 0, -EPIPE (closed, also while waiting: the element is then
+ * not delivered), -ECANCELED, -ETIMEDOUT (a cancelled or timed-out send
+ * delivered nothing; a task already cancelled or past its deadline gets
+ * the error even when there is room), -EINVAL. Any thread: a task parks
+ * (suspension point), a plain thread blocks (no cancellation there). */
 WEFT_API int weft_chan_send(weft_chan *c, const void *elem);
 /* Copies the oldest element out, waiting for one. 0, -EPIPE (closed and
- * drained), -ECANCELED, -ETIMEDOUT, -EINVAL, -EPERM outside a task. */
+ * drained), -ECANCELED, -ETIMEDOUT (nothing was taken), -EINVAL. Any
+ * thread: a task parks (suspension point); weft extends API.md here and
+ * lets a plain thread block until an element or the close arrives,
+ * instead of refusing with -EPERM. */
 WEFT_API int weft_chan_recv(weft_chan *c, void *elem);
 /* Closes c: buffered elements can still be received, then -EPIPE; waiting
  * senders get -EPIPE. Idempotent. Any thread. */
 WEFT_API void weft_chan_close(weft_chan *c);
-/* Frees c, which must have no waiters. NULL is ignored. */
+/* Frees c, which must have no waiters and no send or receive still in
+ * progress (undefined otherwise; weft detects queued waiters, warns on
+ * stderr and does not free c). NULL is ignored. */
 WEFT_API void weft_chan_free(weft_chan *c);
 
 #ifdef __cplusplus

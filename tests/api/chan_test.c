@@ -25,12 +25,30 @@ static unsigned workers_of(int i)
     return w[i % 3];
 }
 
-/* Lets a task that announced itself reach its park (see sync_test.c). */
-static void settle(atomic_int *started)
+/* How many tasks of the calling task's runtime are parked on `what`, as
+ * weft_runtime_dump names the wait ("semaphore", "chan recv", ...). */
+static int n_parked_on(const char *what)
 {
-    if (started)
-        HYIELD_UNTIL(atomic_load(started) != 0);
-    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(5)), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    weft_runtime_dump(weft_runtime_current(), f);
+    fclose(f);
+    char pat[64];
+    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
+    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
+        n += p[k] == '\n' || p[k] == ',';
+    free(buf);
+    return n;
+}
+
+/* Yields until n tasks are parked on `what`: a task that was spawned to
+ * wait has then really queued, so its place in a FIFO is fixed. */
+static void wait_parked(const char *what, int n)
+{
+    HYIELD_UNTIL(n_parked_on(what) >= n);
 }
 
 /* --- many producers, many consumers ------------------------------------ */
@@ -160,7 +178,7 @@ static int rendezvous_main(void *arg)
     struct rv *r = arg;
     weft_task *t = weft_spawn(send_one, r);
     HREQUIRE(t != NULL, -errno);
-    settle(&r->started);
+    wait_parked("chan send", 1);
     /* Nobody has received: the send has not completed. */
     HCHECK_INT_EQ(atomic_load(&r->sent), 0);
     int v = 0;
@@ -264,7 +282,7 @@ static int waiting_sender_first_main(void *arg)
     struct blocked b = {.c = c, .value = 2};
     weft_task *t = weft_spawn(blocked_sender, &b);
     HREQUIRE(t != NULL, -errno);
-    settle(&b.started);
+    wait_parked("chan send", 1);
     HCHECK_INT_EQ(weft_chan_recv(c, &v), 0);
     HCHECK_INT_EQ(v, 1);
     /* The waiting sender's element took the free slot: ours must wait. */
@@ -305,8 +323,7 @@ static int close_main(void *arg)
         st[i] = weft_spawn(blocked_sender, &s);
         HREQUIRE(st[i] != NULL, -errno);
     }
-    HYIELD_UNTIL(atomic_load(&s.started) == 2);
-    settle(NULL);
+    wait_parked("chan send", 2);
     weft_chan_close(c);
     weft_chan_close(c); /* idempotent */
     /* Blocked senders get -EPIPE; their elements are not delivered. */
@@ -332,8 +349,7 @@ static int close_main(void *arg)
         rt[i] = weft_spawn(blocked_receiver, &r);
         HREQUIRE(rt[i] != NULL, -errno);
     }
-    HYIELD_UNTIL(atomic_load(&r.started) == 3);
-    settle(NULL);
+    wait_parked("chan recv", 3);
     weft_chan_close(c);
     for (int i = 0; i < 3; i++)
         HCHECK_INT_EQ(weft_join(rt[i]), -EPIPE);
@@ -468,10 +484,10 @@ static int cancel_main(void *arg)
     struct blocked r1 = {.c = c}, r2 = {.c = c};
     weft_task *t1 = weft_spawn(blocked_receiver, &r1);
     HREQUIRE(t1 != NULL, -errno);
-    settle(&r1.started);
+    wait_parked("chan recv", 1);
     weft_task *t2 = weft_spawn(blocked_receiver, &r2);
     HREQUIRE(t2 != NULL, -errno);
-    settle(&r2.started);
+    wait_parked("chan recv", 2);
     weft_cancel(t1);
     HCHECK_INT_EQ(weft_join(t1), -ECANCELED);
     int v = 3;
@@ -485,7 +501,7 @@ static int cancel_main(void *arg)
     struct blocked s = {.c = c, .value = 77};
     weft_task *ts = weft_spawn(blocked_sender, &s);
     HREQUIRE(ts != NULL, -errno);
-    settle(&s.started);
+    wait_parked("chan send", 1);
     weft_cancel(ts);
     HCHECK_INT_EQ(weft_join(ts), -ECANCELED);
     for (int i = 0; i < (int)cap; i++) {

@@ -15,6 +15,32 @@
 
 #include "harness.h"
 
+/* How many tasks of the calling task's runtime are parked on `what`, as
+ * weft_runtime_dump names the wait ("semaphore", "chan recv", ...). */
+static int n_parked_on(const char *what)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    weft_runtime_dump(weft_runtime_current(), f);
+    fclose(f);
+    char pat[64];
+    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
+    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
+        n += p[k] == '\n' || p[k] == ',';
+    free(buf);
+    return n;
+}
+
+/* Yields until n tasks are parked on `what`: a task that was spawned to
+ * wait has then really queued, so its place in a FIFO is fixed. */
+static void wait_parked(const char *what, int n)
+{
+    HYIELD_UNTIL(n_parked_on(what) >= n);
+}
+
 /* Loop index -> worker count, 1 / 2 / 4. */
 static unsigned workers_of(int i)
 {
@@ -311,10 +337,10 @@ static int next_in_background(void *arg)
     return weft_gen_next(b->g, &v);
 }
 
-static int long_first_value(weft_gen *g, void *arg)
+/* Its first value waits for the event arg. */
+static int gated_first_value(weft_gen *g, void *arg)
 {
-    (void)arg;
-    int rc = weft_sleep(WEFT_MSEC(20));
+    int rc = weft_event_wait(arg);
     if (rc < 0)
         return rc;
     return weft_gen_yield(g, NULL);
@@ -346,16 +372,19 @@ static int misuse_main(void *arg)
     HCHECK_INT_EQ(weft_gen_close(g), 0);
 
     /* Two consumers at once: the second is refused, and so is a close. */
-    struct busy b = {.g = weft_gen_new(long_first_value, NULL)};
+    weft_event *gate = weft_event_new();
+    HREQUIRE(gate != NULL, -ENOMEM);
+    struct busy b = {.g = weft_gen_new(gated_first_value, gate)};
     HREQUIRE(b.g != NULL, -errno);
     weft_task *t = weft_spawn(next_in_background, &b);
     HREQUIRE(t != NULL, -errno);
-    HYIELD_UNTIL(atomic_load(&b.waiting) != 0);
-    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(5)), 0);
+    wait_parked("gen next", 1);
     HCHECK_INT_EQ(weft_gen_next(b.g, &v), -EBUSY);
     HCHECK_INT_EQ(weft_gen_close(b.g), -EBUSY);
+    weft_event_set(gate);
     HCHECK_INT_EQ(weft_join(t), 1);
     HCHECK_INT_EQ(weft_gen_close(b.g), 0);
+    weft_event_free(gate);
     return 0;
 }
 

@@ -20,16 +20,30 @@
 
 #include "harness.h"
 
-/* Gives a task that was just spawned (and announced itself through
- * *started) time to reach its wait and queue there. With one worker the
- * sleep alone is enough (the task runs while we sleep); with several the
- * task already runs, and 5 ms is ample for the few instructions between
- * its announcement and its park. */
-static void settle(atomic_int *started)
+/* How many tasks of the calling task's runtime are parked on `what`, as
+ * weft_runtime_dump names the wait ("semaphore", "chan recv", ...). */
+static int n_parked_on(const char *what)
 {
-    if (started)
-        HYIELD_UNTIL(atomic_load(started) != 0);
-    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(5)), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    weft_runtime_dump(weft_runtime_current(), f);
+    fclose(f);
+    char pat[64];
+    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
+    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
+        n += p[k] == '\n' || p[k] == ',';
+    free(buf);
+    return n;
+}
+
+/* Yields until n tasks are parked on `what`: a task that was spawned to
+ * wait has then really queued, so its place in a FIFO is fixed. */
+static void wait_parked(const char *what, int n)
+{
+    HYIELD_UNTIL(n_parked_on(what) >= n);
 }
 
 /* The worker counts of the loop tests: 1, 2 and 4 (more workers than CPUs
@@ -178,7 +192,7 @@ static int sem_fifo_main(void *arg)
         fa[i] = (struct fifo_arg){f, i};
         t[i] = weft_spawn(fifo_sem_waiter, &fa[i]);
         HREQUIRE(t[i] != NULL, -errno);
-        settle(&f->started[i]);
+        wait_parked("semaphore", i + 1);
     }
     /* Waiters queue even when the try comes from the holder itself. */
     HCHECK(!weft_sem_try_acquire(f->sem));
@@ -239,10 +253,10 @@ static int cancel_waiter_main(void *arg)
     struct holdq a = {.sem = sem, .go = go}, b = {.sem = sem, .go = go};
     weft_task *ta = weft_spawn(acquire_and_report, &a);
     HREQUIRE(ta != NULL, -errno);
-    settle(&a.started);
+    wait_parked("semaphore", 1);
     weft_task *tb = weft_spawn(acquire_and_report, &b);
     HREQUIRE(tb != NULL, -errno);
-    settle(&b.started);
+    wait_parked("semaphore", 2);
     /* The first waiter gives up; the permit must go to the second. */
     weft_cancel(ta);
     HCHECK_INT_EQ(weft_join(ta), -ECANCELED);
@@ -313,6 +327,9 @@ static int race_main(void *arg)
          * waiter is parked, on its way to park or already woken. */
         if ((round + variant) % 2) {
             weft_cancel(t);
+            /* Sometimes give the waiter time to leave first. */
+            for (int k = 0; k < round / 2 % 4; k++)
+                HCHECK_INT_EQ(weft_yield(), 0);
             weft_sem_release(r.sem);
         } else {
             weft_sem_release(r.sem);
@@ -325,7 +342,11 @@ static int race_main(void *arg)
         HCHECK(!weft_sem_try_acquire(r.sem));
         weft_sem_free(r.sem);
     }
-    (void)n_owned; /* both outcomes are correct; the count must hold */
+    /* Both outcomes are correct; with one worker both must occur. */
+    if (variant % 3 == 0) {
+        HCHECK(n_owned > 0);
+        HCHECK(n_owned < N_RACE_ROUNDS);
+    }
     return 0;
 }
 
@@ -479,7 +500,7 @@ static int mutex_fifo_main(void *arg)
         fa[i] = (struct fifo_arg){f, i};
         t[i] = weft_spawn(fifo_mutex_waiter, &fa[i]);
         HREQUIRE(t[i] != NULL, -errno);
-        settle(&f->started[i]);
+        wait_parked("mutex", i + 1);
     }
     weft_mutex_unlock(f->mutex);
     /* Handed to waiter 0 at once: a newcomer cannot take it first. */
@@ -552,7 +573,7 @@ static int mutex_misuse_main(void *arg)
     atomic_store(&mm->started, 0);
     t = weft_spawn(lock_then_report, mm);
     HREQUIRE(t != NULL, -errno);
-    settle(&mm->started);
+    wait_parked("mutex", 1);
     weft_cancel(t);
     HCHECK_INT_EQ(weft_join(t), -ECANCELED);
     weft_mutex_unlock(mm->m);
@@ -584,7 +605,6 @@ static void *unlock_from_thread(void *arg)
     struct mutex_misuse *mm = arg;
     while (!atomic_load(&mm->started))
         sched_yield();
-    usleep(2000);
     weft_mutex_unlock(mm->m);
     return NULL;
 }
@@ -593,11 +613,12 @@ static int lock_and_keep(void *arg)
 {
     struct mutex_misuse *mm = arg;
     HREQUIRE(weft_mutex_lock(mm->m) == 0, -1);
-    atomic_store(&mm->started, 1);
-    /* Held; a plain thread unlocks it for us, so that we can lock again. */
     HCHECK_INT_EQ(weft_mutex_lock(mm->m), -EDEADLK);
     weft_task *t = weft_spawn(lock_then_report, mm);
     HREQUIRE(t != NULL, -errno);
+    wait_parked("mutex", 1);
+    /* A plain thread unlocks on our behalf: the waiter gets it. */
+    atomic_store(&mm->started, 1);
     HCHECK_INT_EQ(weft_join(t), 0);
     HCHECK_INT_EQ(weft_mutex_lock(mm->m), 0);
     weft_mutex_unlock(mm->m);
@@ -659,8 +680,7 @@ static int event_main(void *arg)
         t[i] = weft_spawn(event_waiter, &a[i]);
         HREQUIRE(t[i] != NULL, -errno);
     }
-    HYIELD_UNTIL(atomic_load(&ev.n_started) == N_EVENT_WAITERS);
-    settle(NULL);
+    wait_parked("event", N_EVENT_WAITERS);
     HCHECK_INT_EQ(atomic_load(&ev.n_woken), 0);
     weft_event_set(ev.e);
     HCHECK(weft_event_is_set(ev.e));
@@ -755,8 +775,7 @@ static int event_cancel_main(void *arg)
     struct ev_thread *et = arg;
     weft_task *t = weft_spawn(wait_then_report, et);
     HREQUIRE(t != NULL, -errno);
-    HYIELD_UNTIL(atomic_load(&et->n_started) == 1);
-    settle(NULL);
+    wait_parked("event", 1);
     weft_cancel(t);
     HCHECK_INT_EQ(weft_join(t), -ECANCELED);
     HCHECK(!weft_event_is_set(et->e));
@@ -791,7 +810,8 @@ static int set_and_free_main(void *arg)
             t[i] = weft_spawn(wait_then_report, &et);
             HREQUIRE(t[i] != NULL, -errno);
         }
-        HYIELD_UNTIL(atomic_load(&et.n_started) == 3);
+        /* Queued: the free below is then legal (no call is entering). */
+        wait_parked("event", 3);
         if (round % 2)
             HCHECK_INT_EQ(weft_yield(), 0);
         weft_event_set(et.e);
