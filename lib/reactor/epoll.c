@@ -90,21 +90,32 @@ int weft__poller_del(struct poller *p, int fd)
     return 0;
 }
 
+#if defined(HAVE_EPOLL_PWAIT2) && !defined(WEFT__NO_PWAIT2)
+/* Set once the kernel (or valgrind) answered ENOSYS: later waits go
+ * straight to epoll_wait. Relaxed: a stale read only costs one more
+ * ENOSYS. */
+static _Atomic bool no_pwait2;
+#endif
+
 int weft__poller_wait(struct poller *p, int64_t timeout_ns)
 {
     struct epoll_event evs[WEFT__POLL_BATCH];
-    int n;
+    int n = -1;
+    errno = ENOSYS;
 #if defined(HAVE_EPOLL_PWAIT2) && !defined(WEFT__NO_PWAIT2)
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-        tsp = &ts;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = timeout_ns / 1000000000;
+            ts.tv_nsec = timeout_ns % 1000000000;
+            tsp = &ts;
+        }
+        n = epoll_pwait2(p->epfd, evs, WEFT__POLL_BATCH, tsp, NULL);
+        if (n < 0 && errno == ENOSYS)
+            atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
     }
-    n = epoll_pwait2(p->epfd, evs, WEFT__POLL_BATCH, tsp, NULL);
-    if (n < 0 && errno == ENOSYS)
 #endif
-    {
+    if (n < 0 && errno == ENOSYS) {
         int ms = timeout_ns < 0 ? -1
                  : timeout_ns > INT32_MAX * INT64_C(1000000) ? INT32_MAX
                  : (int)((timeout_ns + 999999) / 1000000);
@@ -129,8 +140,10 @@ int weft__poller_wait(struct poller *p, int64_t timeout_ns)
             e |= WEFT__POLL_IN;
         if (re & EPOLLOUT)
             e |= WEFT__POLL_OUT;
+        if (re & EPOLLRDHUP)
+            e |= WEFT__POLL_HUP;
         if (re & (EPOLLERR | EPOLLHUP))
-            e |= WEFT__POLL_ERR | WEFT__POLL_IN | WEFT__POLL_OUT;
+            e |= WEFT__POLL_ERR | WEFT__POLL_HUP | WEFT__POLL_IN | WEFT__POLL_OUT;
         src->ready(src, e);
         dispatched++;
     }
