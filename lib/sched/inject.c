@@ -21,6 +21,8 @@ void weft__inject_push_batch(struct inject *q, struct weft_task *first,
                              struct weft_task *last, size_t n)
 {
     last->qnext = NULL;
+    first->qlast = last;
+    first->qlen = (uint32_t)n;
     spin_lock(&q->lock);
     if (q->tail)
         q->tail->qnext = first;
@@ -43,11 +45,13 @@ struct weft_task *weft__inject_pop_batch(struct inject *q, size_t max, size_t *n
     if (weft__inject_len(q) == 0)
         return NULL;
     spin_lock(&q->lock);
+    /* Whole batches only (at least one): O(batches), no task is touched
+     * but the batch heads. */
     struct weft_task *first = q->head, *last = NULL;
     size_t k = 0;
-    for (struct weft_task *t = first; t && k < max; t = t->qnext) {
-        last = t;
-        k++;
+    for (struct weft_task *b = first; b && (k == 0 || k + b->qlen <= max); b = last->qnext) {
+        last = b->qlast;
+        k += b->qlen;
     }
     if (k) {
         q->head = last->qnext;

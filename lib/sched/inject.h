@@ -25,8 +25,9 @@ void weft__inject_destroy(struct inject *q);
 void weft__inject_push_batch(struct inject *q, struct weft_task *first,
                              struct weft_task *last, size_t n);
 void weft__inject_push(struct inject *q, struct weft_task *t);
-/* Takes up to max tasks, linked through qnext; returns the first (NULL if
- * empty) and the count in *n. */
+/* Takes whole batches, as many as fit in max (but at least one batch, which
+ * may be larger than max), linked through qnext; returns the first (NULL
+ * if empty) and the count in *n. */
 struct weft_task *weft__inject_pop_batch(struct inject *q, size_t max, size_t *n);
 
 static inline size_t weft__inject_len(struct inject *q)

@@ -65,6 +65,11 @@ struct weft_task {
     _Atomic uint32_t refs;      /* handle + life: freed at 0 */
     _Atomic(void *) joiner;     /* who waits for the end (see above) */
     struct weft_task *qnext;    /* inject-queue link */
+    /* On the first task of a batch in the inject queue: the batch's last
+     * task and its length, so that a pop takes whole batches without
+     * walking the list under the lock. */
+    struct weft_task *qlast;
+    uint32_t qlen;
     struct list live;           /* runtime registry link (shard lock) */
     unsigned shard;             /* registry shard */
     unsigned shield;            /* internal holds: cancellation and

@@ -29,6 +29,7 @@
 #define WEFT__NEXT_CAP 3u        /* next-slot runs before queue order wins */
 #define WEFT__MONITOR_NS 2000000 /* sleep cap while a peer is busy: 2 ms */
 
+#define WEFT__INJECT_BATCH 32u  /* overflow batch size in the inject queue */
 #define WEFT__SPIN_ROUNDS 32u   /* steal attempts before parking (~50 us) */
 
 static inline void cpu_relax(void)
@@ -151,10 +152,15 @@ static void push_local(struct worker *w, struct weft_task *t)
         unsigned n = weft__deque_take_half_owner(&w->q, batch);
         if (n == 0)
             continue; /* thieves made room */
-        for (unsigned i = 0; i + 1 < n; i++)
-            ((struct weft_task *)batch[i])->qnext = batch[i + 1];
-        ((struct weft_task *)batch[n - 1])->qnext = t;
-        weft__inject_push_batch(&w->rt->inject, batch[0], t, n + 1);
+        /* Batches of at most WEFT__INJECT_BATCH, so that a refill (half
+         * the free room of a ring) always takes at least one whole. */
+        for (unsigned i = 0; i < n; i += WEFT__INJECT_BATCH) {
+            unsigned end = i + WEFT__INJECT_BATCH < n ? i + WEFT__INJECT_BATCH : n;
+            for (unsigned k = i; k + 1 < end; k++)
+                ((struct weft_task *)batch[k])->qnext = batch[k + 1];
+            weft__inject_push_batch(&w->rt->inject, batch[i], batch[end - 1], end - i);
+        }
+        weft__inject_push(&w->rt->inject, t);
         return;
     }
 }
@@ -184,6 +190,12 @@ static struct weft_task *pick_local(struct worker *w)
 {
     struct weft_task *t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
     if (t) {
+        /* A task that has not started yet was spawned into the slot: a
+         * spawn-then-join tree goes depth first without the cap (as Go's
+         * runnext inherits the time slice); only wake-ups count, so that
+         * two tasks passing messages cannot starve the queue. */
+        if (!(atomic_load_explicit(&t->flags, memory_order_relaxed) & TASK_STARTED))
+            return t;
         if (++w->next_uses <= WEFT__NEXT_CAP)
             return t;
         push_local(w, t); /* capped: let queue order win once */
@@ -197,10 +209,10 @@ static void move_from_inject(struct worker *w, size_t max)
     /* Never more than the ring has room for: an overflow would only send
      * them back. */
     size_t room = WEFT__DEQUE_CAP - weft__deque_len(&w->q);
+    if (room < WEFT__INJECT_BATCH)
+        return; /* a whole batch might not fit */
     if (max > room / 2)
         max = room / 2;
-    if (max == 0)
-        return;
     size_t n;
     struct weft_task *t = weft__inject_pop_batch(&w->rt->inject, max, &n);
     while (t) {
@@ -693,8 +705,7 @@ struct weft_task *weft__task_alloc(struct weft_runtime *rt)
             return NULL;
         w->free_tasks = t->qnext;
         w->n_free_tasks--;
-        t->from_malloc = false;
-        return t;
+        return t; /* keeps its from_malloc mark, as below */
     }
     pthread_mutex_lock(&rt->task_lock);
     t = rt->free_tasks;
