@@ -147,11 +147,14 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     if (weft__stack_pool_init(&rt->stacks, stack_size) < 0 || weft__inject_init(&rt->inject) < 0)
         goto fail;
     rt->workers = aligned_alloc(WEFT__CACHELINE, rt->n_workers * sizeof *rt->workers);
+    /* Zeroed before anything can fail: runtime_release walks the workers'
+     * task caches whenever rt->workers is set. */
+    if (rt->workers)
+        memset(rt->workers, 0, rt->n_workers * sizeof *rt->workers);
     rt->sleepers = calloc(rt->n_workers, sizeof *rt->sleepers);
     rt->shards = aligned_alloc(WEFT__CACHELINE, (rt->n_workers + 1) * sizeof *rt->shards);
     if (!rt->workers || !rt->sleepers || !rt->shards)
         goto fail;
-    memset(rt->workers, 0, rt->n_workers * sizeof *rt->workers);
     for (unsigned i = 0; i <= rt->n_workers; i++) {
         spin_init(&rt->shards[i].lock);
         list_init(&rt->shards[i].tasks);
