@@ -11,6 +11,7 @@ lib_libweft_core_la_SOURCES = \
 	lib/compiler.h \
 	lib/util/list.h \
 	lib/util/clock.h \
+	lib/util/spin.h \
 	lib/ctx/context.h \
 	lib/ctx/checker.h \
 	lib/ctx/switch_x86_64.S \

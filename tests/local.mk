@@ -77,10 +77,48 @@ tests_api_diag_test_SOURCES = tests/api/diag_test.c
 tests_api_diag_test_CFLAGS = $(tests_api_cflags)
 tests_api_diag_test_LDADD = $(tests_api_ldadd) -lpthread
 
+# --- ABI: <weft.h> alone as strict C11 and as C++11, version macros ---
+# Own flags only (not AM_CFLAGS): the point is the strict dialect.
+check_PROGRAMS += tests/abi/headers_c11 tests/abi/headers_cxx tests/abi/version_test
+tests_abi_headers_c11_SOURCES = tests/abi/headers_c11.c
+tests_abi_headers_c11_CFLAGS = -std=c11 -pedantic -Werror -Wall -Wextra
+tests_abi_headers_c11_LDADD = lib/libweft.la
+tests_abi_headers_cxx_SOURCES = tests/abi/headers_cxx.cc
+tests_abi_headers_cxx_CXXFLAGS = -std=c++11 -pedantic -Werror -Wall -Wextra
+tests_abi_headers_cxx_LDADD = lib/libweft.la
+tests_abi_version_test_SOURCES = tests/abi/version_test.c
+tests_abi_version_test_LDADD = lib/libweft.la
+
 TESTS += $(check_PROGRAMS)
+# Only weft_* exported (runs after the library is built: check_PROGRAMS
+# link it). Needs no Check, but lives here so that a run without Check
+# still fails through check-local below.
+TESTS += tests/abi/exports.sh
 else
 check-local:
 	@echo "ERROR: the Check unit-test framework was not found when configure ran." >&2
 	@echo "ERROR: install it (apt-get install check) and re-run configure; no tests ran." >&2
 	@exit 1
 endif
+EXTRA_DIST += tests/abi/exports.sh
+
+# `make valgrind`: the check programs again, each under valgrind memcheck
+# (no errors, no definite or possible leaks), in Check's no-fork mode so
+# that leaks in the test processes themselves are seen. Task stacks are
+# registered with VALGRIND_STACK_REGISTER (lib/ctx/checker.h) when
+# configure found <valgrind/valgrind.h>. Not for sanitizer builds.
+# VALGRIND_TESTS picks a subset, e.g. make valgrind VALGRIND_TESTS=tests/api/task_test
+VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
+	--errors-for-leak-kinds=definite,possible --num-callers=30 --track-origins=no
+VALGRIND_TIMEOUT_MULTIPLIER = 20
+VALGRIND_TESTS = $(check_PROGRAMS)
+.PHONY: valgrind
+valgrind:
+	@if test -z "$(VALGRIND)"; then \
+	  echo "ERROR: valgrind was not found when configure ran (apt-get install valgrind; re-run configure)." >&2; \
+	  exit 1; \
+	fi
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(VALGRIND_TESTS)" TEST_SUITE_LOG=valgrind-suite.log \
+	  LOG_COMPILER="$(LIBTOOL) --mode=execute $(VALGRIND) $(VALGRIND_FLAGS)" \
+	  TESTS_ENVIRONMENT="CK_FORK=no; CK_TIMEOUT_MULTIPLIER=$(VALGRIND_TIMEOUT_MULTIPLIER); export CK_FORK CK_TIMEOUT_MULTIPLIER;"
+CLEANFILES += valgrind-suite.log
