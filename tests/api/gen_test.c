@@ -307,6 +307,52 @@ START_TEST(cancelling_the_consumer_cancels_the_body)
 }
 END_TEST
 
+/* The body's own deadline scope and cancellation reach its yield. */
+static int yield_under_deadline_body(weft_gen *g, void *arg)
+{
+    (void)arg;
+    weft_deadline d;
+    int rc = weft_deadline_enter(&d, WEFT_MSEC(10));
+    if (rc < 0)
+        return rc;
+    rc = weft_gen_yield(g, (void *)1); /* the consumer waits 30 ms */
+    HCHECK_INT_EQ(weft_deadline_leave(&d), 0);
+    return rc;
+}
+
+static int self_cancelling_body(weft_gen *g, void *arg)
+{
+    (void)arg;
+    weft_cancel(weft_current());
+    return weft_gen_yield(g, (void *)1);
+}
+
+static int body_interruptions(void *arg)
+{
+    (void)arg;
+    weft_gen *g = weft_gen_new(yield_under_deadline_body, NULL);
+    HREQUIRE(g != NULL, -errno);
+    void *v;
+    HCHECK_INT_EQ(weft_gen_next(g, &v), 1);
+    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(30)), 0);
+    /* The pending yield timed out and the body returned that. */
+    HCHECK_INT_EQ(weft_gen_next(g, &v), -ETIMEDOUT);
+    HCHECK_INT_EQ(weft_gen_close(g), -ETIMEDOUT);
+
+    g = weft_gen_new(self_cancelling_body, NULL);
+    HREQUIRE(g != NULL, -errno);
+    HCHECK_INT_EQ(weft_gen_next(g, &v), -ECANCELED);
+    HCHECK_INT_EQ(weft_gen_close(g), -ECANCELED);
+    return 0;
+}
+
+START_TEST(yield_honours_the_body_deadline_and_cancellation)
+{
+    ck_assert_int_eq(harness_run(workers_of(_i), body_interruptions, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+
 /* --- misuse ------------------------------------------------------------ */
 
 static int self_next_body(weft_gen *g, void *arg)
@@ -480,6 +526,7 @@ Suite *test_suite(void)
     tc = harness_tcase(s, "interrupt", 60);
     tcase_add_loop_test(tc, next_honours_deadline_scopes, 0, 3);
     tcase_add_loop_test(tc, cancelling_the_consumer_cancels_the_body, 0, 3);
+    tcase_add_loop_test(tc, yield_honours_the_body_deadline_and_cancellation, 0, 3);
 
     tc = harness_tcase(s, "misuse", 30);
     tcase_add_loop_test(tc, misuse_is_rejected, 0, 3);
