@@ -107,6 +107,7 @@ EXTRA_DIST += tests/abi/exports.sh
 # that leaks in the test processes themselves are seen. Task stacks are
 # registered with VALGRIND_STACK_REGISTER (lib/ctx/checker.h) when
 # configure found <valgrind/valgrind.h>. Not for sanitizer builds.
+# Test cases tagged "slow" (a million tasks) are skipped (CK_EXCLUDE_TAGS).
 # VALGRIND_TESTS picks a subset, e.g. make valgrind VALGRIND_TESTS=tests/api/task_test
 VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
 	--errors-for-leak-kinds=definite,possible --num-callers=30 --track-origins=no
@@ -120,5 +121,5 @@ valgrind:
 	fi
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(VALGRIND_TESTS)" TEST_SUITE_LOG=valgrind-suite.log \
 	  LOG_COMPILER="$(LIBTOOL) --mode=execute $(VALGRIND) $(VALGRIND_FLAGS)" \
-	  TESTS_ENVIRONMENT="CK_FORK=no; CK_TIMEOUT_MULTIPLIER=$(VALGRIND_TIMEOUT_MULTIPLIER); export CK_FORK CK_TIMEOUT_MULTIPLIER;"
+	  TESTS_ENVIRONMENT="CK_FORK=no; CK_EXCLUDE_TAGS=slow; CK_TIMEOUT_MULTIPLIER=$(VALGRIND_TIMEOUT_MULTIPLIER); export CK_FORK CK_EXCLUDE_TAGS CK_TIMEOUT_MULTIPLIER;"
 CLEANFILES += valgrind-suite.log
