@@ -35,6 +35,10 @@ struct stack_pool {
     size_t slot_size;         /* guard page + usable stack, page multiple */
     size_t page;
     int guard_mode;           /* see stack.c */
+    int guard_pidfd;          /* pidfd for batched guard installs, or
+                                 PIDFD_SELF; -1 none (see stack.c) */
+    int guard_pid;            /* process guard_pidfd names (fork check) */
+    bool guard_batch_off;     /* the kernel refused a batch */
     unsigned n_mprotect_guards;
     size_t n_stacks;          /* ever carved */
 };

@@ -50,6 +50,19 @@ static int yield_until_flag(void *flag)
     return 0;
 }
 
+/* Timers armed in the calling task's runtime now (weft_runtime_stats). */
+static long timers_armed(void)
+{
+    weft_stats *st = calloc(1, sizeof *st);
+    if (!st || weft_runtime_stats(weft_runtime_current(), st) != 0) {
+        free(st);
+        return -1;
+    }
+    long n = (long)st->timers_armed;
+    free(st);
+    return n;
+}
+
 /* ------------------------------------------------------------ now */
 
 START_TEST(now_is_monotonic_and_on_clock_monotonic)
@@ -197,9 +210,12 @@ static int cancel_a_sleeper(void *arg)
     HYIELD_UNTIL(atomic_load(&a->s.started));
     /* Let it park for real. */
     HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(20)), 0);
+    HCHECK_INT_EQ(timers_armed(), 1);
     a->cancelled_at = weft_now();
     weft_cancel(t);
     HCHECK_INT_EQ(weft_join(t), -ECANCELED);
+    /* The cancelled sleep's timer is gone from the heap, not left to fire. */
+    HCHECK_INT_EQ(timers_armed(), 0);
     /* Outlive the cancelled sleep's deadline: a timer left armed would now
      * fire on a freed task (ASan reports it; without ASan it may crash). */
     HCHECK_INT_EQ(weft_sleep(a->stay_alive_until - weft_now()), 0);
@@ -456,6 +472,7 @@ static int run_many_sleepers(void *arg)
         if (rc != 0)
             HCHECK_INT_EQ(rc, 0);
     }
+    HCHECK_INT_EQ(timers_armed(), 0);
     free(t);
     free(ones);
     return 0;
@@ -521,6 +538,7 @@ static int cancel_many_sleepers(void *arg)
     }
     int64_t took = weft_now() - at;
     HCHECK_MSG(took < WEFT_SEC(20), "cancelling took %lld ms", (long long)(took / 1000000));
+    HCHECK_INT_EQ(timers_armed(), 0);
     free(t);
     free(ones);
     return 0;
@@ -649,8 +667,8 @@ static int cpu_loop_against_a_timer(void *arg)
         HYIELD_UNTIL(atomic_load(&c.armed));
         HCHECK_INT_EQ(weft_yield(), 0);
         bool same = pthread_equal(atomic_load(&c.sleeper_thread), pthread_self());
-        /* Hold this worker for 300 ms without a suspension point. */
-        int64_t end = weft_now() + WEFT_MSEC(300);
+        /* Hold this worker for 600 ms without a suspension point. */
+        int64_t end = weft_now() + WEFT_MSEC(600);
         while (weft_now() < end)
             ;
         HCHECK_INT_EQ(weft_join(t), 0);
@@ -666,8 +684,10 @@ static int cpu_loop_against_a_timer(void *arg)
     return 0;
 }
 
-/* With two workers, a timer armed on a worker that then runs a long CPU
- * loop is fired by the other one, on time (within a generous 100 ms). */
+/* With two workers, a timer armed on a worker that then runs a 600 ms CPU
+ * loop is fired by the other one, not when the loop ends (within a
+ * generous 300 ms, for loaded machines and sanitizers; on an idle machine
+ * it is about a millisecond). */
 START_TEST(busy_worker_does_not_delay_its_timers)
 {
     struct cross_result res = {0};
@@ -675,7 +695,7 @@ START_TEST(busy_worker_does_not_delay_its_timers)
     fprintf(stderr, "busy_worker_does_not_delay_its_timers: %d/6 rounds on the busy worker, "
                     "worst lateness %.3f ms (same worker %.3f ms)\n",
             res.same_thread_rounds, res.worst / 1e6, res.worst_same_thread / 1e6);
-    ck_assert_msg(res.worst < WEFT_MSEC(100), "a timer fired %.3f ms late", res.worst / 1e6);
+    ck_assert_msg(res.worst < WEFT_MSEC(300), "a timer fired %.3f ms late", res.worst / 1e6);
 }
 END_TEST
 

@@ -115,6 +115,50 @@ START_TEST(guard_page_below_stack_faults)
 }
 END_TEST
 
+/* Guards installed in batches (one process_madvise per refill where the
+ * kernel allows it): every stack of several refills is guarded. */
+START_TEST(every_stack_of_a_refill_is_guarded)
+{
+    struct stack_pool pool;
+    struct stack_cache cache = {0};
+    ck_assert_int_eq(weft__stack_pool_init(&pool, 32 * 1024), 0);
+    enum { N = 40 };
+    struct stack *all[N];
+    for (int i = 0; i < N; i++) {
+        all[i] = weft__stack_get(&pool, &cache);
+        ck_assert_ptr_nonnull(all[i]);
+        ck_assert(all[i]->guarded);
+        ck_assert(weft__stack_guard_hit(&pool, all[i]->lo - 1, NULL));
+    }
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* Each child probe in its own grandchild: count the faults. */
+        int n_faults = 0;
+        for (int i = 0; i < N; i++) {
+            pid_t g = fork();
+            if (g == 0) {
+                signal(SIGSEGV, SIG_DFL);
+                *(volatile char *)(all[i]->lo - 1) = 1;
+                _exit(0);
+            }
+            int gst;
+            if (g > 0 && waitpid(g, &gst, 0) == g && WIFSIGNALED(gst) &&
+                WTERMSIG(gst) == SIGSEGV)
+                n_faults++;
+        }
+        _exit(n_faults == N ? 0 : 1);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a guard page did not fault");
+    for (int i = 0; i < N; i++)
+        weft__stack_put(&pool, &cache, all[i]);
+    weft__stack_cache_drain(&pool, &cache);
+    weft__stack_pool_destroy(&pool);
+}
+END_TEST
+
 START_TEST(stacks_are_reused_through_the_cache)
 {
     struct stack_pool pool;
@@ -152,6 +196,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, switch_round_trips_and_aligns);
     tcase_add_test(tc, fp_control_state_is_per_context);
     tcase_add_test(tc, guard_page_below_stack_faults);
+    tcase_add_test(tc, every_stack_of_a_refill_is_guarded);
     tcase_add_test(tc, stacks_are_reused_through_the_cache);
     return s;
 }
