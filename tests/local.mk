@@ -89,6 +89,17 @@ tests_abi_headers_cxx_LDADD = lib/libweft.la
 tests_abi_version_test_SOURCES = tests/abi/version_test.c
 tests_abi_version_test_LDADD = lib/libweft.la
 
+# --- fault injection: the static core with its heap, mmap, thread, epoll
+# and eventfd calls wrapped at link time (tests/fault/fault_inject.h) ---
+check_PROGRAMS += tests/fault/fault_test
+tests_fault_fault_test_SOURCES = tests/fault/fault_test.c tests/fault/fault_inject.c \
+	tests/fault/fault_inject.h
+tests_fault_fault_test_CFLAGS = $(AM_CFLAGS)
+tests_fault_fault_test_LDADD = lib/libweft-core.la -lpthread -ldl
+tests_fault_fault_test_LDFLAGS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+	-Wl,--wrap=aligned_alloc,--wrap=free,--wrap=mmap,--wrap=munmap \
+	-Wl,--wrap=pthread_create,--wrap=epoll_create1,--wrap=epoll_ctl,--wrap=eventfd
+
 TESTS += $(check_PROGRAMS)
 # Only weft_* exported (runs after the library is built: check_PROGRAMS
 # link it). Needs no Check, but lives here so that a run without Check

@@ -11,7 +11,9 @@ extern "C" {
 #endif
 
 /* create_task(): spawns fn(arg) on the current task's runtime. Its body
- * always starts, even if it is cancelled first. Returns NULL and sets
+ * always starts, even if it is cancelled first (when no memory for its
+ * stack can be had it waits for some; only a runtime being freed ends
+ * such a task unstarted, with status -ENOMEM). Returns NULL and sets
  * errno: EPERM outside a task, EINVAL (NULL fn), ENOMEM. Task only. */
 WEFT_API weft_task *weft_spawn(weft_fn fn, void *arg);
 

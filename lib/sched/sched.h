@@ -99,6 +99,8 @@ struct worker {
                                               by peers to spot a stuck worker */
     bool force_maint;                      /* next loop pass: inject,
                                               timers, reactor first */
+    bool stack_starved;                    /* a task found no memory for
+                                              a stack: back off (worker.c) */
     uint32_t *seen_tick;                   /* peers' ticks at our last check */
     uint64_t rng;                          /* victim choice */
     _Atomic(struct weft_task *) current;   /* running task or NULL; owner

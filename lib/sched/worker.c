@@ -31,6 +31,7 @@
 
 #define WEFT__INJECT_BATCH 32u  /* overflow batch size in the inject queue */
 #define WEFT__SPIN_ROUNDS 32u   /* steal attempts before parking (~50 us) */
+#define WEFT__STACK_BACKOFF_NS 1000000 /* no memory for a stack: retry in 1 ms */
 
 static inline void cpu_relax(void)
 {
@@ -401,16 +402,26 @@ static WEFT__NOINLINE void errno_set(int v)
 }
 
 /* Gives t a stack and a first frame if it has none. False when no stack
- * could be had: t then ends at once with -ENOMEM. */
+ * could be had. The body must still start (task.h: whatever arg hands
+ * over is never lost, and generators, groups and joiners wait for what
+ * the body does), so t then waits for memory at the back of the inject
+ * queue, and this worker backs off (stack_starved) rather than spin on
+ * mmap. Only a closing runtime, which waits for every task, ends t
+ * unstarted with -ENOMEM, so that shutdown never hangs on memory that
+ * does not come back. */
 static bool prepare_run(struct worker *w, struct weft_task *t)
 {
     if (WEFT__LIKELY(t->stack != NULL))
         return true;
     struct stack *s = weft__stack_get(&w->rt->stacks, &w->stacks);
     if (!s) {
-        t->status = -ENOMEM;
-        atomic_fetch_or_explicit(&t->flags, TASK_STARTED, memory_order_relaxed);
-        weft__task_finish(t);
+        if (atomic_load_explicit(&w->rt->closing, memory_order_acquire)) {
+            t->status = -ENOMEM;
+            weft__task_finish(t);
+        } else {
+            weft__inject_push(&w->rt->inject, t);
+            w->stack_starved = true;
+        }
         return false;
     }
     if (!s->fiber)
@@ -554,6 +565,16 @@ static void task_entry(void)
     w = weft__worker_self();
     switch_out(w, t, PEND_EXIT);
     weft__panic(__FILE__, __LINE__, "a finished task was resumed");
+}
+
+/* A task found no memory for a stack (prepare_run): wait a little,
+ * serving this worker's reactor meanwhile, before the queues offer it
+ * again. */
+static void stack_backoff(struct worker *w)
+{
+    w->stack_starved = false;
+    w->force_maint = true;
+    weft__poller_wait(&w->poller, WEFT__STACK_BACKOFF_NS);
 }
 
 /* Runs t from the worker loop until it switches back to the loop. */
@@ -857,6 +878,8 @@ void *weft__worker_main(void *arg)
             stop_searching(w);
             tick_bump(w);
             run_from_loop(w, t);
+            if (WEFT__UNLIKELY(w->stack_starved))
+                stack_backoff(w);
             continue;
         }
         if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
