@@ -80,16 +80,23 @@ static int accept_loop(void *arg)
         if (fd < 0)
             return fd; /* -ECANCELED at shutdown */
         struct conn *c = malloc(sizeof *c);
-        weft_task *t = c ? weft_spawn(handle_echo, c) : NULL;
-        if (!t) {
-            free(c);
+        if (!c) {
             weft_close(fd);
             continue;
         }
+        /* Filled in before the spawn: with several workers the new task
+         * may start on another one at once. */
         c->srv = srv;
         c->fd = fd;
         atomic_fetch_add_explicit(&srv->open_conns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&srv->n_conns, 1, memory_order_relaxed);
+        weft_task *t = weft_spawn(handle_echo, c);
+        if (!t) {
+            atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
+            free(c);
+            weft_close(fd);
+            continue;
+        }
         weft_detach(t);
     }
 }

@@ -250,17 +250,24 @@ static int accept_loop(void *arg)
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct conn *c = malloc(sizeof *c);
-        weft_task *t = c ? weft_spawn(handle_http, c) : NULL;
-        if (!t) {
-            free(c);
+        if (!c) {
             weft_close(fd);
             continue;
         }
+        /* Filled in before the spawn: with several workers the new task
+         * may start on another one at once. */
         c->srv = srv;
         c->fd = fd;
         c->in_len = c->out_len = 0;
         atomic_fetch_add_explicit(&srv->open_conns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&srv->n_conns, 1, memory_order_relaxed);
+        weft_task *t = weft_spawn(handle_http, c);
+        if (!t) {
+            atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
+            free(c);
+            weft_close(fd);
+            continue;
+        }
         weft_detach(t);
     }
 }

@@ -209,5 +209,107 @@ check_throughput() {
 }
 check_throughput
 
+# ---------------------------------------------------------------------------
+# Network demos (echo_server, http_server, http_client): each server starts
+# on a free port of 127.0.0.1, serves a client, and must shut down cleanly
+# on SIGINT (exit status 0, its summary printed). The servers print
+# "... listening on port P (pid N)"; N is the process to signal (libtool's
+# wrapper script may sit in between).
+
+# start_server NAME: starts demos/NAME in the background; sets srv_port,
+# srv_pid (the server process) and srv_job (to wait for). Fails if it does
+# not say it listens within 10 s.
+start_server() {
+    srv_out=$tmp/$1.out
+    timeout 60 "$bindir/$1" 0 127.0.0.1 >"$srv_out" 2>"$tmp/$1.err" &
+    srv_job=$!
+    srv_port= srv_pid=
+    i=0
+    while [ $i -lt 100 ]; do
+        line=$(grep 'listening on port' "$srv_out" 2>/dev/null)
+        if [ -n "$line" ]; then
+            srv_port=$(echo "$line" | sed 's/.*port \([0-9]*\) .*/\1/')
+            srv_pid=$(echo "$line" | sed 's/.*(pid \([0-9]*\)).*/\1/')
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill "$srv_job" 2>/dev/null
+    return 1
+}
+
+# stop_server NAME ID: SIGINT, then checks the exit status and the summary.
+stop_server() {
+    kill -INT "$srv_pid" 2>/dev/null
+    wait "$srv_job"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        net_why="$1 exit status $rc after SIGINT"
+    elif ! grep -q 'shutting down' "$srv_out" || ! grep -q '^served ' "$srv_out"; then
+        net_why="$1 printed no shutdown summary"
+    fi
+}
+
+net_result() { # net_result ID
+    if [ -z "$net_why" ]; then
+        echo "PASS: $1"
+        n_pass=$((n_pass + 1))
+    else
+        echo "FAIL: $1: $net_why"
+        for f in "$tmp"/*.out "$tmp"/*.err; do
+            case $f in *echo_server*|*http_*) [ -s "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" ;; esac
+        done
+        n_fail=$((n_fail + 1))
+    fi
+}
+
+for w in 1 4; do
+    export WEFT_WORKERS=$w
+    net_why=
+    if ! start_server http_server; then
+        net_why="http_server did not start"
+    else
+        # Twelve fetches, at most three at a time (tutorial-3's Semaphore(3)).
+        timeout 30 "$bindir/http_client" -c 3 -n 4 \
+            "http://127.0.0.1:$srv_port/" "http://127.0.0.1:$srv_port/a" \
+            "http://127.0.0.1:$srv_port/b/c" >"$tmp/http_client.out" \
+            2>"$tmp/http_client.err" || net_why="http_client failed"
+        [ -z "$net_why" ] && ! grep -q '^Fetched 12 pages$' "$tmp/http_client.out" &&
+            net_why="http_client did not fetch 12 pages"
+        if [ -z "$net_why" ] && command -v curl >/dev/null 2>&1; then
+            body=$(curl -s --max-time 10 "http://127.0.0.1:$srv_port/")
+            [ "$body" = "Hello, World!" ] || net_why="curl got \"$body\""
+        fi
+        stop_server http_server
+    fi
+    net_result net-http-w$w
+
+    net_why=
+    if ! command -v bash >/dev/null 2>&1; then
+        echo "SKIP: net-echo-w$w (bash, for /dev/tcp, is missing)"
+    elif ! start_server echo_server; then
+        net_why="echo_server did not start"
+        net_result net-echo-w$w
+    else
+        got=$(timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+            printf "hello weft\n" >&3; IFS= read -r line <&3; echo "$line"' _ "$srv_port")
+        [ "$got" = "hello weft" ] || net_why="echo_server answered \"$got\""
+        # A client that stays connected and quiet: the shutdown must cancel
+        # its connection task rather than wait for it (the client then sees
+        # the end of the stream and exits).
+        timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 && read -r -t 15 x <&3' _ "$srv_port" &
+        idle_job=$!
+        sleep 0.3
+        stop_server echo_server
+        [ -z "$net_why" ] && ! grep -q 'closing 1 still open' "$srv_out" &&
+            net_why="echo_server did not report the idle connection it closed"
+        kill "$idle_job" 2>/dev/null
+        wait "$idle_job" 2>/dev/null
+        net_result net-echo-w$w
+    fi
+done
+unset WEFT_WORKERS
+
 echo "demos: $n_pass passed, $n_fail failed"
 [ "$n_fail" -eq 0 ]
