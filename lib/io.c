@@ -134,7 +134,13 @@ static WEFT__NOINLINE int sys_learn_mode(int fd)
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
-    return (int)(FD_MODE_KNOWN | (S_ISSOCK(st.st_mode) ? FD_MODE_SOCKET : 0u));
+    if (!S_ISSOCK(st.st_mode))
+        return (int)FD_MODE_KNOWN;
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        type = 0;
+    return (int)(FD_MODE_KNOWN | FD_MODE_SOCKET | (type == SOCK_STREAM ? FD_MODE_STREAM : 0u));
 }
 
 /* ------------------------------------------------------------ common entry */
@@ -219,15 +225,21 @@ int weft_wait_fd(int fd, int events)
 ssize_t weft_read(int fd, void *buf, size_t len)
 {
     struct fd_state *s;
-    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, NULL);
+    uint32_t mode;
+    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
     if (rc)
         return rc;
     for (;;) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
-        ssize_t n = sys_read(fd, buf, len);
-        if (n != -EAGAIN)
-            return n;
+        if (!weft__reactor_is_drained(s, &snap) || !len) {
+            ssize_t n = sys_read(fd, buf, len);
+            if (n != -EAGAIN) {
+                if (n > 0 && (size_t)n < len && (mode & FD_MODE_STREAM))
+                    weft__reactor_note_drained(s, &snap);
+                return n;
+            }
+        }
         rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "read");
         if (rc < 0)
             return rc;
@@ -264,15 +276,23 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
 ssize_t weft_recv(int fd, void *buf, size_t len, int flags)
 {
     struct fd_state *s;
-    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, NULL);
+    uint32_t mode;
+    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
     if (rc)
         return rc;
     for (;;) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
-        ssize_t n = sys_recv(fd, buf, len, flags);
-        if (n != -EAGAIN || (flags & MSG_DONTWAIT))
-            return n;
+        if (!weft__reactor_is_drained(s, &snap) || !len || (flags & MSG_DONTWAIT)) {
+            ssize_t n = sys_recv(fd, buf, len, flags);
+            if (n != -EAGAIN || (flags & MSG_DONTWAIT)) {
+                /* A peek leaves the data where it was. */
+                if (n > 0 && (size_t)n < len && (mode & FD_MODE_STREAM) &&
+                    !(flags & (MSG_PEEK | MSG_OOB)))
+                    weft__reactor_note_drained(s, &snap);
+                return n;
+            }
+        }
         rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "recv");
         if (rc < 0)
             return rc;
@@ -300,7 +320,8 @@ ssize_t weft_send(int fd, const void *buf, size_t len, int flags)
 int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
 {
     struct fd_state *s;
-    int rc = io_begin(lfd, !addr || addrlen, &s, NULL);
+    uint32_t lmode;
+    int rc = io_begin(lfd, !addr || addrlen, &s, &lmode);
     if (rc)
         return rc;
     for (;;) {
@@ -308,7 +329,10 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
         weft__reactor_snap(s, &snap);
         int fd = sys_accept(lfd, addr, addrlen);
         if (fd >= 0) {
-            rc = weft__reactor_adopt(fd, FD_MODE_KNOWN | FD_MODE_SOCKET);
+            /* Same type as the listener: TCP and Unix stream listeners
+             * are what accept serves in practice. */
+            rc = weft__reactor_adopt(fd, FD_MODE_KNOWN | FD_MODE_SOCKET |
+                                             (lmode & FD_MODE_STREAM));
             if (rc < 0) {
                 (void)weft__reactor_close(fd);
                 return rc;

@@ -215,7 +215,7 @@ int weft_tcp_listen_flags(const char *host, const char *port, int backlog, unsig
             rc = fd;
             continue;
         }
-        rc = weft__reactor_adopt(fd, FD_MODE_KNOWN | FD_MODE_SOCKET);
+        rc = weft__reactor_adopt(fd, FD_MODE_KNOWN | FD_MODE_SOCKET | FD_MODE_STREAM);
         if (rc < 0) {
             (void)weft__reactor_close(fd);
             break;
@@ -249,7 +249,7 @@ int weft_tcp_connect(const char *host, const char *port)
             rc = fd;
             continue;
         }
-        rc = weft__reactor_adopt(fd, FD_MODE_KNOWN | FD_MODE_SOCKET);
+        rc = weft__reactor_adopt(fd, FD_MODE_KNOWN | FD_MODE_SOCKET | FD_MODE_STREAM);
         if (rc == 0)
             rc = weft_connect(fd, ai->ai_addr, ai->ai_addrlen);
         if (rc == 0) {

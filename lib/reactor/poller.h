@@ -21,6 +21,8 @@ enum {
     WEFT__POLL_IN = 1u << 0,
     WEFT__POLL_OUT = 1u << 1,
     WEFT__POLL_ERR = 1u << 2, /* error or hang-up */
+    WEFT__POLL_HUP = 1u << 3, /* peer closed (EPOLLRDHUP/HUP) or error:
+                                 final, reads stop blocking for good */
 };
 
 struct poller {

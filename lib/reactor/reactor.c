@@ -111,6 +111,8 @@ struct fd_state *weft__reactor_get(int fd, int *err)
         atomic_init(&s->seq_out, 0);
         atomic_init(&s->gen, 0);
         atomic_init(&s->mode, 0);
+        atomic_init(&s->drained, 0);
+        atomic_init(&s->hup, false);
         pthread_mutex_init(&s->lock, NULL);
         s->poller = NULL;
         list_init(&s->waiters);
@@ -153,6 +155,8 @@ static void fd_ready(struct poll_source *src, uint32_t events)
     /* Release: pairs with the acquire in weft__reactor_snap; the counts
      * change under the lock, so a waiter that compares them under the same
      * lock either sees the edge or is on the list when we wake it. */
+    if (events & WEFT__POLL_HUP)
+        atomic_store_explicit(&s->hup, true, memory_order_relaxed);
     if (events & WEFT__POLL_IN)
         atomic_fetch_add_explicit(&s->seq_in, 1, memory_order_release);
     if (events & WEFT__POLL_OUT)
@@ -232,6 +236,8 @@ static void renew_locked(struct fd_state *s, uint32_t mode)
     /* Release: pairs with the acquire in weft__reactor_snap. */
     atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
     atomic_store_explicit(&s->mode, mode, memory_order_release);
+    atomic_store_explicit(&s->drained, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->hup, false, memory_order_relaxed);
     if (!list_empty(&s->waiters))
         wake_locked(s, 0, -EBADF);
 }

@@ -23,6 +23,7 @@
 enum fd_mode {
     FD_MODE_KNOWN = 1u << 0,  /* checked: O_NONBLOCK is set */
     FD_MODE_SOCKET = 1u << 1, /* a socket: writes use send(MSG_NOSIGNAL) */
+    FD_MODE_STREAM = 1u << 2, /* a stream socket: a short read drains it */
 };
 
 struct fd_state {
@@ -36,6 +37,16 @@ struct fd_state {
      * named: weft_close, or a descriptor the library created. */
     _Atomic uint32_t gen;
     _Atomic uint32_t mode;     /* enum fd_mode bits for this gen */
+    /* (1 << 32) | seq_in as a snapshot saw it before a read that came back
+     * short on a stream socket, which leaves the receive queue empty: until
+     * a newer edge, the next read can park without trying (Tokio does the
+     * same). 0 = no such read. A hint: waiting is always safe, because a
+     * newer edge (or the registration) reports data that came in since. */
+    _Atomic uint64_t drained;
+    /* Set (under lock, before the seq_in bump that reports it) once an
+     * edge said the peer has closed or the socket failed: from then on a
+     * read never blocks, however short the last one was. Per gen. */
+    _Atomic bool hup;
     pthread_mutex_t lock;
     struct poller *poller;     /* registered in, or NULL; under lock */
     struct list waiters;       /* struct fd_waiter; under lock */
@@ -61,6 +72,22 @@ static inline void weft__reactor_snap(struct fd_state *s, struct fd_snap *snap)
     snap->gen = atomic_load_explicit(&s->gen, memory_order_acquire);
     snap->seq_in = atomic_load_explicit(&s->seq_in, memory_order_acquire);
     snap->seq_out = atomic_load_explicit(&s->seq_out, memory_order_acquire);
+}
+
+/* Records that a read made after snap drained fd's receive queue. */
+static inline void weft__reactor_note_drained(struct fd_state *s, const struct fd_snap *snap)
+{
+    atomic_store_explicit(&s->drained, (UINT64_C(1) << 32) | snap->seq_in,
+                          memory_order_relaxed);
+}
+
+/* Whether no edge has come in since a read drained fd (see drained). */
+static inline bool weft__reactor_is_drained(struct fd_state *s, const struct fd_snap *snap)
+{
+    /* hup is stored before the seq_in release that snap acquired. */
+    return atomic_load_explicit(&s->drained, memory_order_relaxed) ==
+               ((UINT64_C(1) << 32) | snap->seq_in) &&
+           !atomic_load_explicit(&s->hup, memory_order_relaxed);
 }
 
 /* Parks the calling task until fd has a readiness edge in events

@@ -265,6 +265,72 @@ START_TEST(close_from_a_plain_thread_wakes_the_reader)
 }
 END_TEST
 
+/* --- end of stream ------------------------------------------------------ */
+
+struct eof_test {
+    int rfd, wfd;
+    atomic_int started;
+    ssize_t first, second;
+    char buf[64];
+};
+
+static int read_twice(void *arg)
+{
+    struct eof_test *e = arg;
+    atomic_store(&e->started, 1);
+    e->first = weft_read(e->rfd, e->buf, sizeof e->buf);
+    e->second = weft_read(e->rfd, e->buf, sizeof e->buf);
+    return 0;
+}
+
+/* The data and the peer's close arrive as one readiness edge while the
+ * reader waits: its short read must not make it wait for another edge
+ * that will never come. */
+static int eof_after_short_read(void *arg)
+{
+    bool tcp = arg != NULL;
+    struct eof_test e = {0};
+    int lfd = -1;
+    if (tcp) {
+        lfd = weft_tcp_listen("127.0.0.1", "0", 4);
+        HREQUIRE(lfd >= 0, lfd);
+        char port[16];
+        port_of(lfd, port, sizeof port);
+        e.wfd = weft_tcp_connect("127.0.0.1", port);
+        HREQUIRE(e.wfd >= 0, e.wfd);
+        e.rfd = weft_accept(lfd, NULL, NULL);
+        HREQUIRE(e.rfd >= 0, e.rfd);
+    } else {
+        int sv[2];
+        HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, -errno);
+        e.rfd = sv[0];
+        e.wfd = sv[1];
+    }
+    weft_task *t = weft_spawn(read_twice, &e);
+    HREQUIRE(t != NULL, -ENOMEM);
+    HYIELD_UNTIL(atomic_load(&e.started));
+    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(5)), 0); /* the reader is parked */
+    HCHECK_INT_EQ(write(e.wfd, "abc", 3), 3);
+    HCHECK_INT_EQ(weft_close(e.wfd), 0);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(e.first, 3);
+    HCHECK_INT_EQ(e.second, 0);
+    weft_close(e.rfd);
+    if (lfd >= 0)
+        weft_close(lfd);
+    return 0;
+}
+
+START_TEST(end_of_stream_after_a_short_read_is_seen)
+{
+    for (int tcp = 0; tcp < 2; tcp++)
+        ck_assert_int_eq(harness_run(harness_workers_variant(_i), eof_after_short_read,
+                                     tcp ? (void *)1 : NULL),
+                         0);
+    harness_assert_clean();
+}
+END_TEST
+
 /* --- cancellation and deadlines on a quiet socket ---------------------- */
 
 static int cancel_quiet_reader(void *arg)
@@ -781,6 +847,8 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, echo_over_tcp_with_many_clients, 0,
                         (int)(sizeof echo_workers / sizeof echo_workers[0]));
     tcase_add_loop_test(tc, recv_send_and_wait_fd_over_tcp, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, end_of_stream_after_a_short_read_is_seen, 0,
+                        HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "close", 20);
     tcase_add_loop_test(tc, close_wakes_a_waiting_reader_with_ebadf, 0, HARNESS_N_WORKER_VARIANTS);
