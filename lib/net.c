@@ -68,15 +68,17 @@ static int gai_to_errno(int gai, int sys_errno)
 /* A decimal port 0..65535, or -1. */
 static int parse_port(const char *port)
 {
-    if (!*port || strlen(port) > 5)
+    if (!*port)
         return -1;
-    int v = 0;
+    long v = 0;
     for (const char *p = port; *p; p++) {
         if (*p < '0' || *p > '9')
             return -1;
-        v = v * 10 + (*p - '0');
+        if (v <= 65535)
+            v = v * 10 + (*p - '0');
     }
-    return v <= 65535 ? v : -1;
+    /* All digits but too large: getaddrinfo would take it modulo 65536. */
+    return v <= 65535 ? (int)v : -2;
 }
 
 /* Candidate addresses: either parsed here (numeric host and port, or the
@@ -112,6 +114,8 @@ static int resolve(const char *host, const char *port, bool passive, struct addr
 {
     memset(a, 0, sizeof *a);
     int p = parse_port(port);
+    if (p == -2)
+        return -EINVAL;
     if (p >= 0) {
         uint16_t nport = htons((uint16_t)p);
         if (!host || !*host) {

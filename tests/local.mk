@@ -89,6 +89,12 @@ tests_abi_headers_cxx_LDADD = lib/libweft.la
 tests_abi_version_test_SOURCES = tests/abi/version_test.c
 tests_abi_version_test_LDADD = lib/libweft.la
 
+# misuse: the bad-input sweep over every public function.
+check_PROGRAMS += tests/api/misuse_test
+tests_api_misuse_test_SOURCES = tests/api/misuse_test.c
+tests_api_misuse_test_CFLAGS = $(tests_api_cflags)
+tests_api_misuse_test_LDADD = $(tests_api_ldadd)
+
 # --- fault injection: the static core with its heap, mmap, thread, epoll
 # and eventfd calls wrapped at link time (tests/fault/fault_inject.h) ---
 check_PROGRAMS += tests/fault/fault_test

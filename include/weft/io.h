@@ -74,8 +74,9 @@ WEFT_API int weft_close(int fd);
  * dual-stack "::" where IPv6 exists, else 0.0.0.0), SO_REUSEADDR set,
  * non-blocking and close-on-exec. backlog <= 0 means SOMAXCONN; port "0"
  * picks a free port (getsockname tells which). Returns the descriptor or
- * a negative errno: -EINVAL (NULL port), -EADDRINUSE, ... and the name
- * lookup's errors. Numeric hosts and ports are parsed in place; names run
+ * a negative errno: -EINVAL (NULL port, or a numeric port above 65535),
+ * -EADDRINUSE, ... and the name lookup's errors. Numeric hosts and ports
+ * are parsed in place; names run
  * getaddrinfo(3) on the blocking pool, whose EAI_* codes map to: NONAME,
  * NODATA, ADDRFAMILY, SERVICE -> -ENOENT; AGAIN -> -EAGAIN; MEMORY ->
  * -ENOMEM; FAMILY, SOCKTYPE, BADFLAGS -> -EINVAL; SYSTEM -> -errno; others
@@ -98,7 +99,8 @@ WEFT_API int weft_tcp_listen_flags(const char *host, const char *port, int backl
  * order until one accepts. Returns the non-blocking, close-on-exec
  * descriptor or a negative errno: the last address's error (-ECONNREFUSED,
  * ...), -ENOENT for an unresolvable host (lookup errors as for
- * weft_tcp_listen), -EINVAL for a NULL or empty host or a NULL port;
+ * weft_tcp_listen), -EINVAL for a NULL or empty host, a NULL port or a numeric port above
+ * 65535;
  * -ECANCELED / -ETIMEDOUT end the attempts. Task only (suspension point). */
 WEFT_API int weft_tcp_connect(const char *host, const char *port);
 
