@@ -111,6 +111,8 @@ TESTS += $(check_PROGRAMS)
 # link it). Needs no Check, but lives here so that a run without Check
 # still fails through check-local below.
 TESTS += tests/abi/exports.sh
+# The stress programs are built (not run) by `make check`.
+check-local: $(stress_progs)
 else
 check-local:
 	@echo "ERROR: the Check unit-test framework was not found when configure ran." >&2
@@ -118,6 +120,28 @@ check-local:
 	@exit 1
 endif
 EXTRA_DIST += tests/abi/exports.sh
+
+# --- stress: long randomized runs (tests/stress/stress.h), built by
+# `make check`, run by `make stress`. Each runs WEFT_STRESS_SECONDS
+# (default 10), prints its seed and takes it back from WEFT_SEED;
+# STRESS_WORKERS sets the workers (default 4). ---
+stress_progs = tests/stress/cancel_stress tests/stress/io_stress tests/stress/steal_stress
+EXTRA_PROGRAMS = $(stress_progs)
+CLEANFILES += $(stress_progs)
+tests_stress_cancel_stress_SOURCES = tests/stress/cancel_stress.c tests/stress/stress.h
+tests_stress_cancel_stress_LDADD = lib/libweft.la -lpthread
+tests_stress_io_stress_SOURCES = tests/stress/io_stress.c tests/stress/stress.h
+tests_stress_io_stress_LDADD = lib/libweft.la -lpthread
+tests_stress_steal_stress_SOURCES = tests/stress/steal_stress.c tests/stress/stress.h
+tests_stress_steal_stress_LDADD = lib/libweft.la -lpthread
+.PHONY: stress
+stress: $(stress_progs)
+	@fail=0; for p in $(stress_progs); do \
+	  echo "== $$p"; ./$$p || fail=1; \
+	done; \
+	if test $$fail -ne 0; then echo "make stress: FAILED (rerun one with the WEFT_SEED it printed)"; fi; \
+	exit $$fail
+EXTRA_DIST += scripts/soak.sh
 
 # `make valgrind`: the check programs again, each under valgrind memcheck
 # (no errors, no definite or possible leaks), in Check's no-fork mode so
