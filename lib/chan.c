@@ -61,7 +61,9 @@ weft_chan *weft_chan_new(size_t elem_size, size_t capacity)
         errno = EINVAL;
         return NULL;
     }
-    if (capacity && elem_size > (SIZE_MAX - sizeof(struct weft_chan)) / capacity) {
+    /* No object may exceed PTRDIFF_MAX bytes: refuse here rather than ask
+     * malloc (which fails for such sizes anyway; sanitizers abort). */
+    if (capacity && elem_size > (PTRDIFF_MAX - sizeof(struct weft_chan)) / capacity) {
         errno = ENOMEM;
         return NULL;
     }
