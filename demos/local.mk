@@ -68,3 +68,8 @@ EXTRA_DIST += demos/README.md tests/demos.sh \
 noinst_PROGRAMS += demos/throughput
 demos_throughput_SOURCES = demos/throughput.c
 demos_throughput_LDADD = lib/libweft.la
+
+# Producer -> channel -> workers -> sink with back-pressure (issue 5).
+noinst_PROGRAMS += demos/pipeline
+demos_pipeline_SOURCES = demos/pipeline.c demos/demo.h
+demos_pipeline_LDADD = lib/libweft.la

@@ -209,6 +209,20 @@ check_throughput() {
 }
 check_throughput
 
+# The pipeline checks its own sum and back-pressure bound (exit status).
+check_pipeline() {
+    local w=$1 out="$tmp/pipeline.out"
+    if WEFT_WORKERS=$w WEFT_DEMO_SCALE=0.05 timeout 60 "$top_builddir/demos/pipeline" 300 4 \
+        >"$out" 2>&1 && grep -q '^sink received 300 results, sum of squares 9045050$' "$out"; then
+        n_pass=$((n_pass + 1))
+    else
+        echo "FAIL: pipeline (workers $w)"; cat "$out"
+        n_fail=$((n_fail + 1))
+    fi
+}
+check_pipeline 1
+check_pipeline 4
+
 # ---------------------------------------------------------------------------
 # Network demos (echo_server, http_server, http_client): each server starts
 # on a free port of 127.0.0.1, serves a client, and must shut down cleanly
