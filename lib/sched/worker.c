@@ -689,6 +689,7 @@ struct task_chunk {
     struct weft_task tasks[WEFT__TASK_CHUNK];
 };
 
+#ifndef WEFT__ASAN
 static struct weft_task *refill_tasks(struct weft_runtime *rt, struct worker *w)
 {
     pthread_mutex_lock(&rt->task_lock);
@@ -714,6 +715,7 @@ static struct weft_task *refill_tasks(struct weft_runtime *rt, struct worker *w)
     pthread_mutex_unlock(&rt->task_lock);
     return list;
 }
+#endif
 
 struct weft_task *weft__task_alloc(struct weft_runtime *rt)
 {
