@@ -168,7 +168,10 @@ static int io_begin(int fd, bool args_ok, struct fd_state **sp, uint32_t *modep)
     uint32_t mode = atomic_load_explicit(&s->mode, memory_order_acquire);
     if (WEFT__UNLIKELY(!(mode & FD_MODE_KNOWN))) {
         uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+        if (!weft__reactor_op_begin(s))
+            return -EBADF;
         rc = sys_learn_mode(fd);
+        weft__reactor_op_end(s);
         if (rc < 0)
             return rc;
         mode = (uint32_t)rc;
@@ -204,7 +207,10 @@ int weft_wait_fd(int fd, int events)
     for (;;) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
+        if (!weft__reactor_op_begin(s))
+            return -EBADF;
         rc = sys_poll_now(fd, want);
+        weft__reactor_op_end(s);
         if (rc == 0)
             rc = weft__reactor_wait(s, want, &snap, "wait_fd");
         if (rc < 0)
@@ -233,7 +239,10 @@ ssize_t weft_read(int fd, void *buf, size_t len)
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
         if (!weft__reactor_is_drained(s, &snap) || !len) {
+            if (!weft__reactor_op_begin(s))
+                return -EBADF;
             ssize_t n = sys_read(fd, buf, len);
+            weft__reactor_op_end(s);
             if (n != -EAGAIN) {
                 if (n > 0 && (size_t)n < len && (mode & FD_MODE_STREAM))
                     weft__reactor_note_drained(s, &snap);
@@ -259,7 +268,10 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
     while (done < len) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
+        if (!weft__reactor_op_begin(s))
+            return -EBADF;
         ssize_t n = sys_write(fd, p + done, len - done, sock);
+        weft__reactor_op_end(s);
         if (n >= 0) {
             done += (size_t)n;
             continue;
@@ -284,7 +296,10 @@ ssize_t weft_recv(int fd, void *buf, size_t len, int flags)
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
         if (!weft__reactor_is_drained(s, &snap) || !len || (flags & MSG_DONTWAIT)) {
+            if (!weft__reactor_op_begin(s))
+                return -EBADF;
             ssize_t n = sys_recv(fd, buf, len, flags);
+            weft__reactor_op_end(s);
             if (n != -EAGAIN || (flags & MSG_DONTWAIT)) {
                 /* A peek leaves the data where it was. */
                 if (n > 0 && (size_t)n < len && (mode & FD_MODE_STREAM) &&
@@ -308,7 +323,10 @@ ssize_t weft_send(int fd, const void *buf, size_t len, int flags)
     for (;;) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
+        if (!weft__reactor_op_begin(s))
+            return -EBADF;
         ssize_t n = sys_send(fd, buf, len, flags);
+        weft__reactor_op_end(s);
         if (n != -EAGAIN || (flags & MSG_DONTWAIT))
             return n;
         rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, "send");
@@ -327,7 +345,10 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
     for (;;) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
+        if (!weft__reactor_op_begin(s))
+            return -EBADF;
         int fd = sys_accept(lfd, addr, addrlen);
+        weft__reactor_op_end(s);
         if (fd >= 0) {
             /* Same type as the listener: TCP and Unix stream listeners
              * are what accept serves in practice. */
@@ -356,7 +377,10 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     int rc = io_begin(fd, addr != NULL, &s, NULL);
     if (rc)
         return rc;
+    if (!weft__reactor_op_begin(s))
+        return -EBADF;
     rc = sys_connect(fd, addr, addrlen);
+    weft__reactor_op_end(s);
     if (rc != -EINPROGRESS && rc != -EINTR && rc != -EALREADY)
         return rc;
     /* The handshake goes on in the kernel; it has ended (either way) when
@@ -365,7 +389,10 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     for (;;) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
+        if (!weft__reactor_op_begin(s))
+            return -EBADF;
         rc = sys_poll_now(fd, WEFT__POLL_OUT);
+        weft__reactor_op_end(s);
         if (rc < 0)
             return rc;
         if (rc > 0)
@@ -374,7 +401,11 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
         if (rc < 0)
             return rc;
     }
-    return sys_so_error(fd);
+    if (!weft__reactor_op_begin(s))
+        return -EBADF;
+    rc = sys_so_error(fd);
+    weft__reactor_op_end(s);
+    return rc;
 }
 
 int weft_close(int fd)

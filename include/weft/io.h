@@ -66,8 +66,12 @@ WEFT_API int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen
 
 /* Wakes every task waiting on fd with -EBADF, removes fd from its reactor,
  * then closes it; the number cannot be reused before the waiters have been
- * woken. Returns 0, -EBADF (fd < 0), or a negative errno from close(2).
- * Any thread; not a suspension point (works in a cancelled task). */
+ * woken. Calls on fd made from then on return -EBADF; if one is inside its
+ * system call at that moment, the close(2) happens as soon as that call
+ * returns (so it never reaches a new file that took the number) and 0 is
+ * returned. Returns 0, -EBADF (fd < 0, or already being closed), or a
+ * negative errno from close(2). Any thread; not a suspension point (works
+ * in a cancelled task). */
 WEFT_API int weft_close(int fd);
 
 /* A listening TCP socket on host:port (host NULL or "" = any address:

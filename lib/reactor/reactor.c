@@ -113,6 +113,7 @@ struct fd_state *weft__reactor_get(int fd, int *err)
         atomic_init(&s->mode, 0);
         atomic_init(&s->drained, 0);
         atomic_init(&s->hup, false);
+        atomic_init(&s->ops, 0);
         pthread_mutex_init(&s->lock, NULL);
         s->poller = NULL;
         list_init(&s->waiters);
@@ -270,6 +271,10 @@ int weft__reactor_close(int fd)
     if (!s)
         return sys_close(fd);
     pthread_mutex_lock(&s->lock);
+    if (atomic_load_explicit(&s->ops, memory_order_relaxed) & FD_OPS_CLOSING) {
+        pthread_mutex_unlock(&s->lock); /* a second close of the same file */
+        return -EBADF;
+    }
     renew_locked(s, 0);
     if (s->poller) {
         /* Before close(2): a duplicate of fd would otherwise keep the
@@ -277,12 +282,48 @@ int weft__reactor_close(int fd)
         (void)weft__poller_del(s->poller, fd);
         s->poller = NULL;
     }
-    /* close(2) under the lock: a task that saw the old gen cannot register
-     * the number between the wake-up and the close, and a new file of this
-     * number can only appear after we unlock. */
-    int rc = sys_close(fd);
+    /* acq_rel: the system calls that already ended happen before our
+     * close(2); pairs with weft__reactor_op_end. */
+    uint32_t in_flight =
+        atomic_fetch_or_explicit(&s->ops, FD_OPS_CLOSING, memory_order_acq_rel);
+    int rc = 0;
+    if (in_flight == 0) {
+        /* close(2) under the lock: a task that saw the old gen cannot
+         * register the number between the wake-up and the close, and a new
+         * file of this number can only appear after we unlock. */
+        rc = sys_close(fd);
+        /* Release: pairs with op_begin's acquire (new file, new calls). */
+        atomic_store_explicit(&s->ops, 0, memory_order_release);
+    }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+bool weft__reactor_op_begin_closing(struct fd_state *s)
+{
+    /* Our increment is counted, so back it out first (we may be the one
+     * who has to finish the close). Then look under the lock: a close that
+     * finished meanwhile has cleared the flag (the number may already name
+     * a new file, which is then the caller's); one still pending means the
+     * descriptor is going away. */
+    weft__reactor_op_end(s);
+    pthread_mutex_lock(&s->lock);
+    bool ok = !(atomic_load_explicit(&s->ops, memory_order_relaxed) & FD_OPS_CLOSING);
+    if (ok)
+        atomic_fetch_add_explicit(&s->ops, 1, memory_order_acquire);
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+void weft__reactor_op_end_closing(struct fd_state *s)
+{
+    /* The last system call on a descriptor weft_close is waiting for. */
+    pthread_mutex_lock(&s->lock);
+    if (atomic_load_explicit(&s->ops, memory_order_relaxed) == FD_OPS_CLOSING) {
+        (void)sys_close(s->fd);
+        atomic_store_explicit(&s->ops, 0, memory_order_release);
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 void weft__reactor_forget_poller(struct poller *p)

@@ -47,6 +47,12 @@ struct fd_state {
      * edge said the peer has closed or the socket failed: from then on a
      * read never blocks, however short the last one was. Per gen. */
     _Atomic bool hup;
+    /* System calls on the descriptor in progress (low bits) and
+     * FD_OPS_CLOSING: weft_close ran while some were, so the close(2) is
+     * left to the last of them (Go's fdMutex does the same): no call can
+     * reach a new file that took the number meanwhile, and no call races
+     * with the close(2). */
+    _Atomic uint32_t ops;
     pthread_mutex_t lock;
     struct poller *poller;     /* registered in, or NULL; under lock */
     struct list waiters;       /* struct fd_waiter; under lock */
@@ -57,6 +63,31 @@ struct fd_state {
 struct fd_snap {
     uint32_t gen, seq_in, seq_out;
 };
+
+#define FD_OPS_CLOSING (UINT32_C(1) << 31)
+
+/* Slow paths of the two below (reactor.c). */
+bool weft__reactor_op_begin_closing(struct fd_state *s);
+void weft__reactor_op_end_closing(struct fd_state *s);
+
+/* Brackets one system call on s's descriptor. False (the call must not be
+ * made: -EBADF) once weft_close has begun. Any thread. */
+static inline bool weft__reactor_op_begin(struct fd_state *s)
+{
+    /* Acquire pairs with the release in a close that cleared
+     * FD_OPS_CLOSING: the number's new file is what we will reach. */
+    uint32_t v = atomic_fetch_add_explicit(&s->ops, 1, memory_order_acquire);
+    return WEFT__LIKELY(!(v & FD_OPS_CLOSING)) || weft__reactor_op_begin_closing(s);
+}
+
+static inline void weft__reactor_op_end(struct fd_state *s)
+{
+    /* acq_rel: our system call happens before the close(2) that the last
+     * call out may have to make (or that weft_close makes on seeing 0). */
+    uint32_t v = atomic_fetch_sub_explicit(&s->ops, 1, memory_order_acq_rel);
+    if (WEFT__UNLIKELY(v == (FD_OPS_CLOSING | 1)))
+        weft__reactor_op_end_closing(s);
+}
 
 /* The state of descriptor number fd (>= 0), created on first use. Returns
  * NULL with *err = -EBADF when fd is not open, -ENOMEM. Any thread. */
@@ -111,8 +142,11 @@ WEFT__MUST_CHECK int weft__reactor_adopt(int fd, uint32_t mode);
 
 /* weft_close's core: marks fd closed (new gen), wakes its waiters with
  * -EBADF, removes it from its poller, then close(2)s it, all under the
- * state's lock so no waiter can register the dying number meanwhile.
- * Returns 0 or -errno of close(2). Any thread. */
+ * state's lock so no waiter can register the dying number meanwhile. If
+ * system calls on fd are in progress, the close(2) is made by the last of
+ * them as it finishes (microseconds later; the number stays taken until
+ * then) and 0 is returned. Returns 0, -EBADF (already being closed), or
+ * -errno of close(2). Any thread. */
 int weft__reactor_close(int fd);
 
 /* A runtime is going away: forgets every registration in poller p (its
