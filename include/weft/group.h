@@ -12,16 +12,21 @@ extern "C" {
 
 /* Joins all n tasks (frees every handle); statuses (may be NULL) receives
  * each status in argument order. Returns 0 or the first failing status in
- * argument order. If the caller is cancelled, cancels every child, waits
- * for them all, and returns -ECANCELED. -EINVAL for NULL tasks (or a NULL
- * entry), -EPERM outside a task. Task only (suspension point). */
+ * argument order; a failing child does not cancel the others. If the
+ * caller is cancelled (or its deadline scope passes), cancels every child
+ * still running, waits for them all (statuses still filled in), and
+ * returns -ECANCELED (-ETIMEDOUT). -EINVAL for NULL tasks with n > 0, a
+ * NULL entry or the caller itself (nothing is joined then), -EPERM outside
+ * a task. Task only (suspension point). */
 WEFT_API int weft_gather(weft_task *const tasks[], size_t n, int statuses[]);
 
 /* asyncio.wait(FIRST_COMPLETED): waits until one of the n tasks has ended
- * and returns its index (the lowest index if several have). Joins nothing.
- * Returns -ETIMEDOUT after timeout_ns (< 0 = no timeout), -ECANCELED,
- * -EINVAL (NULL array or entry, n == 0), -EPERM outside a task. Task only
- * (suspension point). */
+ * and returns its index (the lowest index if several have). Joins nothing
+ * and cancels nothing: the handles stay the caller's, to join later.
+ * Returns -ETIMEDOUT after timeout_ns (< 0 = no timeout, 0 = just look),
+ * -ECANCELED, -EINVAL (NULL array or entry, n == 0), -EPERM outside a
+ * task. It is not woken by the end of a task that another task is joining
+ * at the same time. Task only (suspension point). */
 WEFT_API int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns);
 
 /* A task group (asyncio.TaskGroup) bound to the calling task's runtime.
