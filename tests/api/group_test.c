@@ -246,18 +246,33 @@ END_TEST
 
 /* ------------------------------------------------------------ wait_any */
 
+static atomic_int gate_one;
+
+/* Ends with status 1 once gate_one is set. */
+static int gated_one(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&gate_one)) {
+        int rc = weft_sleep(WEFT_MSEC(1));
+        if (rc)
+            return rc;
+    }
+    return 1;
+}
+
 static int wait_any_lowest(void *arg)
 {
     (void)arg;
     struct kid k[4] = {
         {.sleep_ns = WEFT_SEC(30), .result = 0},
-        {.sleep_ns = WEFT_MSEC(30), .result = 1},
+        {0},
         {.sleep_ns = WEFT_MSEC(5), .result = 2},
         {.sleep_ns = WEFT_SEC(30), .result = 3},
     };
+    atomic_store(&gate_one, 0);
     weft_task *t[4];
     for (int i = 0; i < 4; i++) {
-        t[i] = spawn_kid(&k[i]);
+        t[i] = i == 1 ? weft_spawn(gated_one, NULL) : spawn_kid(&k[i]);
         HREQUIRE(t[i] != NULL, -1);
     }
     /* The first to finish. */
@@ -267,7 +282,8 @@ static int wait_any_lowest(void *arg)
     /* Still finished: wait_any joined nothing. */
     HCHECK_INT_EQ(weft_wait_any(t, 4, 0), 2);
     HCHECK_INT_EQ(weft_wait_any(t, 4, WEFT_SEC(1)), 2);
-    /* Without index 2, the next one. */
+    /* Without index 2, the next one to end. */
+    atomic_store(&gate_one, 1);
     weft_task *rest[3] = {t[0], t[1], t[3]};
     HCHECK_INT_EQ(weft_wait_any(rest, 3, WEFT_SEC(10)), 1);
     /* Both 1 and 2 have ended: the lowest index wins. */
