@@ -154,6 +154,9 @@ EXTRA_DIST += scripts/soak.sh
 VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
 	--errors-for-leak-kinds=definite,possible --num-callers=30 --track-origins=no
 VALGRIND_TIMEOUT_MULTIPLIER = 20
+# Check enforces no timeouts with CK_FORK=no: a program that hangs under
+# valgrind is killed after this many seconds (and fails).
+VALGRIND_PROGRAM_TIMEOUT = 1800
 VALGRIND_TESTS = $(check_PROGRAMS)
 .PHONY: valgrind
 valgrind:
@@ -162,6 +165,6 @@ valgrind:
 	  exit 1; \
 	fi
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(VALGRIND_TESTS)" TEST_SUITE_LOG=valgrind-suite.log \
-	  LOG_COMPILER="$(LIBTOOL) --mode=execute $(VALGRIND) $(VALGRIND_FLAGS)" \
+	  LOG_COMPILER="timeout -k 30 $(VALGRIND_PROGRAM_TIMEOUT) $(LIBTOOL) --mode=execute $(VALGRIND) $(VALGRIND_FLAGS)" \
 	  TESTS_ENVIRONMENT="CK_FORK=no; CK_EXCLUDE_TAGS=\"slow timing\"; CK_TIMEOUT_MULTIPLIER=$(VALGRIND_TIMEOUT_MULTIPLIER); export CK_FORK CK_EXCLUDE_TAGS CK_TIMEOUT_MULTIPLIER;"
 CLEANFILES += valgrind-suite.log
