@@ -634,9 +634,9 @@ static int reuseport_acceptor(void *arg)
 /* Accept strategy, WEFT_BENCH_ACCEPT: "single" (default: one accept loop),
  * "shared" (one loop per worker on one listener) or "reuseport" (one
  * SO_REUSEPORT listener and loop per worker). With the benchmarks' long
- * connections the three measure the same; with a connection per request
- * per connection (a connect-churn client, 2 cores) they measured the same
- * too (about 20k connections/s each), so the default stays "single". */
+ * connections the three measure the same; with a new connection per
+ * request (a connect-churn client, 2 cores) they measured the same too
+ * (about 20k connections/s each), so the default stays "single". */
 static int serve(void *arg)
 {
     struct server *srv = arg;
