@@ -130,8 +130,13 @@ START_TEST(semaphore_never_admits_more_than_its_permits)
     ck_assert_int_eq(atomic_load(&a.max_holders), 3);
     ck_assert_int_eq(atomic_load(&a.entries), N_ADMIT_TASKS * N_ADMIT_ROUNDS);
     ck_assert_int_eq(atomic_load(&a.holders), 0);
-    /* Tasks held permits on every worker (one thread per worker). */
-    ck_assert_int_eq(a.n_threads, (int)workers);
+    /* Tasks held permits on more than one worker (one thread per worker).
+     * Not necessarily on all of them: on a loaded machine the OS may not
+     * run every worker thread during the test. */
+    if (workers == 1)
+        ck_assert_int_eq(a.n_threads, 1);
+    else
+        ck_assert_int_ge(a.n_threads, 2);
     for (int i = 0; i < 3; i++)
         ck_assert(weft_sem_try_acquire(a.sem));
     ck_assert(!weft_sem_try_acquire(a.sem));
