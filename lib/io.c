@@ -24,8 +24,9 @@ static WEFT__NOINLINE ssize_t sys_read(int fd, void *buf, size_t len, bool sock)
 {
     ssize_t n;
     /* recv(2) on sockets: the same result, without the file-position and
-     * fsnotify work of read(2) (about 0.25 us per call). */
-    while ((n = sock ? recv(fd, buf, len, 0) : read(fd, buf, len)) < 0 && errno == EINTR)
+     * fsnotify work of read(2) (about 0.25 us per call). Not for len 0:
+     * read(2) returns 0 at once, recv(2) would wait for data (EAGAIN). */
+    while ((n = sock && len ? recv(fd, buf, len, 0) : read(fd, buf, len)) < 0 && errno == EINTR)
         ;
     return n < 0 ? -errno : n;
 }

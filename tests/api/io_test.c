@@ -758,6 +758,9 @@ static int misuse_in_task(void *arg)
     int sv[2];
     HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, -errno);
     HCHECK_INT_EQ(weft_read(sv[0], NULL, 1), -EINVAL);
+    /* A zero-length read returns 0 at once, with nothing to read. */
+    HCHECK_INT_EQ(weft_read(sv[0], &c, 0), 0);
+    HCHECK_INT_EQ(weft_read(sv[0], NULL, 0), 0);
     HCHECK_INT_EQ(weft_wait_fd(sv[0], 0), -EINVAL);
     HCHECK_INT_EQ(weft_wait_fd(sv[0], 4), -EINVAL);
     struct sockaddr_in sin;
