@@ -532,7 +532,8 @@ END_TEST
 
 struct mutex_misuse {
     weft_mutex *m;
-    atomic_int started;
+    atomic_int started; /* set by lock_then_report as it begins */
+    atomic_int go;      /* tells unlock_from_thread to unlock */
 };
 
 static int unlock_foreign(void *arg)
@@ -610,7 +611,7 @@ END_TEST
 static void *unlock_from_thread(void *arg)
 {
     struct mutex_misuse *mm = arg;
-    while (!atomic_load(&mm->started))
+    while (!atomic_load(&mm->go))
         sched_yield();
     weft_mutex_unlock(mm->m);
     return NULL;
@@ -624,8 +625,9 @@ static int lock_and_keep(void *arg)
     weft_task *t = weft_spawn(lock_then_report, mm);
     HREQUIRE(t != NULL, -errno);
     wait_parked("mutex", 1);
-    /* A plain thread unlocks on our behalf: the waiter gets it. */
-    atomic_store(&mm->started, 1);
+    /* A plain thread unlocks on our behalf: the waiter gets it. (Not
+     * `started`: the waiter sets that as it begins, before it parks.) */
+    atomic_store(&mm->go, 1);
     HCHECK_INT_EQ(weft_join(t), 0);
     HCHECK_INT_EQ(weft_mutex_lock(mm->m), 0);
     weft_mutex_unlock(mm->m);
