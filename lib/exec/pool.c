@@ -132,15 +132,23 @@ static bool grow_locked(struct exec_pool *p)
     pthread_t th;
     bool ok = pthread_create(&th, &a, pool_main, p) == 0;
     pthread_attr_destroy(&a);
-    if (ok)
+    if (ok) {
         p->n_threads++;
+        p->n_starting++;
+    }
     return ok;
 }
 
-/* Is the queue moving without help? */
-static bool queue_moves_locked(struct exec_pool *p, int64_t now)
+/* Is the queue moving without help? `extra` jobs not yet queued are to be
+ * counted in: a thread that is still starting will take a queued job, so
+ * while there are at least as many of them as jobs, nobody needs another
+ * (thread creation can take longer than WEFT__POOL_LAZY_NS, and each look
+ * would otherwise start one more). */
+static bool queue_moves_locked(struct exec_pool *p, int64_t now, unsigned extra)
 {
-    return p->has_spinner || (p->n_busy > 0 && now - p->last_finish < WEFT__POOL_LAZY_NS);
+    return p->has_spinner ||
+           p->n_starting >= atomic_load_explicit(&p->n_queued, memory_order_relaxed) + extra ||
+           (p->n_busy > 0 && now - p->last_finish < WEFT__POOL_LAZY_NS);
 }
 
 /* Reports the end of a job to its task: see the file comment. */
@@ -221,6 +229,7 @@ static void *pool_main(void *arg)
     self.job = NULL;
 
     pthread_mutex_lock(&p->lock);
+    p->n_starting--;
     for (;;) {
         struct job *j = p->head;
         if (j) {
@@ -280,7 +289,7 @@ static int64_t rescue(struct exec_pool *p, struct job *j, int64_t *wait_ns)
         /* Started meanwhile, or about to be dropped; or at the ceiling with
          * every thread busy: those take the queue in order as their jobs
          * return, and nothing else can help. */
-    } else if (queue_moves_locked(p, now)) {
+    } else if (queue_moves_locked(p, now, 0)) {
         if (*wait_ns < WEFT__POOL_LOOK_MAX_NS)
             *wait_ns *= 2;
         again = now + *wait_ns;
@@ -305,7 +314,7 @@ int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void
         pthread_mutex_unlock(&p->lock);
         return -ECANCELED;
     }
-    if (queue_moves_locked(p, now)) {
+    if (queue_moves_locked(p, now, 1)) {
         queue_add_locked(p, &j);
     } else if (!hand_over_locked(p, &j)) {
         queue_add_locked(p, &j);

@@ -46,6 +46,8 @@ struct exec_pool {
                                 recently idle first (the others idle out) */
     bool has_spinner;        /* an idle thread polls the queue */
     unsigned n_threads, n_idle, n_busy, max;
+    unsigned n_starting;     /* threads created that have not yet looked
+                                at the queue (each will take its head) */
     int64_t last_finish;     /* when a job last returned (instant) */
     bool shutdown;
     _Atomic bool abandoned;  /* runtime_free gave up on running jobs */

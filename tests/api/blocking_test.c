@@ -580,6 +580,75 @@ START_TEST(shutdown_bound_abandons_a_stuck_fn)
 }
 END_TEST
 
+/* --- the pool grows by what is needed ------------------------------------ */
+
+#define N_GROW_CALLS 8
+
+struct grow {
+    atomic_int running;
+    unsigned threads_after_one; /* blocking_threads after a single call */
+    unsigned threads_after_all; /* after N_GROW_CALLS overlapping calls */
+};
+
+/* Holds its pool thread until every call of the round runs (so that they
+ * all overlap and each needs a thread of its own), or the wait bound. */
+static int hold_until_all_run(void *arg)
+{
+    struct grow *g = arg;
+    atomic_fetch_add(&g->running, 1);
+    int64_t give_up = harness_now_ns() + harness_wait_ns();
+    while (atomic_load(&g->running) < N_GROW_CALLS && harness_now_ns() < give_up)
+        sleep_ms(1);
+    sleep_ms(5);
+    return 0;
+}
+
+static int call_hold_until_all_run(void *arg)
+{
+    return weft_run_blocking(hold_until_all_run, arg);
+}
+
+static int single_call_fn(void *arg)
+{
+    (void)arg;
+    sleep_ms(20);
+    return 0;
+}
+
+static int grow_main(void *arg)
+{
+    struct grow *g = arg;
+    weft_stats st;
+    HCHECK_INT_EQ(weft_run_blocking(single_call_fn, NULL), 0);
+    HCHECK_INT_EQ(weft_runtime_stats(weft_runtime_current(), &st), 0);
+    g->threads_after_one = st.blocking_threads;
+    weft_task *t[N_GROW_CALLS];
+    for (int i = 0; i < N_GROW_CALLS; i++)
+        HREQUIRE((t[i] = weft_spawn(call_hold_until_all_run, g)) != NULL, -1);
+    for (int i = 0; i < N_GROW_CALLS; i++)
+        HCHECK_INT_EQ(weft_join(t[i]), 0);
+    HCHECK_INT_EQ(weft_runtime_stats(weft_runtime_current(), &st), 0);
+    g->threads_after_all = st.blocking_threads;
+    return 0;
+}
+
+/* A call that finds no idle thread starts one; a call still queued while
+ * that thread is starting (thread creation can take longer than the
+ * pool's 100 us look-again delay, on a loaded machine or under valgrind)
+ * must not start yet another at every look: one call needs one thread,
+ * N_GROW_CALLS overlapping calls at most N_GROW_CALLS (it was up to 45). */
+START_TEST(pool_starts_no_more_threads_than_calls)
+{
+    struct grow g = {.running = 0};
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), grow_main, &g), 0);
+    harness_assert_clean();
+    ck_assert_int_eq(atomic_load(&g.running), N_GROW_CALLS);
+    ck_assert_uint_eq(g.threads_after_one, 1);
+    ck_assert_uint_le(g.threads_after_all, N_GROW_CALLS);
+    ck_assert_uint_ge(g.threads_after_all, N_GROW_CALLS);
+}
+END_TEST
+
 /* --- misuse -------------------------------------------------------------- */
 
 static int null_fn_main(void *arg)
@@ -623,6 +692,8 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, pool_ceiling_is_respected, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, many_short_calls_all_complete, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, blocked_fn_does_not_hold_up_other_calls, 0,
+                        HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, pool_starts_no_more_threads_than_calls, 0,
                         HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "cancel", 30);
