@@ -8,6 +8,37 @@
 #include "sched/sched.h"
 #include "util/clock.h"
 
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(weft_task *const *)a;
+    uintptr_t y = (uintptr_t)*(weft_task *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Does a task appear twice in tasks[0..n)? (gather would join it twice,
+ * and the second join would touch a freed handle.) Quadratic for short
+ * arrays; sorts a copy for long ones, or stays quadratic without memory. */
+static bool has_duplicate(weft_task *const tasks[], size_t n)
+{
+    if (n > 32) {
+        weft_task **c = malloc(n * sizeof *c);
+        if (c) {
+            memcpy(c, tasks, n * sizeof *c);
+            qsort(c, n, sizeof *c, cmp_ptr);
+            bool dup = false;
+            for (size_t i = 1; i < n && !dup; i++)
+                dup = c[i] == c[i - 1];
+            free(c);
+            return dup;
+        }
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (tasks[i] == tasks[j])
+                return true;
+    return false;
+}
+
 /* Cancels tasks[from..n), waits for each, records statuses, frees them. */
 static void reap_rest(struct weft_task *self, weft_task *const tasks[], size_t from, size_t n,
                       int statuses[])
@@ -32,6 +63,8 @@ int weft_gather(weft_task *const tasks[], size_t n, int statuses[])
     for (size_t i = 0; i < n; i++)
         if (!tasks[i] || tasks[i] == self)
             return -EINVAL;
+    if (has_duplicate(tasks, n))
+        return -EINVAL;
     int first_fail = 0;
     for (size_t i = 0; i < n; i++) {
         int rc = weft__task_wait(self, tasks[i], INT64_MAX, false);

@@ -16,8 +16,8 @@ extern "C" {
  * caller is cancelled (or its deadline scope passes), cancels every child
  * still running, waits for them all (statuses still filled in), and
  * returns -ECANCELED (-ETIMEDOUT). -EINVAL for NULL tasks with n > 0, a
- * NULL entry or the caller itself (nothing is joined then), -EPERM outside
- * a task. Task only (suspension point). */
+ * NULL entry, the caller itself or a task listed twice (nothing is joined
+ * then), -EPERM outside a task. Task only (suspension point). */
 WEFT_API int weft_gather(weft_task *const tasks[], size_t n, int statuses[]);
 
 /* asyncio.wait(FIRST_COMPLETED): waits until one of the n tasks has ended

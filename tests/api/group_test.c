@@ -233,8 +233,21 @@ static int gather_misuse(void *arg)
     HCHECK_INT_EQ(weft_gather(t, 2, NULL), -EINVAL);
     weft_task *self[1] = {weft_current()};
     HCHECK_INT_EQ(weft_gather(self, 1, NULL), -EINVAL);
-    /* Nothing was joined: the handle is still ours. */
+    /* A task listed twice would be joined (and freed) twice. */
+    weft_task *twice[3] = {t[0], weft_spawn(return_int, (void *)(intptr_t)2), t[0]};
+    HREQUIRE(twice[1] != NULL, -1);
+    HCHECK_INT_EQ(weft_gather(twice, 3, NULL), -EINVAL);
+    /* The same in an array long enough to be sorted rather than scanned. */
+    enum { N_LONG = 100 };
+    weft_task *many[N_LONG];
+    for (int i = 0; i < N_LONG - 1; i++)
+        HREQUIRE((many[i] = weft_spawn(return_int, (void *)(intptr_t)3)) != NULL, -1);
+    many[N_LONG - 1] = many[37];
+    HCHECK_INT_EQ(weft_gather(many, N_LONG, NULL), -EINVAL);
+    /* Nothing was joined: the handles are still ours. */
     HCHECK_INT_EQ(weft_join(t[0]), 1);
+    HCHECK_INT_EQ(weft_join(twice[1]), 2);
+    HCHECK_INT_EQ(weft_gather(many, N_LONG - 1, NULL), 0);
     return 0;
 }
 
