@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* weft_strerror: one row for every code the library returns. */
+/* weft_strerror: one row for every code the library returns itself and
+ * for those the kernel commonly passes through its descriptor calls; any
+ * other errno gets the C library's description where it has one. */
 #include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 static const struct {
@@ -42,6 +45,34 @@ static const struct {
     {ENOBUFS, "no buffer space available"},
     {ENETDOWN, "network is down"},
     {EOPNOTSUPP, "operation not supported"},
+    {EINPROGRESS, "operation in progress"},
+    {EALREADY, "operation already in progress"},
+    {EDESTADDRREQ, "destination address required"},
+    {EMSGSIZE, "message too long"},
+    {EPROTOTYPE, "protocol wrong type for socket"},
+    {ENOPROTOOPT, "protocol not available"},
+    {EPROTONOSUPPORT, "protocol not supported"},
+    {EPROTO, "protocol error"},
+    {ENETRESET, "connection reset by network"},
+    {ESHUTDOWN, "cannot send after socket shutdown"},
+    {EHOSTDOWN, "host is down"},
+    /* Files: weft_read and weft_write pass these through as well. */
+    {EISDIR, "is a directory"},
+    {ENOTDIR, "not a directory"},
+    {ENOSPC, "no space left on device"},
+    {EDQUOT, "disk quota exceeded"},
+    {EFBIG, "file too large"},
+    {EROFS, "read-only file system"},
+    {ESPIPE, "illegal seek"},
+    {EFAULT, "bad address"},
+    {EINTR, "interrupted system call"},
+    {ENXIO, "no such device or address"},
+    {ENODEV, "no such device"},
+    {EEXIST, "file exists"},
+    {EOVERFLOW, "value too large for defined data type"},
+    {ERANGE, "result too large"},
+    {ENOTTY, "inappropriate ioctl for device"},
+    {ETXTBSY, "text file busy"},
 };
 
 const char *weft_strerror(int err)
@@ -51,5 +82,14 @@ const char *weft_strerror(int err)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (rows[i].code == code)
             return rows[i].text;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    /* Any other code the kernel may pass through a descriptor call: the C
+     * library's own (static, thread-safe) description. */
+    if (code <= INT_MAX) {
+        const char *d = strerrordesc_np((int)code);
+        if (d)
+            return d;
+    }
+#endif
     return "unknown error";
 }

@@ -694,6 +694,33 @@ START_TEST(strerror_never_returns_null)
 }
 END_TEST
 
+/* Descriptor calls pass the kernel's codes through (a read of a
+ * directory, a write to a full disk): those must have names too, and not
+ * only the codes weft makes itself. */
+static int read_directory_main(void *arg)
+{
+    (void)arg;
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    HREQUIRE(fd >= 0, -1);
+    char buf[16];
+    TRY_EQ(weft_read(fd, buf, sizeof buf), -EISDIR);
+    TRY_EQ(weft_close(fd), 0);
+    return 0;
+}
+
+START_TEST(strerror_names_codes_passed_through)
+{
+    const int codes[] = {EISDIR, ENOTDIR, ENOSPC, EDQUOT, EFBIG, EROFS, ESPIPE, EFAULT,
+                         EINTR, ENXIO, EINPROGRESS, EALREADY, EMSGSIZE, EPROTO, EHOSTDOWN};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        counted_code();
+        ck_assert_msg(strcmp(weft_strerror(-codes[i]), "unknown error") != 0,
+                      "weft_strerror(%d) is unnamed", -codes[i]);
+    }
+    ck_assert_int_eq(harness_run(1, read_directory_main, NULL), 0);
+}
+END_TEST
+
 /* The total, once, from the process that started the suite. */
 __attribute__((destructor)) static void print_total(void)
 {
@@ -720,6 +747,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, plain_thread_gets_eperm_from_task_only_calls);
     tcase_add_test(tc, plain_thread_channel_calls);
     tcase_add_test(tc, strerror_never_returns_null);
+    tcase_add_test(tc, strerror_names_codes_passed_through);
     tc = harness_tcase(s, "runtime", 60);
     tcase_add_test(tc, runtime_rejects_bad_options_and_arguments);
     tcase_add_test(tc, task_gets_eperm_from_plain_thread_calls);
