@@ -191,7 +191,7 @@ static int wait_task(struct weft_chan *c, struct list *q, struct chan_waiter *w,
     atomic_init(&w->woken, 0);
     list_push_back(q, &w->link);
     for (;;) {
-        weft__park(commit_unlock, c, INT64_MAX, what);
+        weft__park_self(self, commit_unlock, c, INT64_MAX, what);
         /* Acquire: pairs with the release store in wake_handed. */
         if (WEFT__LIKELY(atomic_load_explicit(&w->woken, memory_order_acquire)))
             return w->result;

@@ -167,7 +167,7 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
             rc = -EINVAL; /* somebody else waits for t */
             break;
         }
-        weft__park(NULL, NULL, deadline, "join");
+        weft__park_self(self, NULL, NULL, deadline, "join");
         if (weft__task_ended(t))
             break;
         if ((rc = weft__interrupted(self)) != 0)
@@ -278,7 +278,7 @@ int weft_yield(void)
     int rc = weft__interrupted(self);
     if (rc)
         return rc;
-    weft__yield_now();
+    weft__yield_self(self);
     return weft__interrupted(self);
 }
 

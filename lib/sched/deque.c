@@ -22,33 +22,6 @@ void weft__deque_init(struct deque *q)
         atomic_init(&q->buf[i], NULL);
 }
 
-bool weft__deque_push_owner(struct deque *q, void *item)
-{
-    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-    uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    if (t - h >= WEFT__DEQUE_CAP)
-        return false;
-    atomic_store_explicit(&q->buf[t & MASK], item, memory_order_relaxed);
-    /* Release: publishes the slot to thieves (acquire load of tail). */
-    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-    return true;
-}
-
-void *weft__deque_pop_owner(struct deque *q)
-{
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        void *item = atomic_load_explicit(&q->buf[h & MASK], memory_order_relaxed);
-        /* Release pairs with thieves' acquire of head (see file comment). */
-        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1, memory_order_release,
-                                                  memory_order_relaxed))
-            return item;
-    }
-}
-
 unsigned weft__deque_take_half_owner(struct deque *q, void **out)
 {
     uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);

@@ -24,10 +24,37 @@ struct deque {
 };
 
 void weft__deque_init(struct deque *q);
-/* Owner: appends item; false when the ring is full. */
-bool weft__deque_push_owner(struct deque *q, void *item);
+/* Owner: appends item; false when the ring is full. Inline, as is
+ * pop_owner: they are on every switch. Memory orders: see deque.c. */
+static inline bool weft__deque_push_owner(struct deque *q, void *item)
+{
+    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    if (WEFT__UNLIKELY(t - h >= WEFT__DEQUE_CAP))
+        return false;
+    atomic_store_explicit(&q->buf[t & (WEFT__DEQUE_CAP - 1)], item, memory_order_relaxed);
+    /* Release: publishes the slot to thieves (acquire load of tail). */
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+    return true;
+}
+
 /* Owner: takes the oldest item, or NULL. */
-void *weft__deque_pop_owner(struct deque *q);
+static inline void *weft__deque_pop_owner(struct deque *q)
+{
+    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    for (;;) {
+        uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        void *item = atomic_load_explicit(&q->buf[h & (WEFT__DEQUE_CAP - 1)],
+                                          memory_order_relaxed);
+        /* Release pairs with thieves' acquire of head (see deque.c); on
+         * failure h is the new head (acquire, as the load above). */
+        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1, memory_order_release,
+                                                  memory_order_acquire))
+            return item;
+    }
+}
 /* Owner, ring full: removes the older half into out[] (WEFT__DEQUE_CAP / 2
  * slots) and returns how many, or 0 if thieves made room meanwhile. */
 unsigned weft__deque_take_half_owner(struct deque *q, void **out);

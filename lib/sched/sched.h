@@ -7,10 +7,14 @@
  * commit(arg) runs on the worker only after the task's registers are saved,
  * so a waker that needs the lock commit releases can never resume a task
  * that is still running. A task's park word moves
- *   RUNNING -> PARKING (weft__park_prepare) -> PARKED (after the switch)
- * and weft__wake() moves PARKING -> NOTIFIED (the worker reschedules it
- * right after the switch) or PARKED -> RUNNING (the waker schedules it).
- * Wakes may be spurious (cancellation, timers): every wait re-checks its
+ *   RUNNING -> PARKED (a CAS by the worker, after the switch)
+ * and weft__wake() moves PARKED -> RUNNING (the waker schedules it) or
+ * RUNNING -> NOTIFIED: a wake is never dropped, so a task that is on its
+ * way to park needs no fence against its wakers (the two RMWs on the park
+ * word order them). The worker whose CAS finds NOTIFIED reschedules the
+ * task right after the switch; a task that was not parking takes the
+ * notification at its next park, which returns at once. Wakes may thus be
+ * spurious (and cancellation and timers wake too): every wait re-checks its
  * condition after weft__park returns. */
 #ifndef WEFT_SCHED_SCHED_H
 #define WEFT_SCHED_SCHED_H
@@ -91,9 +95,11 @@ struct weft_task {
 
 struct worker {
     struct deque q;                        /* local run queue */
+    int *errno_loc;                        /* this thread's errno */
     _Atomic(struct weft_task *) next;      /* next slot: last woken task */
     struct weft_runtime *rt;
     unsigned index;
+    bool is_single;                        /* rt->n_workers == 1 */
     unsigned next_uses;                    /* next-slot runs in a row */
     _Atomic uint32_t tick;                 /* switches; owner writes, read
                                               by peers to spot a stuck worker */
@@ -204,10 +210,13 @@ struct weft_task *weft__task_self(void);
  * nobody is searching. */
 void weft__schedule(struct weft_task *t, bool front);
 
-/* Announces that the calling task is about to park: from here on a
- * weft__wake() is not lost. Needed when the task publishes itself without
- * a lock (otherwise weft__park does it). */
-void weft__park_prepare(struct weft_task *self);
+/* Marks the point after which the calling task may publish itself to
+ * wakers without a lock and then park. Nothing to do any more: a wake is
+ * never lost (see the protocol above), even before the task parks; kept so
+ * that callers say where that window opens. A caller that changes its mind
+ * may store PARK_RUNNING (dropping a pending notification is fine, it
+ * re-checks its condition anyway). */
+static inline void weft__park_prepare(struct weft_task *self) { (void)self; }
 /* Parks the calling task until woken, or until `deadline` (instant; or the
  * task's deadline scope, whichever is earlier) passes, or it is cancelled.
  * commit(arg) (may be NULL) runs once the switch away has completed. If
@@ -215,6 +224,9 @@ void weft__park_prepare(struct weft_task *self);
  * weft__park returns at once. Callers re-check their condition and
  * weft__interrupted() afterwards. */
 void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what);
+/* The same for self, the calling task (saves the thread-local look-up). */
+void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
+                     const char *what);
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
 void weft__wake(struct weft_task *t);
 /* -ECANCELED if the calling task is cancelled (not inside weft_shield),
@@ -238,6 +250,8 @@ static inline int weft__interrupted(struct weft_task *self)
 int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline);
 /* Puts the running task at the back of its worker's queue and runs others. */
 void weft__yield_now(void);
+/* The same for self, the calling task (saves the thread-local look-up). */
+void weft__yield_self(struct weft_task *self);
 
 /* Unlocks the pthread mutex arg: a commit function for weft__park. */
 void weft__commit_unlock(void *mutex);

@@ -75,7 +75,7 @@ int weft__waitq_wait(struct waitq *q, struct waiter *w, pthread_mutex_t *mu, int
         return rc;
     }
     for (;;) {
-        weft__park(weft__commit_unlock, mu, deadline, what);
+        weft__park_self(self, weft__commit_unlock, mu, deadline, what);
         pthread_mutex_lock(mu);
         if (w->woken)
             return 0;

@@ -44,7 +44,9 @@ static inline void cpu_relax(void)
 
 enum { PEND_NONE, PEND_REQUEUE, PEND_PARK, PEND_EXIT };
 
-static __thread struct worker *tls_worker;
+/* initial-exec: one %fs-relative load, also in the shared library (the
+ * default model there calls __tls_get_addr); one pointer of static TLS. */
+static __thread struct worker *tls_worker __attribute__((tls_model("initial-exec")));
 
 WEFT__NOINLINE struct worker *weft__worker_self(void)
 {
@@ -54,9 +56,10 @@ WEFT__NOINLINE struct worker *weft__worker_self(void)
     return tls_worker;
 }
 
-struct weft_task *weft__task_self(void)
+WEFT__NOINLINE struct weft_task *weft__task_self(void)
 {
-    struct worker *w = weft__worker_self();
+    __asm__ volatile("" ::: "memory"); /* as in weft__worker_self */
+    struct worker *w = tls_worker;
     return w ? atomic_load_explicit(&w->current, memory_order_relaxed) : NULL;
 }
 
@@ -136,10 +139,11 @@ void weft__workers_wake_all(struct weft_runtime *rt)
 /* Appends t at the back of w's queue. With one worker the ring is the
  * front of a single FIFO and the inject queue its back (so tasks start in
  * spawn order, as in asyncio); with several, a full ring sends its older
- * half to the inject queue in one lock (Go, Tokio). */
-static void push_local(struct worker *w, struct weft_task *t)
+ * half to the inject queue in one lock (Go, Tokio). push_local below is
+ * the fast path. */
+static WEFT__NOINLINE void push_local_slow(struct worker *w, struct weft_task *t)
 {
-    bool single = w->rt->n_workers == 1;
+    bool single = w->is_single;
     if (single && weft__inject_len(&w->rt->inject)) {
         weft__inject_push(&w->rt->inject, t);
         return;
@@ -166,6 +170,13 @@ static void push_local(struct worker *w, struct weft_task *t)
     }
 }
 
+static inline void push_local(struct worker *w, struct weft_task *t)
+{
+    if (WEFT__UNLIKELY(w->is_single && weft__inject_len(&w->rt->inject)) ||
+        WEFT__UNLIKELY(!weft__deque_push_owner(&w->q, t)))
+        push_local_slow(w, t);
+}
+
 void weft__schedule(struct weft_task *t, bool front)
 {
     struct weft_runtime *rt = t->rt;
@@ -174,7 +185,14 @@ void weft__schedule(struct weft_task *t, bool front)
         if (front) {
             /* The next slot: no wake-up for the task that now sits there
              * (the running task usually parks soon: message passing stays
-             * on this core); a displaced older one goes to the queue. */
+             * on this core); a displaced older one goes to the queue.
+             * Only this thread puts tasks there (thieves only take), so
+             * an empty slot needs no exchange. Release: publishes t to
+             * the acquire exchange that takes it (pick_local, steal_work). */
+            if (!atomic_load_explicit(&w->next, memory_order_relaxed)) {
+                atomic_store_explicit(&w->next, t, memory_order_release);
+                return;
+            }
             t = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
             if (!t)
                 return;
@@ -189,7 +207,11 @@ void weft__schedule(struct weft_task *t, bool front)
 /* Next task from the next slot or the local queue; NULL if both empty. */
 static struct weft_task *pick_local(struct worker *w)
 {
-    struct weft_task *t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
+    /* Only the owner fills the slot, so an empty one stays empty: the
+     * exchange (thieves may race for a full one) only when it is full. */
+    struct weft_task *t = NULL;
+    if (atomic_load_explicit(&w->next, memory_order_relaxed))
+        t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
     if (t) {
         /* A task that has not started yet was spawned into the slot: a
          * spawn-then-join tree goes depth first without the cap (as Go's
@@ -386,20 +408,12 @@ static void park_worker(struct worker *w)
 
 static void task_entry(void);
 
-/* errno through out-of-line helpers: glibc declares __errno_location()
- * const, so code that switches threads mid-function could otherwise keep
- * using the previous thread's errno address (GCC PR 26461). */
-static WEFT__NOINLINE int errno_get(void)
-{
-    __asm__ volatile("" ::: "memory");
-    return errno;
-}
-
-static WEFT__NOINLINE void errno_set(int v)
-{
-    __asm__ volatile("" ::: "memory");
-    errno = v;
-}
+/* errno is saved and restored per task through the address of the
+ * worker thread's errno (w->errno_loc, taken once by the thread itself),
+ * never through `errno` in code that switches: glibc declares
+ * __errno_location() const, so a function that migrates mid-way could keep
+ * using the previous thread's address (GCC PR 26461). After a switch the
+ * worker is re-read from the task (self->worker), not from a register. */
 
 /* Gives t a stack and a first frame if it has none. False when no stack
  * could be had. The body must still start (task.h: whatever arg hands
@@ -502,10 +516,11 @@ static void post_switch(struct worker *w)
     case PEND_PARK: {
         if (w->commit)
             weft__checker_commit_as(t->stack->fiber, w->commit, w->commit_arg);
-        uint32_t s = PARK_PARKING;
+        uint32_t s = PARK_RUNNING;
         /* acq_rel: publishes the saved context to a waker's CAS on
-         * PARKED -> RUNNING; on failure (NOTIFIED) acquires the waker's
-         * writes before we requeue the task ourselves. */
+         * PARKED -> RUNNING; on failure (a wake came first: NOTIFIED)
+         * acquires the waker's writes before we requeue the task
+         * ourselves. */
         if (!atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_PARKED,
                                                      memory_order_acq_rel,
                                                      memory_order_acquire)) {
@@ -524,7 +539,7 @@ static void post_switch(struct worker *w)
  * switch; returns when self is resumed (maybe on another worker). */
 static void switch_out(struct worker *w, struct weft_task *self, int action)
 {
-    self->saved_errno = errno_get();
+    self->saved_errno = *w->errno_loc;
     if (WEFT__UNLIKELY(w->rt->slow_task_ns > 0))
         stretch_end(w, self);
     w->pending = action;
@@ -550,8 +565,11 @@ static void switch_out(struct worker *w, struct weft_task *self, int action)
         weft__ctx_switch(&self->ctx, &w->sched_ctx);
     }
     weft__checker_finish_switch(self->asan_fake);
-    post_switch(weft__worker_self());
-    errno_set(self->saved_errno);
+    /* Whoever resumed self set self->worker (mark_running): the worker we
+     * now run on, maybe not w. */
+    w = self->worker;
+    post_switch(w);
+    *w->errno_loc = self->saved_errno;
 }
 
 static void task_entry(void)
@@ -560,10 +578,9 @@ static void task_entry(void)
     struct worker *w = weft__worker_self();
     post_switch(w);
     struct weft_task *t = atomic_load_explicit(&w->current, memory_order_relaxed);
-    errno_set(0);
+    *w->errno_loc = 0;
     weft__task_run_body(t);
-    w = weft__worker_self();
-    switch_out(w, t, PEND_EXIT);
+    switch_out(t->worker, t, PEND_EXIT); /* t->worker: see switch_out */
     weft__panic(__FILE__, __LINE__, "a finished task was resumed");
 }
 
@@ -594,13 +611,6 @@ static void run_from_loop(struct worker *w, struct weft_task *t)
 
 void weft__commit_unlock(void *mutex) { pthread_mutex_unlock(mutex); }
 
-void weft__park_prepare(struct weft_task *self)
-{
-    /* seq_cst: pairs with weft_cancel (flag, then read park) so that one of
-     * us sees the other: we see the flag, or it sees PARKING and wakes. */
-    atomic_store_explicit(&self->park, PARK_PARKING, memory_order_seq_cst);
-}
-
 int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline)
 {
     if (self->shield == 0 && self->deadline < deadline)
@@ -613,12 +623,10 @@ int weft__deadline_passed(const struct weft_task *self)
     return weft__clock_ns() >= self->deadline;
 }
 
-void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
+void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
+                     const char *what)
 {
-    struct worker *w = weft__worker_self();
-    struct weft_task *self = atomic_load_explicit(&w->current, memory_order_relaxed);
-    if (atomic_load_explicit(&self->park, memory_order_relaxed) == PARK_RUNNING)
-        weft__park_prepare(self);
+    struct worker *w = self->worker;
     int64_t dl = weft__effective_deadline(self, deadline);
     bool armed = false;
     if (weft__interrupted(self) ||
@@ -638,15 +646,23 @@ void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char 
         weft__timer_disarm(&self->timer);
 }
 
+void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
+{
+    weft__park_self(weft__task_self(), commit, arg, deadline, what);
+}
+
 /* Wakes t; a parked t goes to the next slot (front) or the back of the
  * queue. */
 static void wake_to(struct weft_task *t, bool front)
 {
-    uint32_t s = atomic_load_explicit(&t->park, memory_order_seq_cst);
+    uint32_t s = atomic_load_explicit(&t->park, memory_order_acquire);
     for (;;) {
-        if (s == PARK_PARKING) {
-            /* The parking worker will see NOTIFIED after its switch and
-             * requeue the task itself (post_switch). */
+        if (s == PARK_RUNNING) {
+            /* Running, maybe on its way to park: the wake is remembered,
+             * and the worker that parks it sees NOTIFIED after the switch
+             * and requeues it itself (post_switch); otherwise its next
+             * park returns at once (a spurious wake). acq_rel: publishes
+             * our writes to that worker's failed CAS (acquire). */
             if (atomic_compare_exchange_weak_explicit(&t->park, &s, PARK_NOTIFIED,
                                                       memory_order_acq_rel,
                                                       memory_order_acquire))
@@ -660,18 +676,23 @@ static void wake_to(struct weft_task *t, bool front)
                 return;
             }
         } else {
-            return; /* running, or already notified */
+            /* Notified already, so ours is not needed; but a plain load
+             * may return a value since overwritten (the worker that
+             * consumed it stores RUNNING): confirm with a strong CAS,
+             * which fails only against the latest value. */
+            if (atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_NOTIFIED,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return;
         }
     }
 }
 
 void weft__wake(struct weft_task *t) { wake_to(t, true); }
 
-void weft__yield_now(void)
-{
-    struct worker *w = weft__worker_self();
-    switch_out(w, atomic_load_explicit(&w->current, memory_order_relaxed), PEND_REQUEUE);
-}
+void weft__yield_self(struct weft_task *self) { switch_out(self->worker, self, PEND_REQUEUE); }
+
+void weft__yield_now(void) { weft__yield_self(weft__task_self()); }
 
 /* ------------------------------------------------------------ task memory */
 
@@ -807,6 +828,7 @@ int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index)
     atomic_init(&w->parked, false);
     w->rt = rt;
     w->index = index;
+    w->is_single = rt->n_workers == 1;
     w->rng = 0x9E3779B97F4A7C15ull * (index + 1);
     w->seen_tick = calloc(rt->n_workers, sizeof *w->seen_tick);
     if (!w->seen_tick)
@@ -847,6 +869,7 @@ void *weft__worker_main(void *arg)
     struct worker *w = arg;
     struct weft_runtime *rt = w->rt;
     tls_worker = w;
+    w->errno_loc = &errno;
     void *altstack;
     /* Without an alternate stack an overflow still kills the process,
      * just without the report: not worth failing the worker over. */
