@@ -310,12 +310,13 @@ END_TEST
 /* The body's own deadline scope and cancellation reach its yield. */
 static int yield_under_deadline_body(weft_gen *g, void *arg)
 {
-    (void)arg;
+    atomic_int *yield_returned = arg;
     weft_deadline d;
     int rc = weft_deadline_enter(&d, WEFT_MSEC(10));
     if (rc < 0)
         return rc;
     rc = weft_gen_yield(g, (void *)1); /* the consumer waits 30 ms */
+    atomic_store(yield_returned, 1);
     HCHECK_INT_EQ(weft_deadline_leave(&d), 0);
     return rc;
 }
@@ -330,11 +331,16 @@ static int self_cancelling_body(weft_gen *g, void *arg)
 static int body_interruptions(void *arg)
 {
     (void)arg;
-    weft_gen *g = weft_gen_new(yield_under_deadline_body, NULL);
+    atomic_int yield_returned = 0;
+    weft_gen *g = weft_gen_new(yield_under_deadline_body, &yield_returned);
     HREQUIRE(g != NULL, -errno);
     void *v;
     HCHECK_INT_EQ(weft_gen_next(g, &v), 1);
     HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(30)), 0);
+    /* ... and until the body's timer has fired: it may be due on a worker
+     * the OS has not run yet, and a next before that would resume the
+     * yield with 0 instead. */
+    HYIELD_UNTIL(atomic_load(&yield_returned));
     /* The pending yield timed out and the body returned that. */
     HCHECK_INT_EQ(weft_gen_next(g, &v), -ETIMEDOUT);
     HCHECK_INT_EQ(weft_gen_close(g), -ETIMEDOUT);
