@@ -88,7 +88,8 @@ int64_t harness_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t harness_wait_ns(void)
+/* CK_TIMEOUT_MULTIPLIER, 1 when unset or not a positive number. */
+static double timeout_multiplier(void)
 {
     double mult = 1.0;
     const char *env = getenv("CK_TIMEOUT_MULTIPLIER");
@@ -98,7 +99,18 @@ int64_t harness_wait_ns(void)
         if (end != env && v > 0)
             mult = v;
     }
-    return (int64_t)(10e9 * mult);
+    return mult;
+}
+
+int64_t harness_wait_ns(void)
+{
+    return (int64_t)(10e9 * timeout_multiplier());
+}
+
+int64_t harness_scale_ns(int64_t ns)
+{
+    double mult = timeout_multiplier();
+    return mult > 1.0 ? (int64_t)((double)ns * mult) : ns;
 }
 
 bool harness_spin_until_at(const char *file, int line, const char *what,

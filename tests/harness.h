@@ -145,6 +145,10 @@ bool harness_take_failure(char *buf, size_t len);
         }                                                                 \
     } while (0)
 
+/* ns scaled by CK_TIMEOUT_MULTIPLIER (never below ns): a bound on
+ * wall-clock time that sanitizers and valgrind stretch. */
+int64_t harness_scale_ns(int64_t ns);
+
 /* On a plain thread: sched_yield() until pred(arg) holds; false (and a
  * recorded failure at file:line) if harness_wait_ns() passes first. */
 #define harness_spin_until(pred, arg) harness_spin_until_at(__FILE__, __LINE__, #pred, pred, arg)
