@@ -5,6 +5,9 @@
  * non-blocking, long writes, connection errors, name lookup failures,
  * EMFILE on accept, and a ready socket served while its worker is busy. */
 #define _GNU_SOURCE 1
+#ifdef HAVE_CONFIG_H
+#include "config.h" /* HAVE_VALGRIND_VALGRIND_H */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,22 @@
 #include <weft.h>
 
 #include "harness.h"
+
+#if defined(HAVE_VALGRIND_VALGRIND_H)
+#include <valgrind/valgrind.h>
+#endif
+
+/* Under valgrind: RUNNING_ON_VALGRIND when configure found its header,
+ * else WEFT_TEST_UNDER_VALGRIND (set by `make valgrind`). */
+static bool under_valgrind(void)
+{
+#if defined(HAVE_VALGRIND_VALGRIND_H)
+    if (RUNNING_ON_VALGRIND)
+        return true;
+#endif
+    const char *env = getenv("WEFT_TEST_UNDER_VALGRIND");
+    return env && *env && strcmp(env, "0") != 0;
+}
 
 /* CK_TIMEOUT_MULTIPLIER as harness_wait_ns() sees it (1 normally). */
 static double slow_factor(void)
@@ -597,10 +616,12 @@ static int emfile_accept(void *arg)
     HREQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0, -errno);
 
     /* The error comes back at once; an accept loop that backs off as the
-     * header says neither spins nor crashes, however long it lasts. */
-    int64_t cpu0 = cpu_ns(), wall0 = weft_now();
+     * header says neither spins nor crashes, however long it lasts. (A
+     * count of rounds, not a time: a loaded machine may stretch any of
+     * them.) */
+    int64_t cpu0 = cpu_ns();
     int n_emfile = 0, other = 0;
-    while (weft_now() - wall0 < WEFT_MSEC(200)) {
+    for (int round = 0; round < 20; round++) {
         int fd = weft_accept(lfd, NULL, NULL);
         if (fd == -EMFILE)
             n_emfile++;
@@ -613,8 +634,8 @@ static int emfile_accept(void *arg)
     int64_t cpu = cpu_ns() - cpu0;
     HCHECK_INT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
     HCHECK_INT_EQ(other, 0);
-    HCHECK_MSG(n_emfile >= 2 && n_emfile <= 25, "%d EMFILE returns", n_emfile);
-    /* Generous: a spinning loop would burn the whole 200 ms. */
+    HCHECK_MSG(n_emfile == 20, "%d EMFILE returns of 20", n_emfile);
+    /* Generous: a spinning loop would burn the whole 200 ms of sleeps. */
     HCHECK_MSG(cpu < (int64_t)(WEFT_MSEC(100) * slow_factor()), "cpu %.1f ms", cpu / 1e6);
 
     /* With a descriptor free again the queued connection is accepted and
@@ -633,6 +654,13 @@ static int emfile_accept(void *arg)
 
 START_TEST(emfile_on_accept_is_returned_without_spinning)
 {
+    /* valgrind emulates RLIMIT_NOFILE by accepting the connection and
+     * closing it before it reports EMFILE, so the queued connection this
+     * test accepts afterwards is gone and the accept waits forever. */
+    if (under_valgrind()) {
+        fprintf(stderr, "emfile_on_accept_is_returned_without_spinning: skipped under valgrind\n");
+        return;
+    }
     ck_assert_int_eq(harness_run(1, emfile_accept, NULL), 0);
     harness_assert_clean();
 }
@@ -652,10 +680,13 @@ struct busy_test {
     pthread_t served_thread;   /* where the reader woke up */
     atomic_int_fast64_t hog_start; /* weft_now() when the hog began */
     atomic_int_fast64_t written;   /* when the writer wrote */
-    int64_t served;                /* when the reader had the byte */
+    atomic_int_fast64_t served;    /* when the reader had the byte */
     ssize_t n;
 };
 
+/* Holds its worker until the reader has been served (a fixed time could
+ * run out first on a loaded machine, which may hold up the writer thread
+ * for a while; the reader's own worker would then serve it). */
 static int hog(void *arg)
 {
     struct busy_test *b = arg;
@@ -663,7 +694,7 @@ static int hog(void *arg)
     int64_t start = weft_now();
     atomic_store(&b->hog_start, start);
     volatile uint64_t x = 0;
-    while (weft_now() - start < WEFT_MSEC(200))
+    while (atomic_load(&b->served) == 0 && weft_now() - start < harness_wait_ns())
         x++;
     return 0;
 }
@@ -677,8 +708,8 @@ static int busy_reader(void *arg)
     char c;
     b->reg_thread = thread_self(); /* weft_read registers right here */
     b->n = weft_read(b->sv[0], &c, 1);
-    b->served = weft_now();
     b->served_thread = thread_self();
+    atomic_store(&b->served, weft_now());
     return weft_join(h);
 }
 
@@ -717,8 +748,8 @@ static int busy_worker(void *arg)
             continue;
         HCHECK_MSG(!pthread_equal(b.served_thread, b.hog_thread),
                    "served on the busy worker after %.2f ms",
-                   (b.served - atomic_load(&b.written)) / 1e6);
-        *latency = b.served - atomic_load(&b.written);
+                   (atomic_load(&b.served) - atomic_load(&b.written)) / 1e6);
+        *latency = atomic_load(&b.served) - atomic_load(&b.written);
         return 0;
     }
     harness_fail(__FILE__, __LINE__, "setup", "the hog never shared the reader's worker");
@@ -732,9 +763,10 @@ START_TEST(ready_socket_is_served_by_a_peer_while_its_worker_is_busy)
     harness_assert_clean();
     if (getenv("WEFT_TEST_VERBOSE"))
         fprintf(stderr, "busy-worker latency %.3f ms\n", latency / 1e6);
-    /* Idle workers look at a busy peer's reactor every 2 ms; 100 ms is a
-     * generous bound (the hog runs for 200 ms). */
-    ck_assert_msg(latency >= 0 && latency < (int64_t)(WEFT_MSEC(100) * slow_factor()),
+    /* Idle workers look at a busy peer's reactor every 2 ms; 1 s is a
+     * generous bound for a loaded machine (the hog holds its worker until
+     * the reader is served, or for harness_wait_ns()). */
+    ck_assert_msg(latency >= 0 && latency < (int64_t)(WEFT_SEC(1) * slow_factor()),
                   "latency %.2f ms", latency / 1e6);
 }
 END_TEST
