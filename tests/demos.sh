@@ -120,8 +120,10 @@ check() {
 }
 
 # The worker of interactive.c must keep printing while the main task waits
-# in weft_run_blocking(fgets) for input that arrives a second later: with
+# in weft_run_blocking(fgets) for input that arrives two seconds later: with
 # one worker, a blocking read on it would leave a single "Working..." line.
+# (Two seconds, not one: a sanitizer build on a loaded machine may take a
+# good part of a second to start printing.)
 check_interactive_slow() {
     id=interactive-slow-w$1
     prog=$bindir/interactive
@@ -131,7 +133,7 @@ check_interactive_slow() {
         n_fail=$((n_fail + 1))
         return 1
     fi
-    { sleep 1; printf 'quit\n'; } |
+    { sleep 2; printf 'quit\n'; } |
         WEFT_WORKERS=$1 WEFT_DEMO_SCALE=0.05 run_limited "$prog" \
             >"$out" 2>"$tmp/$id.err"
     rc=$?
@@ -140,7 +142,7 @@ check_interactive_slow() {
     if [ "$rc" -ne 0 ]; then
         why="exit status $rc"
     elif [ "$n_working" -lt 3 ]; then
-        why="only $n_working \"Working...\" lines in 1 s at 0.1 s intervals"
+        why="only $n_working \"Working...\" lines in 2 s at 0.1 s intervals"
     elif ! diff -u "$expdir/interactive-slow.expected" "$tmp/$id.got" \
             >"$tmp/$id.diff"; then
         why="stdout (repeats collapsed) differs from interactive-slow.expected"
@@ -167,12 +169,15 @@ for w in 1 4; do
     check tasks-w$w tasks $w $racy $s - /dev/null tasks
     check tasks-gather-w$w tasks $w $racy $s - /dev/null tasks --gather
     # Timed demos run at a larger scale so that "overlapped" (2 s) and
-    # "sequential" (3 s) stay well apart in real time.
-    check create_task-w$w create_task $w exact 0.2 "1.95 2.9" /dev/null \
+    # "sequential" (3 s) stay well apart in real time: a loaded machine
+    # (make -j check, sanitizers) may wake a sleeper late by a good part of
+    # a second, and only the upper bound of the overlapped run (below the
+    # sum of its sleeps) can suffer from that.
+    check create_task-w$w create_task $w exact 0.5 "1.95 2.9" /dev/null \
         create_task
     check create_task-sequential-w$w create_task-sequential $w exact 0.2 \
         "2.95 60" /dev/null create_task --sequential
-    check gather-w$w gather $w $racy 0.1 "2.95 5.5" /dev/null gather
+    check gather-w$w gather $w $racy 0.2 "2.95 5.5" /dev/null gather
     check fetch-w$w fetch $w $racy $s - /dev/null fetch
     check gather_error-w$w gather_error $w exact $s - /dev/null gather_error
     check wait_for-w$w wait_for $w exact $s - /dev/null wait_for
@@ -232,10 +237,14 @@ check_pipeline 4
 
 # start_server NAME: starts demos/NAME in the background; sets srv_port,
 # srv_pid (the server process) and srv_job (to wait for). Fails if it does
-# not say it listens within 10 s.
+# not say it listens within 10 s. Each run has output files of its own, and
+# they are removed first: the background job creates them only when it gets
+# to run, and until then the loop below would read an earlier run's port
+# and pid (and signal a server long gone).
 start_server() {
-    srv_out=$tmp/$1.out
-    timeout 60 "$bindir/$1" 0 127.0.0.1 >"$srv_out" 2>"$tmp/$1.err" &
+    srv_out=$tmp/$1-w${WEFT_WORKERS:-0}.out
+    rm -f "$srv_out" "$tmp/$1-w${WEFT_WORKERS:-0}.err"
+    timeout 60 "$bindir/$1" 0 127.0.0.1 >"$srv_out" 2>"$tmp/$1-w${WEFT_WORKERS:-0}.err" &
     srv_job=$!
     srv_port= srv_pid=
     i=0
@@ -311,10 +320,21 @@ for w in 1 4; do
         [ "$got" = "hello weft" ] || net_why="echo_server answered \"$got\""
         # A client that stays connected and quiet: the shutdown must cancel
         # its connection task rather than wait for it (the client then sees
-        # the end of the stream and exits).
-        timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 && read -r -t 15 x <&3' _ "$srv_port" &
+        # the end of the stream and exits). It first has one line echoed,
+        # so that the server has surely accepted it (a connection still in
+        # the backlog at the SIGINT would not be counted), then says so.
+        rm -f "$tmp/idle.ready"
+        timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+            printf "still here\n" >&3; IFS= read -r line <&3 || exit 1
+            : >"$2"; read -r -t 15 x <&3' _ "$srv_port" "$tmp/idle.ready" &
         idle_job=$!
-        sleep 0.3
+        i=0
+        while [ ! -f "$tmp/idle.ready" ] && [ $i -lt 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        [ -z "$net_why" ] && [ ! -f "$tmp/idle.ready" ] &&
+            net_why="the idle client was not echoed within 10 s"
         stop_server echo_server
         [ -z "$net_why" ] && ! grep -q 'closing 1 still open' "$srv_out" &&
             net_why="echo_server did not report the idle connection it closed"
