@@ -100,6 +100,11 @@ static void withdraw(struct weft_task *self, weft_task *const tasks[], size_t n)
     }
 }
 
+/* wait_any's looks at tasks whose waiter slot another task holds: first
+ * after 1 ms, then twice as long each time, up to 16 ms. */
+#define WAIT_ANY_POLL_MIN_NS INT64_C(1000000)
+#define WAIT_ANY_POLL_MAX_NS INT64_C(16000000)
+
 static int first_done(weft_task *const tasks[], size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -121,6 +126,7 @@ int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
     int64_t now = weft__clock_ns();
     int64_t deadline = timeout_ns < 0 ? INT64_MAX
                        : timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    int64_t poll_ns = WAIT_ANY_POLL_MIN_NS;
     for (;;) {
         int idx = first_done(tasks, n);
         if (idx >= 0)
@@ -128,24 +134,39 @@ int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
         int rc = weft__interrupted(self);
         if (rc)
             return rc;
-        if (deadline != INT64_MAX && weft__clock_ns() >= deadline)
+        now = weft__clock_ns();
+        if (deadline != INT64_MAX && now >= deadline)
             return -ETIMEDOUT;
         /* Register as the waiter of every task (prepared first, so that an
-         * end between registration and the switch is not lost). */
+         * end between registration and the switch is not lost). A task has
+         * one waiter slot: where another task holds it (a join, or a
+         * wait_any of its own), the end would wake only that one, so we
+         * look again now and then instead (less and less often). */
         weft__park_prepare(self);
-        bool ended = false;
+        bool ended = false, unregistered = false;
         for (size_t i = 0; i < n && !ended; i++) {
             void *expect = NULL;
             if (!atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, self,
                                                          memory_order_acq_rel,
-                                                         memory_order_acquire) &&
-                (expect == WEFT__JOIN_DONE || expect == WEFT__JOIN_WAKING))
-                ended = true;
+                                                         memory_order_acquire)) {
+                if (expect == WEFT__JOIN_DONE || expect == WEFT__JOIN_WAKING)
+                    ended = true;
+                else if (expect != self)
+                    unregistered = true;
+            }
         }
-        if (ended)
+        if (ended) {
             atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
-        else
-            weft__park(NULL, NULL, deadline, "wait_any");
+        } else {
+            int64_t until = deadline;
+            if (unregistered) {
+                if (deadline - now > poll_ns)
+                    until = now + poll_ns;
+                if (poll_ns < WAIT_ANY_POLL_MAX_NS)
+                    poll_ns *= 2;
+            }
+            weft__park(NULL, NULL, until, "wait_any");
+        }
         withdraw(self, tasks, n);
     }
 }

@@ -25,8 +25,10 @@ WEFT_API int weft_gather(weft_task *const tasks[], size_t n, int statuses[]);
  * and cancels nothing: the handles stay the caller's, to join later.
  * Returns -ETIMEDOUT after timeout_ns (< 0 = no timeout, 0 = just look),
  * -ECANCELED, -EINVAL (NULL array or entry, n == 0), -EPERM outside a
- * task. It is not woken by the end of a task that another task is joining
- * at the same time. Task only (suspension point). */
+ * task. Several tasks may wait on the same tasks at once, and a task that
+ * another task is joining counts too; the end of such a shared task is
+ * seen within a few milliseconds (at most 16 ms) rather than at once.
+ * Task only (suspension point). */
 WEFT_API int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns);
 
 /* A task group (asyncio.TaskGroup) bound to the calling task's runtime.
