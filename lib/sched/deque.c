@@ -2,12 +2,15 @@
 /* Run-queue ring; see deque.h. Memory-order map:
  * - tail is stored with release by the owner after writing the slot; thieves
  *   load it with acquire, so the slots they copy are the ones published.
- * - head is advanced with a release CAS (owner pop, take_half, steal); loads
- *   of head are acquire, so the owner never reuses a slot before the thief
- *   that consumed it has finished copying it (the copy precedes the CAS).
+ * - head is changed with a release CAS (owner pop and front push,
+ *   take_half, steal); loads of head are acquire, so the owner never reuses
+ *   a slot before the thief that consumed it has finished copying it (the
+ *   copy precedes the CAS), and whoever sees a front push's head sees its
+ *   slot.
  * - Slots are relaxed atomics: a thief may read a slot the owner is
- *   rewriting after another thief consumed it, but its CAS then fails and
- *   the value is discarded. */
+ *   rewriting after another thief consumed it, or through a head that a
+ *   front push has since moved, but its CAS then fails (head's version
+ *   moved) and the value is discarded. */
 #include "internal.h"
 
 #include "sched/deque.h"
@@ -24,15 +27,16 @@ void weft__deque_init(struct deque *q)
 
 unsigned weft__deque_take_half_owner(struct deque *q, void **out)
 {
-    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint64_t hv = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t h = weft__deque_idx(hv);
     uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
     uint32_t n = (t - h) / 2;
     if (n != WEFT__DEQUE_CAP / 2)
         return 0;
     for (uint32_t i = 0; i < n; i++)
         out[i] = atomic_load_explicit(&q->buf[(h + i) & MASK], memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(&q->head, &h, h + n, memory_order_release,
-                                                 memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(&q->head, &hv, weft__deque_move(hv, (int32_t)n),
+                                                 memory_order_release, memory_order_relaxed))
         return 0;
     return n;
 }
@@ -42,7 +46,8 @@ unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
     uint32_t dt = atomic_load_explicit(&dst->tail, memory_order_relaxed);
     uint32_t n;
     for (;;) {
-        uint32_t h = atomic_load_explicit(&victim->head, memory_order_acquire);
+        uint64_t hv = atomic_load_explicit(&victim->head, memory_order_acquire);
+        uint32_t h = weft__deque_idx(hv);
         /* Acquire pairs with the owner's release store of tail. */
         uint32_t t = atomic_load_explicit(&victim->tail, memory_order_acquire);
         n = t - h;
@@ -56,8 +61,9 @@ unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
             atomic_store_explicit(&dst->buf[(dt + i) & MASK], item, memory_order_relaxed);
         }
         /* Release: our copy happens before the victim may reuse the slots. */
-        if (atomic_compare_exchange_weak_explicit(&victim->head, &h, h + n,
-                                                  memory_order_release, memory_order_relaxed))
+        uint64_t moved = weft__deque_move(hv, (int32_t)n);
+        if (atomic_compare_exchange_weak_explicit(&victim->head, &hv, moved, memory_order_release,
+                                                  memory_order_relaxed))
             break;
     }
     /* Release: publishes the copied slots to thieves of dst. */
@@ -67,7 +73,7 @@ unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
 
 uint32_t weft__deque_len(struct deque *q)
 {
-    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t h = weft__deque_idx(atomic_load_explicit(&q->head, memory_order_acquire));
     uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
     uint32_t n = t - h;
     return n > WEFT__DEQUE_CAP ? 0 : n;

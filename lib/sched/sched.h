@@ -97,10 +97,16 @@ struct worker {
     struct deque q;                        /* local run queue */
     int *errno_loc;                        /* this thread's errno */
     _Atomic(struct weft_task *) next;      /* next slot: last woken task */
+    bool next_woken;                       /* what the owner last put in
+                                              next had started (a wake-up,
+                                              not a spawn); owner only */
     struct weft_runtime *rt;
     unsigned index;
     bool is_single;                        /* rt->n_workers == 1 */
     unsigned next_uses;                    /* next-slot runs in a row */
+    unsigned n_front;                      /* front-pushed tasks in q
+                                              (approximate, worker.c) */
+    unsigned front_streak;                 /* of them, run in a row */
     _Atomic uint32_t tick;                 /* switches; owner writes, read
                                               by peers to spot a stuck worker */
     bool force_maint;                      /* next loop pass: inject,

@@ -27,6 +27,7 @@
 
 #define WEFT__MAINT_INTERVAL 61u /* switches between maintenance passes */
 #define WEFT__NEXT_CAP 3u        /* next-slot runs before queue order wins */
+#define WEFT__FRONT_CAP 1024u    /* front-pushed runs before the back's turn */
 #define WEFT__MONITOR_NS 2000000 /* sleep cap while a peer is busy: 2 ms */
 
 #define WEFT__INJECT_BATCH 32u  /* overflow batch size in the inject queue */
@@ -138,7 +139,7 @@ void weft__workers_wake_all(struct weft_runtime *rt)
 
 /* Appends t at the back of w's queue. With one worker the ring is the
  * front of a single FIFO and the inject queue its back (so tasks start in
- * spawn order, as in asyncio); with several, a full ring sends its older
+ * spawn order, as in asyncio); with several, a full ring sends its front
  * half to the inject queue in one lock (Go, Tokio). push_local below is
  * the fast path. */
 static WEFT__NOINLINE void push_local_slow(struct worker *w, struct weft_task *t)
@@ -157,6 +158,7 @@ static WEFT__NOINLINE void push_local_slow(struct worker *w, struct weft_task *t
         unsigned n = weft__deque_take_half_owner(&w->q, batch);
         if (n == 0)
             continue; /* thieves made room */
+        w->n_front = w->n_front > n ? w->n_front - n : 0;
         /* Batches of at most WEFT__INJECT_BATCH, so that a refill (half
          * the free room of a ring) always takes at least one whole. */
         for (unsigned i = 0; i < n; i += WEFT__INJECT_BATCH) {
@@ -177,30 +179,70 @@ static inline void push_local(struct worker *w, struct weft_task *t)
         push_local_slow(w, t);
 }
 
+/* A spawned task displaced from the next slot before it started (several
+ * workers only): to the front of the queue, so that a spawn-then-join tree
+ * runs depth first, as a call tree would. Its subtree stays small and hot
+ * in the caches; FIFO order would expand the tree breadth first, holding
+ * a whole level of it (tasks and stacks) at once and overflowing the ring
+ * into the inject queue. Thieves still take from the front, in halves.
+ * After WEFT__FRONT_CAP pops in a row of front-pushed tasks, spawns go to
+ * the back until the front has drained, so that tasks pushed at the back
+ * (yields, wake-ups) cannot starve behind an endless stream of spawns. */
+static inline void push_spawned(struct worker *w, struct weft_task *t)
+{
+    if (w->front_streak < WEFT__FRONT_CAP && weft__deque_push_front_owner(&w->q, t)) {
+        w->n_front++;
+        return;
+    }
+    push_local(w, t);
+}
+
 void weft__schedule(struct weft_task *t, bool front)
 {
     struct weft_runtime *rt = t->rt;
     struct worker *w = weft__worker_self();
-    if (w && w->rt == rt) {
-        if (front) {
-            /* The next slot: no wake-up for the task that now sits there
-             * (the running task usually parks soon: message passing stays
-             * on this core); a displaced older one goes to the queue.
-             * Only this thread puts tasks there (thieves only take), so
-             * an empty slot needs no exchange. Release: publishes t to
-             * the acquire exchange that takes it (pick_local, steal_work). */
-            if (!atomic_load_explicit(&w->next, memory_order_relaxed)) {
-                atomic_store_explicit(&w->next, t, memory_order_release);
-                return;
-            }
-            t = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
-            if (!t)
-                return;
-        }
-        push_local(w, t);
-    } else {
+    if (!w || w->rt != rt) {
         weft__inject_push(&rt->inject, t);
+        notify_parked(rt);
+        return;
     }
+    if (front) {
+        /* The next slot: no wake-up for the task that now sits there (the
+         * running task usually parks soon: message passing stays on this
+         * core). Relaxed flags: t is ours, and TASK_STARTED is only set by
+         * the worker that runs it. */
+        bool spawned = !w->is_single &&
+                       !(atomic_load_explicit(&t->flags, memory_order_relaxed) & TASK_STARTED);
+        /* Only this thread puts tasks in the slot (thieves only take), so
+         * an empty slot needs no exchange. Release: publishes t to the
+         * acquire exchange that takes it (pick_local, steal_work). */
+        if (!atomic_load_explicit(&w->next, memory_order_relaxed)) {
+            atomic_store_explicit(&w->next, t, memory_order_release);
+            w->next_woken = !spawned;
+            return;
+        }
+        if (spawned && w->next_woken) {
+            /* A woken task waits there (typically a joiner whose child has
+             * just ended, and that will end in turn): it keeps the slot,
+             * and the new task goes to the front of the queue. Displaced
+             * to the back instead, joiners would pile up behind the
+             * depth-first front. */
+            push_spawned(w, t);
+            notify_parked(rt);
+            return;
+        }
+        bool displaced_woken = w->next_woken;
+        w->next_woken = !spawned;
+        t = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
+        if (!t)
+            return; /* a thief took the old one */
+        if (!displaced_woken && !w->is_single) {
+            push_spawned(w, t); /* a spawned task that has not started */
+            notify_parked(rt);
+            return;
+        }
+    }
+    push_local(w, t);
     notify_parked(rt);
 }
 
@@ -224,7 +266,21 @@ static struct weft_task *pick_local(struct worker *w)
         push_local(w, t); /* capped: let queue order win once */
     }
     w->next_uses = 0;
-    return weft__deque_pop_owner(&w->q);
+    t = weft__deque_pop_owner(&w->q);
+    /* Front-pushed tasks are at the front: count the ones run in a row
+     * (approximately: thieves may have taken some, which only ends the
+     * streak sooner). */
+    if (WEFT__UNLIKELY(w->n_front)) {
+        if (t) {
+            w->n_front--;
+            w->front_streak++;
+        } else {
+            w->n_front = 0;
+        }
+    } else if (WEFT__UNLIKELY(w->front_streak)) {
+        w->front_streak = 0;
+    }
+    return t;
 }
 
 static void move_from_inject(struct worker *w, size_t max)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The run-queue ring alone: FIFO owner order, overflow halves, and a stress
- * with several thief threads where nothing is lost or run twice. */
+/* The run-queue ring alone: FIFO owner order, front pushes, overflow
+ * halves, and a stress with several thief threads (the owner pushing at
+ * both ends) where nothing is lost or run twice. */
 #include "config.h"
 
 #include <pthread.h>
@@ -40,6 +41,30 @@ START_TEST(full_ring_refuses_then_gives_up_older_half)
     for (unsigned i = 0; i < n; i++)
         ck_assert_uint_eq(VAL(out[i]), i + 1);
     ck_assert_uint_eq(VAL(weft__deque_pop_owner(&q)), WEFT__DEQUE_CAP / 2 + 1);
+}
+END_TEST
+
+/* Front pushes are taken first, newest first, then the back in FIFO
+ * order; a full ring refuses them too. */
+START_TEST(front_pushes_run_first_newest_first)
+{
+    static struct deque q;
+    weft__deque_init(&q);
+    for (uintptr_t i = 1; i <= 5; i++)
+        ck_assert(weft__deque_push_owner(&q, ITEM(i)));
+    ck_assert(weft__deque_push_front_owner(&q, ITEM(100)));
+    ck_assert(weft__deque_push_front_owner(&q, ITEM(101)));
+    ck_assert_uint_eq(weft__deque_len(&q), 7);
+    ck_assert_uint_eq(VAL(weft__deque_pop_owner(&q)), 101);
+    ck_assert_uint_eq(VAL(weft__deque_pop_owner(&q)), 100);
+    for (uintptr_t i = 1; i <= 5; i++)
+        ck_assert_uint_eq(VAL(weft__deque_pop_owner(&q)), i);
+    ck_assert_ptr_null(weft__deque_pop_owner(&q));
+    for (uintptr_t i = 1; i <= WEFT__DEQUE_CAP; i++)
+        ck_assert(weft__deque_push_front_owner(&q, ITEM(i)));
+    ck_assert(!weft__deque_push_front_owner(&q, ITEM(999)));
+    ck_assert(!weft__deque_push_owner(&q, ITEM(999)));
+    ck_assert_uint_eq(VAL(weft__deque_pop_owner(&q)), WEFT__DEQUE_CAP);
 }
 END_TEST
 
@@ -115,6 +140,10 @@ START_TEST(thieves_lose_and_duplicate_nothing)
     }
     void *overflow[WEFT__DEQUE_CAP / 2];
     for (uintptr_t i = 1; i <= N_ITEMS; i++) {
+        /* Every fourth at the front: moves head back, against thieves
+         * that copy through a head they read earlier (deque.h: ABA). */
+        if (i % 4 == 0 && weft__deque_push_front_owner(&owner_q, ITEM(i)))
+            continue;
         while (!weft__deque_push_owner(&owner_q, ITEM(i))) {
             /* Full: what the worker moves to the inject queue, we consume. */
             unsigned n = weft__deque_take_half_owner(&owner_q, overflow);
@@ -148,6 +177,7 @@ Suite *test_suite(void)
     TCase *tc = harness_tcase(s, "order", 10);
     tcase_add_test(tc, owner_pops_in_fifo_order);
     tcase_add_test(tc, full_ring_refuses_then_gives_up_older_half);
+    tcase_add_test(tc, front_pushes_run_first_newest_first);
     tcase_add_test(tc, steal_takes_older_half_in_order);
     tc = harness_tcase(s, "stress", 120);
     tcase_add_test(tc, thieves_lose_and_duplicate_nothing);
