@@ -350,11 +350,30 @@ START_TEST(wait_any_times_out_and_cancels_nothing)
 END_TEST
 
 struct any_cancel {
-    struct kid k[3];
     weft_task *t[3];
     atomic_int waiting;
     atomic_int rc;
+    atomic_int release; /* the watched tasks end once it is set */
 };
+
+/* Ends with 7 + i once the waiter's cancellation has been handled: a
+ * timed end could come first on a loaded machine, and wait_any would then
+ * return its index instead of -ECANCELED. */
+struct any_watched {
+    struct any_cancel *a;
+    int i;
+};
+
+static int watched_until_released(void *arg)
+{
+    struct any_watched *w = arg;
+    while (!atomic_load(&w->a->release)) {
+        int rc = weft_sleep(WEFT_MSEC(1));
+        if (rc)
+            return rc;
+    }
+    return 7 + w->i;
+}
 
 static int any_waiter(void *arg)
 {
@@ -368,9 +387,10 @@ static int any_waiter(void *arg)
 static int cancel_any_waiter(void *arg)
 {
     struct any_cancel *a = arg;
+    struct any_watched w3[3];
     for (int i = 0; i < 3; i++) {
-        a->k[i] = (struct kid){.sleep_ns = WEFT_MSEC(200), .result = 7 + i};
-        a->t[i] = spawn_kid(&a->k[i]);
+        w3[i] = (struct any_watched){a, i};
+        a->t[i] = weft_spawn(watched_until_released, &w3[i]);
         HREQUIRE(a->t[i] != NULL, -1);
     }
     weft_task *w = weft_spawn(any_waiter, a);
@@ -381,6 +401,9 @@ static int cancel_any_waiter(void *arg)
     HCHECK_INT_EQ(weft_join(w), -ECANCELED);
     /* The waiter's cancellation does not reach the tasks it watched: they
      * complete, and their handles are still ours. */
+    for (int i = 0; i < 3; i++)
+        HCHECK(!weft_task_done(a->t[i]));
+    atomic_store(&a->release, 1);
     for (int i = 0; i < 3; i++)
         HCHECK_INT_EQ(weft_join(a->t[i]), 7 + i);
     return 0;
