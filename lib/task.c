@@ -11,9 +11,26 @@
 #include "sched/sched.h"
 #include "util/clock.h"
 
-struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *arg)
+/* Ids are handed out in blocks per worker, so that a spawn does not
+ * contend on the runtime's counter: unique, but in spawn order only per
+ * worker. */
+#define WEFT__ID_BLOCK 256
+
+static uint64_t next_id(struct weft_runtime *rt, struct worker *w)
 {
-    struct weft_task *t = weft__task_alloc(rt);
+    if (!w)
+        return atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
+    if (WEFT__UNLIKELY(w->id_next == w->id_end)) {
+        w->id_next = atomic_fetch_add_explicit(&rt->next_id, WEFT__ID_BLOCK, memory_order_relaxed);
+        w->id_end = w->id_next + WEFT__ID_BLOCK;
+    }
+    return w->id_next++;
+}
+
+/* w: the calling thread's worker if it belongs to rt, else NULL. */
+static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, weft_fn fn, void *arg)
+{
+    struct weft_task *t = weft__task_alloc_on(w, rt);
     if (!t) {
         errno = ENOMEM;
         return NULL;
@@ -43,11 +60,10 @@ struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *ar
     t->timer.idx = 0;
     atomic_init(&t->timer.heap, NULL);
     atomic_store_explicit(&t->wait_what, NULL, memory_order_relaxed);
-    t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
+    t->id = next_id(rt, w);
     t->name[0] = '\0';
 
-    struct worker *w = weft__worker_self();
-    t->shard = (w && w->rt == rt) ? w->index : rt->n_workers;
+    t->shard = w ? w->index : rt->n_workers;
     struct live_shard *sh = &rt->shards[t->shard];
     spin_lock(&sh->lock);
     list_push_back(&sh->tasks, &t->live);
@@ -58,8 +74,14 @@ struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *ar
     /* With several workers a new task takes the next slot, as in Go and
      * Tokio: spawn-then-join trees run depth first and stay small. With one
      * worker it queues at the back: asyncio's start order. */
-    weft__schedule(t, rt->n_workers > 1);
+    weft__schedule_on(w, t, rt->n_workers > 1);
     return t;
+}
+
+struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *arg)
+{
+    struct worker *w = weft__worker_self();
+    return spawn_on(rt, w && w->rt == rt ? w : NULL, fn, arg);
 }
 
 void weft__task_run_body(struct weft_task *t)
@@ -212,7 +234,8 @@ weft_task *weft_spawn(weft_fn fn, void *arg)
         errno = EINVAL;
         return NULL;
     }
-    return weft__task_spawn(self->rt, fn, arg);
+    /* self->worker: the worker running us, so no thread-local look-up. */
+    return spawn_on(self->rt, self->worker, fn, arg);
 }
 
 int weft_join(weft_task *t)

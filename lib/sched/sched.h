@@ -115,6 +115,8 @@ struct worker {
                                               a stack: back off (worker.c) */
     uint32_t *seen_tick;                   /* peers' ticks at our last check */
     uint64_t rng;                          /* victim choice */
+    uint64_t id_next, id_end;              /* task ids left in this
+                                              worker's block (task.c) */
     _Atomic(struct weft_task *) current;   /* running task or NULL; owner
                                               writes (relaxed), dumps read */
     /* Post-switch action, set by the context that switches away and run
@@ -133,8 +135,11 @@ struct worker {
     _Atomic bool parked;                   /* in epoll_wait (hint) */
     pthread_t thread;
     struct stack_cache stacks;
-    struct weft_task *free_tasks;          /* cache of task structs */
-    unsigned n_free_tasks;
+    struct weft_task *free_tasks;          /* cache of task structs: */
+    struct weft_task *free_tail;           /* its last (when non-empty), */
+    unsigned n_free_tasks;                 /* its length; */
+    struct weft_task *spare_tasks;         /* a full batch, or NULL, */
+    struct weft_task *spare_tail;          /* and its last (worker.c) */
     struct timer_heap timers;
     struct poller poller;
     /* Counters, written by the owner only (relaxed), read by stats. */
@@ -215,6 +220,8 @@ struct weft_task *weft__task_self(void);
  * queue; from anywhere else to the inject queue. Wakes an idle worker when
  * nobody is searching. */
 void weft__schedule(struct weft_task *t, bool front);
+/* The same, w being the calling thread's worker (or NULL). */
+void weft__schedule_on(struct worker *w, struct weft_task *t, bool front);
 
 /* Marks the point after which the calling task may publish itself to
  * wakers without a lock and then park. Nothing to do any more: a wake is
@@ -273,6 +280,8 @@ void weft__workers_wake_all(struct weft_runtime *rt);
  * else malloc; released into the cache of the worker that drops the last
  * reference (bounded), else free. */
 struct weft_task *weft__task_alloc(struct weft_runtime *rt);
+/* The same, w being the calling thread's worker (or NULL). */
+struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt);
 void weft__task_release(struct weft_task *t);
 /* Frees all task memory of rt; called once every task has ended and the
  * workers are stopped. */

@@ -199,8 +199,12 @@ static inline void push_spawned(struct worker *w, struct weft_task *t)
 
 void weft__schedule(struct weft_task *t, bool front)
 {
+    weft__schedule_on(weft__worker_self(), t, front);
+}
+
+void weft__schedule_on(struct worker *w, struct weft_task *t, bool front)
+{
     struct weft_runtime *rt = t->rt;
-    struct worker *w = weft__worker_self();
     if (!w || w->rt != rt) {
         weft__inject_push(&rt->inject, t);
         notify_parked(rt);
@@ -753,13 +757,20 @@ void weft__yield_now(void) { weft__yield_self(weft__task_self()); }
 /* ------------------------------------------------------------ task memory */
 
 /* Task structs come from chunks of WEFT__TASK_CHUNK, kept for the life of
- * the runtime: malloc and free of ~300-byte objects cost more than the
- * rest of a spawn. Each worker keeps a free list of its own (no lock); a
- * struct released on a plain thread, or beyond WEFT__TASK_CACHE on a
- * worker, goes to the runtime's list (one lock per batch). Under ASan
- * every struct is malloc'd so that use after free is reported. */
+ * the runtime: malloc and free of ~250-byte objects cost more than the
+ * rest of a spawn. Each worker keeps two lists of its own (no lock): `free`
+ * (allocations pop from it, releases push onto it) and `spare`, one full
+ * batch of WEFT__TASK_BATCH. When `free` fills up it becomes the spare, and
+ * an older spare goes to the runtime's list in one lock; when it runs dry
+ * the spare (or a batch from the runtime, or a new chunk) replaces it. So
+ * a worker takes the lock once per batch, not once per task, however its
+ * spawns and ends balance. The runtime's list is a chain of batches whose
+ * first task carries the batch's last task and length (qlast, qlen, as in
+ * the inject queue), so a batch moves in O(1). Plain threads take and give
+ * single tasks there. Under ASan every struct is malloc'd so that use
+ * after free is reported. */
 #define WEFT__TASK_CHUNK 64
-#define WEFT__TASK_CACHE 4096
+#define WEFT__TASK_BATCH 1024
 
 struct task_chunk {
     struct task_chunk *next;
@@ -767,42 +778,74 @@ struct task_chunk {
 };
 
 #ifndef WEFT__ASAN
-static struct weft_task *refill_tasks(struct weft_runtime *rt, struct worker *w)
+/* Appends the list first..last (n tasks) to the runtime's chain as one
+ * batch; task_lock held. */
+static void batch_push_locked(struct weft_runtime *rt, struct weft_task *first,
+                              struct weft_task *last, unsigned n)
 {
+    first->qlast = last;
+    first->qlen = n;
+    last->qnext = rt->free_tasks;
+    rt->free_tasks = first;
+    rt->n_free_tasks += n;
+}
+
+/* Gives w a new `free` list: its spare, a batch of the runtime's, or a new
+ * chunk. False when out of memory. */
+static WEFT__NOINLINE bool refill_tasks(struct weft_runtime *rt, struct worker *w)
+{
+    if (w->spare_tasks) {
+        w->free_tasks = w->spare_tasks;
+        w->free_tail = w->spare_tail;
+        w->n_free_tasks = WEFT__TASK_BATCH;
+        w->spare_tasks = NULL;
+        return true;
+    }
+    struct weft_task *first = NULL, *last = NULL;
+    unsigned n = 0;
     pthread_mutex_lock(&rt->task_lock);
-    struct weft_task *list = rt->free_tasks;
-    if (list) {
-        rt->free_tasks = NULL;
-        w->n_free_tasks = rt->n_free_tasks;
-        rt->n_free_tasks = 0;
+    if (rt->free_tasks) {
+        first = rt->free_tasks;
+        last = first->qlast;
+        n = first->qlen;
+        rt->free_tasks = last->qnext;
+        rt->n_free_tasks -= n;
     } else {
         struct task_chunk *c = malloc(sizeof *c);
         if (c) {
             c->next = rt->task_chunks;
             rt->task_chunks = c;
-            for (int i = 0; i < WEFT__TASK_CHUNK; i++)
-            {
-                c->tasks[i].qnext = i + 1 < WEFT__TASK_CHUNK ? &c->tasks[i + 1] : NULL;
-                c->tasks[i].from_malloc = false;
-            }
-            list = &c->tasks[0];
-            w->n_free_tasks = WEFT__TASK_CHUNK;
         }
+        pthread_mutex_unlock(&rt->task_lock);
+        if (!c)
+            return false;
+        for (int i = 0; i < WEFT__TASK_CHUNK; i++) {
+            c->tasks[i].qnext = i + 1 < WEFT__TASK_CHUNK ? &c->tasks[i + 1] : NULL;
+            c->tasks[i].from_malloc = false;
+        }
+        first = &c->tasks[0];
+        last = &c->tasks[WEFT__TASK_CHUNK - 1];
+        n = WEFT__TASK_CHUNK;
+        goto done;
     }
     pthread_mutex_unlock(&rt->task_lock);
-    return list;
+    last->qnext = NULL;
+done:
+    w->free_tasks = first;
+    w->free_tail = last;
+    w->n_free_tasks = n;
+    return true;
 }
 #endif
 
-struct weft_task *weft__task_alloc(struct weft_runtime *rt)
+struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt)
 {
     struct weft_task *t;
 #ifndef WEFT__ASAN
-    struct worker *w = weft__worker_self();
     if (w && w->rt == rt) {
-        t = w->free_tasks;
-        if (WEFT__UNLIKELY(!t) && !(t = refill_tasks(rt, w)))
+        if (WEFT__UNLIKELY(!w->free_tasks) && !refill_tasks(rt, w))
             return NULL;
+        t = w->free_tasks;
         w->free_tasks = t->qnext;
         w->n_free_tasks--;
         return t; /* keeps its from_malloc mark, as below */
@@ -810,12 +853,20 @@ struct weft_task *weft__task_alloc(struct weft_runtime *rt)
     pthread_mutex_lock(&rt->task_lock);
     t = rt->free_tasks;
     if (t) {
-        rt->free_tasks = t->qnext;
+        /* The rest of t's batch becomes a batch of its own. */
+        struct weft_task *nx = t->qnext;
+        if (t->qlen > 1) {
+            nx->qlast = t->qlast;
+            nx->qlen = t->qlen - 1;
+        }
+        rt->free_tasks = nx;
         rt->n_free_tasks--;
     }
     pthread_mutex_unlock(&rt->task_lock);
     if (t)
         return t; /* keeps its from_malloc mark */
+#else
+    (void)w;
 #endif
     t = malloc(sizeof(struct weft_task));
     if (t)
@@ -823,23 +874,40 @@ struct weft_task *weft__task_alloc(struct weft_runtime *rt)
     return t;
 }
 
+struct weft_task *weft__task_alloc(struct weft_runtime *rt)
+{
+    return weft__task_alloc_on(weft__worker_self(), rt);
+}
+
 void weft__task_release(struct weft_task *t)
 {
 #ifndef WEFT__ASAN
     struct weft_runtime *rt = t->rt;
     struct worker *w = weft__worker_self();
-    if (w && w->rt == rt && w->n_free_tasks < WEFT__TASK_CACHE) {
+    if (w && w->rt == rt) {
+        if (!w->free_tasks)
+            w->free_tail = t;
         t->qnext = w->free_tasks;
         w->free_tasks = t;
-        w->n_free_tasks++;
+        if (WEFT__LIKELY(++w->n_free_tasks < WEFT__TASK_BATCH))
+            return;
+        /* Full: it becomes the spare; an older spare goes to the runtime. */
+        struct weft_task *old = w->spare_tasks, *old_tail = w->spare_tail;
+        w->spare_tasks = w->free_tasks;
+        w->spare_tail = w->free_tail;
+        w->free_tasks = NULL;
+        w->n_free_tasks = 0;
+        if (old) {
+            pthread_mutex_lock(&rt->task_lock);
+            batch_push_locked(rt, old, old_tail, WEFT__TASK_BATCH);
+            pthread_mutex_unlock(&rt->task_lock);
+        }
         return;
     }
     /* Chunk and malloc'd structs both live on the runtime's list;
      * weft__task_memory_release frees the malloc'd ones (from_malloc). */
     pthread_mutex_lock(&rt->task_lock);
-    t->qnext = rt->free_tasks;
-    rt->free_tasks = t;
-    rt->n_free_tasks++;
+    batch_push_locked(rt, t, t, 1);
     pthread_mutex_unlock(&rt->task_lock);
 #else
     free(t);
@@ -851,15 +919,18 @@ void weft__task_memory_release(struct weft_runtime *rt)
 {
     for (unsigned i = 0; i < rt->n_workers; i++) {
         struct worker *w = &rt->workers[i];
-        while (w->free_tasks) {
-            struct weft_task *t = w->free_tasks;
-            w->free_tasks = t->qnext;
-            t->qnext = rt->free_tasks;
-            rt->free_tasks = t;
+        struct weft_task **lists[2] = {&w->free_tasks, &w->spare_tasks};
+        for (int k = 0; k < 2; k++) {
+            while (*lists[k]) {
+                struct weft_task *t = *lists[k];
+                *lists[k] = t->qnext;
+                t->qnext = rt->free_tasks;
+                rt->free_tasks = t;
+            }
         }
     }
     /* malloc'd structs (allocated from plain threads) are freed one by
-     * one; chunk ones go with their chunk. */
+     * one; chunk ones go with their chunk. The batches are one chain. */
     while (rt->free_tasks) {
         struct weft_task *t = rt->free_tasks;
         rt->free_tasks = t->qnext;
