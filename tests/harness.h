@@ -26,7 +26,10 @@ Suite *test_suite(void);
  * failure record before each test and asserts it clean after, and adds
  * the TCase to s. Tag memory- or time-hungry cases "slow"
  * (tcase_set_tags) so that CK_EXCLUDE_TAGS=slow skips them under
- * valgrind. */
+ * valgrind, and cases whose assertions are wall-clock bounds "timing"
+ * (make valgrind and the CI's TSan run skip those). Everything else must
+ * hold however the OS schedules the threads: wait for the state a check
+ * needs (HYIELD_UNTIL, harness_spin_until), never for a fixed time. */
 TCase *harness_tcase(Suite *s, const char *name, double timeout_s);
 
 /* Runs fn(arg) with weft_runtime_block_on() in a fresh runtime of
