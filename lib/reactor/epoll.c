@@ -127,6 +127,15 @@ int weft__poller_wait(struct poller *p, int64_t timeout_ns)
     for (int i = 0; i < n; i++) {
         struct poll_source *src = evs[i].data.ptr;
         if (!src) {
+            /* The wake-up eventfd (level-triggered). A look without
+             * waiting leaves it set: a peer that polls this poller for its
+             * busy owner (work stealing) must not swallow a wake-up sent
+             * to end the owner's next sleep, or the owner, on its way to
+             * park, would sleep through it while counted as woken (and,
+             * counted as searching, stop every later wake-up). The owner's
+             * next wait that may block consumes it and returns at once. */
+            if (timeout_ns == 0)
+                continue;
             uint64_t v;
             ssize_t r = read(p->evfd, &v, sizeof v);
             (void)r;

@@ -35,7 +35,10 @@ struct poller {
 WEFT__MUST_CHECK int weft__poller_init(struct poller *p);
 void weft__poller_destroy(struct poller *p);
 /* Waits up to timeout_ns (< 0: forever, 0: just poll) for readiness or a
- * wake-up and dispatches ready sources. Any thread may poll any poller.
+ * wake-up and dispatches ready sources. Any thread may poll any poller
+ * without waiting (timeout_ns 0); only its owner waits (timeout_ns != 0),
+ * and only such a wait consumes a wake-up: a look without waiting leaves
+ * it pending for the owner's next wait, which then returns at once.
  * Returns the number of source events dispatched, or a negative errno. */
 int weft__poller_wait(struct poller *p, int64_t timeout_ns);
 /* Ends a wait in progress (or the next one) on p. Any thread. */
