@@ -193,6 +193,9 @@ struct weft_runtime {
     /* Task memory (worker.c): chunks, and the shared free list. */
     pthread_mutex_t task_lock;
     struct task_chunk *task_chunks;
+    unsigned n_task_chunks;
+    struct weft_task *task_bump;     /* uncarved structs of the newest */
+    struct weft_task *task_bump_end; /* chunk (worker.c) */
     struct weft_task *free_tasks;
     unsigned long n_free_tasks;
     unsigned blocking_max;
