@@ -21,8 +21,68 @@ struct weft_gen {
     bool is_busy;             /* a next or close is in progress */
     bool is_closing;          /* close started: every yield fails */
     bool is_done;             /* the body has returned */
+    bool is_freed;            /* closed: in the cache below, or reused */
     int status;               /* its status, once is_done */
+    struct weft_gen *next_free; /* link in gen_cache */
 };
+
+/* Closed generators are kept (up to GEN_CACHE_MAX of them, their mutex
+ * still initialised) and reused by weft_gen_new, rather than freed: a
+ * next or close on a generator already closed then finds is_freed set and
+ * fails with -EINVAL instead of touching freed memory. */
+#define GEN_CACHE_MAX 1024
+static struct {
+    pthread_mutex_t lock;
+    struct weft_gen *head;
+    unsigned n;
+} gen_cache = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+
+static struct weft_gen *gen_alloc(void)
+{
+    pthread_mutex_lock(&gen_cache.lock);
+    struct weft_gen *g = gen_cache.head;
+    if (g) {
+        gen_cache.head = g->next_free;
+        gen_cache.n--;
+    }
+    pthread_mutex_unlock(&gen_cache.lock);
+    if (g)
+        return g;
+    g = malloc(sizeof *g);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int rc = pthread_mutex_init(&g->mu, NULL);
+    if (rc) {
+        free(g);
+        errno = rc;
+        return NULL;
+    }
+    return g;
+}
+
+/* The end of a close: marks g closed (under its lock, so that a late
+ * call sees it) and caches it, or frees it when the cache is full. */
+static void gen_release(struct weft_gen *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->is_freed = true;
+    g->task = NULL;
+    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_lock(&gen_cache.lock);
+    bool keep = gen_cache.n < GEN_CACHE_MAX;
+    if (keep) {
+        g->next_free = gen_cache.head;
+        gen_cache.head = g;
+        gen_cache.n++;
+    }
+    pthread_mutex_unlock(&gen_cache.lock);
+    if (!keep) {
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+    }
+}
 
 /* Result a yield hands to the waiting consumer: a value (in waiter.data). */
 #define GEN_VALUE 1
@@ -52,17 +112,10 @@ weft_gen *weft_gen_new(weft_gen_fn body, void *arg)
         errno = EINVAL;
         return NULL;
     }
-    struct weft_gen *g = malloc(sizeof *g);
-    if (!g) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    int rc = pthread_mutex_init(&g->mu, NULL);
-    if (rc) {
-        free(g);
-        errno = rc;
-        return NULL;
-    }
+    struct weft_gen *g = gen_alloc();
+    if (!g)
+        return NULL; /* errno set */
+    pthread_mutex_lock(&g->mu);
     g->body = body;
     g->arg = arg;
     g->rt = self->rt;
@@ -72,7 +125,10 @@ weft_gen *weft_gen_new(weft_gen_fn body, void *arg)
     g->is_busy = false;
     g->is_closing = false;
     g->is_done = false;
+    g->is_freed = false;
     g->status = 0;
+    g->next_free = NULL;
+    pthread_mutex_unlock(&g->mu);
     return g;
 }
 
@@ -84,7 +140,7 @@ int weft_gen_yield(weft_gen *g, void *value)
     if (!g)
         return -EINVAL;
     pthread_mutex_lock(&g->mu);
-    if (g->task != self) {
+    if (g->is_freed || g->task != self) {
         pthread_mutex_unlock(&g->mu);
         return -EINVAL; /* only the body yields */
     }
@@ -130,9 +186,10 @@ int weft_gen_next(weft_gen *g, void **value)
     if (rc)
         return rc;
     pthread_mutex_lock(&g->mu);
-    if (g->task == self || g->is_busy) {
-        /* The body asking itself, or two consumers at once. */
-        rc = g->task == self ? -EINVAL : -EBUSY;
+    if (g->is_freed || g->task == self || g->is_busy) {
+        /* Closed already, the body asking itself, or two consumers at
+         * once. */
+        rc = g->is_freed || g->task == self ? -EINVAL : -EBUSY;
         pthread_mutex_unlock(&g->mu);
         return rc;
     }
@@ -191,8 +248,8 @@ int weft_gen_close(weft_gen *g)
     if (!g)
         return -EINVAL;
     pthread_mutex_lock(&g->mu);
-    if (g->task == self || g->is_busy) {
-        int err = g->task == self ? -EINVAL : -EBUSY;
+    if (g->is_freed || g->task == self || g->is_busy) {
+        int err = g->is_freed || g->task == self ? -EINVAL : -EBUSY;
         pthread_mutex_unlock(&g->mu);
         return err;
     }
@@ -219,8 +276,7 @@ int weft_gen_close(weft_gen *g)
     /* The body task has ended (acquire in weft__task_wait): its writes to
      * g are visible and nothing touches g any more. */
     int st = g->status;
-    pthread_mutex_destroy(&g->mu);
-    free(g);
+    gen_release(g);
     if (rc < 0)
         return rc;
     if (interrupts && st == -ECANCELED)

@@ -187,8 +187,48 @@ struct weft_group {
     struct group_child **children;
     size_t n, cap;
     bool failed;    /* a child failed or the waiter was interrupted */
+    bool waiting;   /* weft_group_wait has begun */
+    bool freed;     /* waited for: in the cache below, or reused */
     int first_fail; /* status of the first failure */
+    struct weft_group *next_free; /* link in group_cache */
 };
+
+/* Groups that have been waited for are kept (up to GROUP_CACHE_MAX, their
+ * lock still initialised) and reused by weft_group_new, rather than freed:
+ * a spawn or a second wait on such a group then finds `freed` set and
+ * fails with -EINVAL instead of touching freed memory. */
+#define GROUP_CACHE_MAX 1024
+static struct {
+    pthread_mutex_t lock;
+    struct weft_group *head;
+    unsigned n;
+} group_cache = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+
+/* The end of a wait: marks g freed (under its lock, so that a late call
+ * sees it) and caches it, or frees it when the cache is full. */
+static void group_release(weft_group *g)
+{
+    pthread_mutex_lock(&g->lock);
+    free(g->tasks);
+    free(g->children);
+    g->tasks = NULL;
+    g->children = NULL;
+    g->n = g->cap = 0;
+    g->freed = true;
+    pthread_mutex_unlock(&g->lock);
+    pthread_mutex_lock(&group_cache.lock);
+    bool keep = group_cache.n < GROUP_CACHE_MAX;
+    if (keep) {
+        g->next_free = group_cache.head;
+        group_cache.head = g;
+        group_cache.n++;
+    }
+    pthread_mutex_unlock(&group_cache.lock);
+    if (!keep) {
+        pthread_mutex_destroy(&g->lock);
+        free(g);
+    }
+}
 
 weft_group *weft_group_new(void)
 {
@@ -197,14 +237,33 @@ weft_group *weft_group_new(void)
         errno = EPERM;
         return NULL;
     }
-    weft_group *g = calloc(1, sizeof *g);
-    if (!g) {
-        errno = ENOMEM;
-        return NULL;
+    pthread_mutex_lock(&group_cache.lock);
+    weft_group *g = group_cache.head;
+    if (g) {
+        group_cache.head = g->next_free;
+        group_cache.n--;
     }
-    pthread_mutex_init(&g->lock, NULL);
+    pthread_mutex_unlock(&group_cache.lock);
+    if (!g) {
+        g = calloc(1, sizeof *g);
+        if (!g) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        pthread_mutex_init(&g->lock, NULL);
+    }
+    pthread_mutex_lock(&g->lock);
     g->rt = self->rt;
     g->owner = self;
+    g->tasks = NULL;
+    g->children = NULL;
+    g->n = g->cap = 0;
+    g->failed = false;
+    g->waiting = false;
+    g->freed = false;
+    g->first_fail = 0;
+    g->next_free = NULL;
+    pthread_mutex_unlock(&g->lock);
     return g;
 }
 
@@ -244,10 +303,11 @@ int weft_group_spawn(weft_group *g, weft_fn fn, void *arg)
     c->fn = fn;
     c->arg = arg;
     pthread_mutex_lock(&g->lock);
-    if (g->failed) {
+    if (g->freed || g->failed) {
+        int rc = g->freed ? -EINVAL : -ECANCELED;
         pthread_mutex_unlock(&g->lock);
         free(c);
-        return -ECANCELED;
+        return rc;
     }
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 8;
@@ -284,6 +344,14 @@ int weft_group_wait(weft_group *g)
         return -EPERM;
     if (!g)
         return -EINVAL;
+    pthread_mutex_lock(&g->lock);
+    if (g->freed || g->waiting) {
+        /* Waited for already (and freed), or being waited for. */
+        pthread_mutex_unlock(&g->lock);
+        return -EINVAL;
+    }
+    g->waiting = true;
+    pthread_mutex_unlock(&g->lock);
     int interrupted = 0;
     for (size_t i = 0;; i++) {
         pthread_mutex_lock(&g->lock);
@@ -310,9 +378,6 @@ int weft_group_wait(weft_group *g)
         free(g->children[i]);
     }
     int result = interrupted ? interrupted : g->first_fail;
-    free(g->tasks);
-    free(g->children);
-    pthread_mutex_destroy(&g->lock);
-    free(g);
+    group_release(g);
     return result;
 }

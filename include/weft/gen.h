@@ -24,8 +24,8 @@ WEFT_API weft_gen *weft_gen_new(weft_gen_fn body, void *arg);
 WEFT_API int weft_gen_yield(weft_gen *g, void *value);
 /* Asks for the next value: 1 and *value set (value may be NULL), 0 when
  * the body has returned (its status, if negative, is returned instead,
- * every time), or -ECANCELED, -ETIMEDOUT, -EINVAL (NULL g, or called from
- * the body), -EBUSY (another next or close is in progress), -EPERM. If the
+ * every time), or -ECANCELED, -ETIMEDOUT, -EINVAL (NULL g, a generator
+ * already closed, or called from the body), -EBUSY (another next or close is in progress), -EPERM. If the
  * caller is cancelled or its deadline passes while the body runs, the
  * body is cancelled (as in asyncio, where the body runs in the consumer's
  * task), next returns once it has ended, and the generator is finished.
@@ -37,9 +37,13 @@ WEFT_API int weft_gen_next(weft_gen *g, void **value);
  * counted as 0; 0 and the body never runs if no next was ever made (as
  * asyncio's aclose of an unstarted generator). If the caller is cancelled
  * while waiting, the body is cancelled too and still waited for; then
- * -ECANCELED (or -ETIMEDOUT). -EINVAL (NULL g, or from the body), -EBUSY
- * while a next is in progress (g is not freed), -EPERM. Every generator
- * that was created must be closed. Task only (suspension point). */
+ * -ECANCELED (or -ETIMEDOUT). -EINVAL (NULL g, closed already, or from
+ * the body), -EBUSY while a next is in progress (g is not freed), -EPERM.
+ * Every generator that was created must be closed. (A closed generator's
+ * memory is kept for reuse by weft_gen_new, so that a later call on it is
+ * caught with -EINVAL rather than touching freed memory; a generator
+ * created since may have taken its place.) Task only (suspension
+ * point). */
 WEFT_API int weft_gen_close(weft_gen *g);
 
 #ifdef __cplusplus

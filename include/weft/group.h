@@ -25,25 +25,29 @@ WEFT_API int weft_gather(weft_task *const tasks[], size_t n, int statuses[]);
  * and cancels nothing: the handles stay the caller's, to join later.
  * Returns -ETIMEDOUT after timeout_ns (< 0 = no timeout, 0 = just look),
  * -ECANCELED, -EINVAL (NULL array or entry, n == 0), -EPERM outside a
- * task. Several tasks may wait on the same tasks at once, and a task that
- * another task is joining counts too; the end of such a shared task is
- * seen within a few milliseconds (at most 16 ms) rather than at once.
- * Task only (suspension point). */
+ * task. Several tasks may wait on the same tasks at once (their handles
+ * must stay valid meanwhile: nobody joins or detaches them before these
+ * calls return); the end of a task watched that way is seen within a few
+ * milliseconds (at most 16 ms) rather than at once. Task only (suspension
+ * point). */
 WEFT_API int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns);
 
 /* A task group (asyncio.TaskGroup) bound to the calling task's runtime.
  * Returns NULL and sets errno: EPERM outside a task, ENOMEM. Task only. */
 WEFT_API weft_group *weft_group_new(void);
 
-/* Spawns fn(arg) into g. Returns 0, -EINVAL (NULL g or fn), -ENOMEM,
- * -ECANCELED if g has already failed or been cancelled (fn does not run). Task only. */
+/* Spawns fn(arg) into g. Returns 0, -EINVAL (NULL g or fn, or g already
+ * waited for), -ENOMEM, -ECANCELED if g has already failed or been
+ * cancelled (fn does not run). Task only. */
 WEFT_API int weft_group_spawn(weft_group *g, weft_fn fn, void *arg);
 
 /* Waits for every task of g; the first failure cancels the rest. Returns
  * that first failure's status (or 0) and frees g. If the caller is
  * cancelled, cancels all, waits, returns -ECANCELED. -EINVAL for NULL g,
- * -EPERM outside a task (g is then left alone). Task only (suspension
- * point). */
+ * or a group already waited for or being waited for by another task (a
+ * waited-for group's memory is kept for reuse by weft_group_new, so that
+ * this is caught rather than touching freed memory), -EPERM outside a
+ * task (g is then left alone). Task only (suspension point). */
 WEFT_API int weft_group_wait(weft_group *g);
 
 #ifdef __cplusplus

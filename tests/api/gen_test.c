@@ -447,6 +447,46 @@ START_TEST(misuse_is_rejected)
 }
 END_TEST
 
+/* A generator already closed: close and next fail with -EINVAL (they
+ * used to read the freed generator: a second close returned -EBUSY by
+ * chance). Generators made afterwards, more than are cached, still work. */
+static int closed_generator_main(void *arg)
+{
+    (void)arg;
+    struct counting c = {.limit = 3};
+    weft_gen *g = weft_gen_new(count_body, &c);
+    HREQUIRE(g != NULL, -errno);
+    void *v;
+    HCHECK_INT_EQ(weft_gen_next(g, &v), 1);
+    HCHECK_INT_EQ(weft_gen_close(g), 0);
+    HCHECK_INT_EQ(weft_gen_close(g), -EINVAL);
+    HCHECK_INT_EQ(weft_gen_next(g, &v), -EINVAL);
+    /* Never started, closed twice. */
+    struct counting u = {.limit = 3};
+    weft_gen *h = weft_gen_new(count_body, &u);
+    HREQUIRE(h != NULL, -errno);
+    HCHECK_INT_EQ(weft_gen_close(h), 0);
+    HCHECK_INT_EQ(weft_gen_close(h), -EINVAL);
+    HCHECK_INT_EQ(atomic_load(&u.started), 0);
+    enum { N = 3000 };
+    for (int i = 0; i < N && !harness_failures(); i++) {
+        struct counting k = {.limit = 2};
+        weft_gen *x = weft_gen_new(count_body, &k);
+        HREQUIRE(x != NULL, -errno);
+        HCHECK_INT_EQ(weft_gen_next(x, &v), 1);
+        HCHECK_PTR_EQ(v, (void *)0);
+        HCHECK_INT_EQ(weft_gen_close(x), 0);
+    }
+    return 0;
+}
+
+START_TEST(closed_generator_calls_fail_with_einval)
+{
+    ck_assert_int_eq(harness_run(workers_of(_i), closed_generator_main, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+
 static int outside_body(weft_gen *g, void *arg)
 {
     (void)g;
@@ -536,6 +576,7 @@ Suite *test_suite(void)
 
     tc = harness_tcase(s, "misuse", 30);
     tcase_add_loop_test(tc, misuse_is_rejected, 0, 3);
+    tcase_add_loop_test(tc, closed_generator_calls_fail_with_einval, 0, 3);
     tcase_add_test(tc, generators_are_task_only);
     return s;
 }

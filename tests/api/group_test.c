@@ -454,17 +454,16 @@ START_TEST(wait_any_races_with_tasks_ending)
 }
 END_TEST
 
-/* Two wait_any on the same task, and wait_any on a task another task is
- * joining: a task has one waiter slot, and whoever did not get it was
- * woken only by its own timeout (never, without one). All of them now see
- * the end, within the polling bound (16 ms) rather than at their timeout.
- * (The joiner joins first here: a join that comes while a wait_any holds
- * the slot is another matter.) */
+/* Several wait_any on the same task at once (the owner joins it only
+ * after they have returned, as it must: a join frees the handle they use).
+ * A task has one waiter slot, and the watchers that did not get it were
+ * woken only by their own timeout (never, without one). All of them now
+ * see the end, within the polling bound (16 ms) rather than at their
+ * timeout. */
 struct any_shared {
     weft_task *t[1];
     atomic_int rc[3];
     _Atomic int64_t returned_at[3];
-    atomic_int joining;
 };
 
 struct any_shared_who {
@@ -481,46 +480,27 @@ static int any_shared_watcher(void *arg)
     return 0;
 }
 
-static int any_shared_joiner(void *arg)
-{
-    struct any_shared_who *w = arg;
-    atomic_store(&w->s->joining, 1);
-    int rc = weft_join(w->s->t[0]);
-    atomic_store(&w->s->returned_at[w->i], weft_now());
-    atomic_store(&w->s->rc[w->i], rc);
-    return 0;
-}
-
 static int wait_any_shared(void *arg)
 {
     (void)arg;
-    for (int joined = 0; joined < 2; joined++) {
-        struct any_shared s = {.t = {NULL}};
-        struct kid k = {.sleep_ns = WEFT_MSEC(20), .result = 5};
-        HREQUIRE((s.t[0] = spawn_kid(&k)) != NULL, -1);
-        struct any_shared_who who[3] = {{&s, 0}, {&s, 1}, {&s, 2}};
-        weft_task *w[3];
-        for (int i = 0; i < 3; i++) {
-            atomic_store(&s.rc[i], 99);
-            weft_fn fn = joined && i == 0 ? any_shared_joiner : any_shared_watcher;
-            HREQUIRE((w[i] = weft_spawn(fn, &who[i])) != NULL, -1);
-            if (joined && i == 0) {
-                /* Let it take the slot first (it joins without a pause). */
-                HYIELD_UNTIL(atomic_load(&s.joining));
-                HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(2)), 0);
-            }
-        }
-        HCHECK_INT_EQ(weft_gather(w, 3, NULL), 0);
-        int64_t ended = atomic_load(&k.ended_at);
-        for (int i = 0; i < 3; i++) {
-            HCHECK_INT_EQ(atomic_load(&s.rc[i]), (joined && i == 0) ? 5 : 0);
-            int64_t late = atomic_load(&s.returned_at[i]) - ended;
-            HCHECK_MSG(late < WEFT_SEC(5), "waiter %d saw the end %.3f s late", i,
-                       (double)late / 1e9);
-        }
-        if (!joined)
-            HCHECK_INT_EQ(weft_join(s.t[0]), 5);
+    struct any_shared s = {.t = {NULL}};
+    struct kid k = {.sleep_ns = WEFT_MSEC(20), .result = 5};
+    HREQUIRE((s.t[0] = spawn_kid(&k)) != NULL, -1);
+    struct any_shared_who who[3] = {{&s, 0}, {&s, 1}, {&s, 2}};
+    weft_task *w[3];
+    for (int i = 0; i < 3; i++) {
+        atomic_store(&s.rc[i], 99);
+        HREQUIRE((w[i] = weft_spawn(any_shared_watcher, &who[i])) != NULL, -1);
     }
+    HCHECK_INT_EQ(weft_gather(w, 3, NULL), 0);
+    int64_t ended = atomic_load(&k.ended_at);
+    for (int i = 0; i < 3; i++) {
+        HCHECK_INT_EQ(atomic_load(&s.rc[i]), 0);
+        int64_t late = atomic_load(&s.returned_at[i]) - ended;
+        HCHECK_MSG(late < WEFT_SEC(5), "waiter %d saw the end %.3f s late", i,
+                   (double)late / 1e9);
+    }
+    HCHECK_INT_EQ(weft_join(s.t[0]), 5);
     return 0;
 }
 
@@ -796,6 +776,59 @@ static int wait_group(void *arg)
     return weft_group_wait(arg);
 }
 
+/* A group already waited for: a second wait and a spawn fail with
+ * -EINVAL (a second wait used to crash on the freed group), and so does a
+ * wait while another task is waiting for the group. */
+struct waited_group {
+    weft_group *g;
+    atomic_int waiting;
+};
+
+static int wait_for_group(void *arg)
+{
+    struct waited_group *w = arg;
+    atomic_store(&w->waiting, 1);
+    return weft_group_wait(w->g);
+}
+
+static int waited_group_main(void *arg)
+{
+    (void)arg;
+    weft_group *g = weft_group_new();
+    HREQUIRE(g != NULL, -1);
+    HCHECK_INT_EQ(weft_group_spawn(g, return_int, (void *)(intptr_t)1), 0);
+    HCHECK_INT_EQ(weft_group_wait(g), 0);
+    HCHECK_INT_EQ(weft_group_wait(g), -EINVAL);
+    HCHECK_INT_EQ(weft_group_spawn(g, return_int, (void *)(intptr_t)1), -EINVAL);
+    /* Two waiters at once: the second is refused, the first unharmed. */
+    struct kid k = {.sleep_ns = WEFT_MSEC(50), .result = 3};
+    struct waited_group w = {.g = weft_group_new()};
+    HREQUIRE(w.g != NULL, -1);
+    HCHECK_INT_EQ(weft_group_spawn(w.g, kid_main, &k), 0);
+    weft_task *t = weft_spawn(wait_for_group, &w);
+    HREQUIRE(t != NULL, -1);
+    HYIELD_UNTIL(atomic_load(&w.waiting));
+    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(2)), 0);
+    HCHECK_INT_EQ(weft_group_wait(w.g), -EINVAL);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(atomic_load(&k.completed), 1);
+    /* Groups made afterwards, more than are cached, still work. */
+    for (int i = 0; i < 3000 && !harness_failures(); i++) {
+        weft_group *x = weft_group_new();
+        HREQUIRE(x != NULL, -1);
+        HCHECK_INT_EQ(weft_group_spawn(x, return_int, (void *)(intptr_t)-5), 0);
+        HCHECK_INT_EQ(weft_group_wait(x), -5);
+    }
+    return 0;
+}
+
+START_TEST(waited_group_calls_fail_with_einval)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), waited_group_main, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+
 static int group_misuse(void *arg)
 {
     (void)arg;
@@ -906,6 +939,8 @@ Suite *test_suite(void)
                         HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, group_simultaneous_failures_return_one_of_them, 0, N_RACE_WORKERS);
     tcase_add_test(tc, group_misuse_fails_cleanly);
+    tcase_add_loop_test(tc, waited_group_calls_fail_with_einval, 0,
+                        HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "misc", 60);
     tcase_add_test(tc, compose_calls_outside_a_task_fail_with_eperm);
