@@ -15,12 +15,13 @@ extern "C" {
 /* Runtime options. Zero-initialise; fields are only ever appended. */
 typedef struct weft_options {
     unsigned workers;          /* scheduler threads; 0 = one per online CPU;
-                                  environment WEFT_WORKERS overrides 0 */
+                                  environment WEFT_WORKERS overrides 0;
+                                  at most WEFT_MAX_WORKERS */
     size_t stack_size;         /* per-task stack in bytes; 0 = default
                                   (256 KiB, committed lazily); rounded up to
                                   whole pages; 16 KiB .. 64 MiB */
     unsigned blocking_threads; /* ceiling of the run_blocking pool;
-                                  0 = default (64) */
+                                  0 = default (64); at most 4096 */
     int64_t slow_task_ns;      /* warn on stderr when a task runs this long
                                   without suspending (one line per such
                                   stretch, printed while it still runs);
@@ -39,8 +40,9 @@ typedef struct weft_options {
 WEFT_API int weft_run(weft_fn main, void *arg);
 
 /* Starts a runtime: its worker threads run until weft_runtime_free().
- * opt may be NULL for defaults. Returns NULL and sets errno: EINVAL (bad
- * option), ENOMEM, EAGAIN (no threads). Any thread. */
+ * opt may be NULL for defaults. Returns NULL and sets errno: EINVAL (an
+ * option out of the ranges given above), ENOMEM, EAGAIN (no threads). Any
+ * thread. */
 WEFT_API weft_runtime *weft_runtime_new(const weft_options *opt);
 
 /* run_until_complete(): runs fn(arg) as a task on rt and blocks the calling
