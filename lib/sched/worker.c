@@ -485,10 +485,8 @@ static void task_entry(void);
  * mmap. Only a closing runtime, which waits for every task, ends t
  * unstarted with -ENOMEM, so that shutdown never hangs on memory that
  * does not come back. */
-static bool prepare_run(struct worker *w, struct weft_task *t)
+static WEFT__NOINLINE bool prepare_first_run(struct worker *w, struct weft_task *t)
 {
-    if (WEFT__LIKELY(t->stack != NULL))
-        return true;
     struct stack *s = weft__stack_get(&w->rt->stacks, &w->stacks);
     if (!s) {
         if (atomic_load_explicit(&w->rt->closing, memory_order_acquire)) {
@@ -506,6 +504,11 @@ static bool prepare_run(struct worker *w, struct weft_task *t)
     t->stack = s;
     weft__ctx_make(&t->ctx, s->lo, s->size, task_entry);
     return true;
+}
+
+static inline bool prepare_run(struct worker *w, struct weft_task *t)
+{
+    return WEFT__LIKELY(t->stack != NULL) || prepare_first_run(w, t);
 }
 
 /* Slow-task warning (only while rt->slow_task_ns > 0): each run stretch
@@ -564,7 +567,7 @@ static void finish_exit(struct worker *w, struct weft_task *t)
 
 /* Completes the action of the context that just switched away on this
  * worker. Runs on whatever context landed. */
-static void post_switch(struct worker *w)
+static inline __attribute__((always_inline)) void post_switch(struct worker *w)
 {
     int p = w->pending;
     struct weft_task *t = w->pending_task;
