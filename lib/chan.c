@@ -240,10 +240,14 @@ static int wait_thread(struct weft_chan *c, struct list *q, struct chan_waiter *
     return w->result;
 }
 
-static inline int wait_on(struct weft_chan *c, struct list *q, struct chan_waiter *w,
-                          struct weft_task *self, const char *what)
+/* Waits on q with data (lock held on entry, released on return). Out of
+ * line, with the waiter on its own frame, so that the calls that do not
+ * wait keep a light prologue. */
+static WEFT__NOINLINE int wait_on(struct weft_chan *c, struct list *q, void *data,
+                                  struct weft_task *self, const char *what)
 {
-    return self ? wait_task(c, q, w, self, what) : wait_thread(c, q, w);
+    struct chan_waiter w = {.data = data};
+    return self ? wait_task(c, q, &w, self, what) : wait_thread(c, q, &w);
 }
 
 int weft_chan_send(weft_chan *c, const void *elem)
@@ -277,8 +281,7 @@ int weft_chan_send(weft_chan *c, const void *elem)
     /* Full (or rendezvous with no receiver): wait until a receiver takes
      * the element from our buffer (0) or the channel closes (-EPIPE). A
      * cancelled or timed-out sender's element was not taken. */
-    struct chan_waiter w = {.data = (void *)elem};
-    return wait_on(c, &c->sendq, &w, self, "chan send");
+    return wait_on(c, &c->sendq, (void *)elem, self, "chan send");
 }
 
 int weft_chan_recv(weft_chan *c, void *elem)
@@ -319,8 +322,7 @@ int weft_chan_recv(weft_chan *c, void *elem)
     }
     /* Empty: a sender copies into elem and wakes us with 0, or close wakes
      * us with -EPIPE. A cancelled receiver was given nothing. */
-    struct chan_waiter w = {.data = elem};
-    return wait_on(c, &c->recvq, &w, self, "chan recv");
+    return wait_on(c, &c->recvq, elem, self, "chan recv");
 }
 
 /* Hands every waiter of q result so that, on one worker, they run in the
