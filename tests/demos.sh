@@ -304,7 +304,36 @@ for w in 1 4; do
             body=$(curl -s --max-time 10 "http://127.0.0.1:$srv_port/")
             [ "$body" = "Hello, World!" ] || net_why="curl got \"$body\""
         fi
+        # The shutdown must not wait for its clients, idle or busy: one
+        # keep-alive connection stays open and quiet once it has had an
+        # answer (so the server has surely accepted it), and where wrk is
+        # installed eight more are busy with requests when SIGINT comes.
+        # The server cancels their tasks, exits and says how many it closed.
+        rm -f "$tmp/http_idle.ready"
+        timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+            printf "GET / HTTP/1.1\r\nHost: weft\r\n\r\n" >&3
+            IFS= read -r line <&3 || exit 1
+            : >"$2"; cat <&3 >/dev/null' _ "$srv_port" "$tmp/http_idle.ready" &
+        idle_job=$!
+        load_job=
+        if command -v wrk >/dev/null 2>&1; then
+            timeout 20 wrk -t1 -c8 -d15s "http://127.0.0.1:$srv_port/" \
+                >/dev/null 2>&1 &
+            load_job=$!
+        fi
+        i=0
+        while [ ! -f "$tmp/http_idle.ready" ] && [ $i -lt 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        [ -z "$net_why" ] && [ ! -f "$tmp/http_idle.ready" ] &&
+            net_why="the keep-alive client got no answer within 10 s"
+        [ -n "$load_job" ] && sleep 0.5 # wrk connects and loads
         stop_server http_server
+        [ -z "$net_why" ] && ! grep -q 'closing [1-9][0-9]* still open' "$srv_out" &&
+            net_why="http_server did not report the connections it closed"
+        kill "$idle_job" $load_job 2>/dev/null
+        wait "$idle_job" $load_job 2>/dev/null
     fi
     net_result net-http-w$w
 
