@@ -103,6 +103,7 @@ struct worker {
     struct weft_runtime *rt;
     unsigned index;
     bool is_single;                        /* rt->n_workers == 1 */
+    bool slow_on;                          /* rt->slow_task_ns > 0 */
     unsigned next_uses;                    /* next-slot runs in a row */
     unsigned n_front;                      /* front-pushed tasks in q
                                               (approximate, worker.c) */

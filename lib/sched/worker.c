@@ -34,7 +34,6 @@
 
 #define WEFT__INJECT_BATCH 32u  /* overflow batch size in the inject queue */
 #define WEFT__SPIN_ROUNDS 32u   /* steal attempts before parking (~50 us) */
-#define WEFT__SPIN_ROUNDS_IO 3u /* the same for a worker with descriptors */
 #define WEFT__STACK_BACKOFF_NS 1000000 /* no memory for a stack: retry in 1 ms */
 
 static inline void cpu_relax(void)
@@ -254,7 +253,7 @@ void weft__schedule_on(struct worker *w, struct weft_task *t, bool front)
 }
 
 /* Next task from the next slot or the local queue; NULL if both empty. */
-static struct weft_task *pick_local(struct worker *w)
+static inline __attribute__((always_inline)) struct weft_task *pick_local(struct worker *w)
 {
     /* Only the owner fills the slot, so an empty one stays empty: the
      * exchange (thieves may race for a full one) only when it is full. */
@@ -277,15 +276,15 @@ static struct weft_task *pick_local(struct worker *w)
     /* Front-pushed tasks are at the front: count the ones run in a row
      * (approximately: thieves may have taken some, which only ends the
      * streak sooner). */
-    if (WEFT__UNLIKELY(w->n_front)) {
-        if (t) {
+    if (WEFT__UNLIKELY(w->n_front | w->front_streak)) {
+        if (!w->n_front) {
+            w->front_streak = 0;
+        } else if (t) {
             w->n_front--;
             w->front_streak++;
         } else {
             w->n_front = 0;
         }
-    } else if (WEFT__UNLIKELY(w->front_streak)) {
-        w->front_streak = 0;
     }
     return t;
 }
@@ -555,7 +554,7 @@ static inline void mark_running(struct worker *w, struct weft_task *t)
     atomic_store_explicit(&w->current, t, memory_order_relaxed);
     t->worker = w;
     count(&w->n_run, 1);
-    if (WEFT__UNLIKELY(w->rt->slow_task_ns > 0))
+    if (WEFT__UNLIKELY(w->slow_on))
         stretch_begin(w, t);
 }
 
@@ -603,10 +602,11 @@ static inline __attribute__((always_inline)) void post_switch(struct worker *w)
 
 /* Switches the running task self away with `action` done after the
  * switch; returns when self is resumed (maybe on another worker). */
-static void switch_out(struct worker *w, struct weft_task *self, int action)
+static inline __attribute__((always_inline)) void switch_out(struct worker *w,
+                                                             struct weft_task *self, int action)
 {
     self->saved_errno = *w->errno_loc;
-    if (WEFT__UNLIKELY(w->rt->slow_task_ns > 0))
+    if (WEFT__UNLIKELY(w->slow_on))
         stretch_end(w, self);
     w->pending = action;
     w->pending_task = self;
@@ -1006,6 +1006,7 @@ int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index)
     w->rt = rt;
     w->index = index;
     w->is_single = rt->n_workers == 1;
+    w->slow_on = rt->slow_task_ns > 0;
     w->rng = 0x9E3779B97F4A7C15ull * (index + 1);
     w->seen_tick = calloc(rt->n_workers, sizeof *w->seen_tick);
     if (!w->seen_tick)
@@ -1068,18 +1069,8 @@ void *weft__worker_main(void *arg)
         if (!t && start_searching(w)) {
             /* Spin a little before parking (Go's spinning M): waking a
              * parked worker costs a system call and several microseconds,
-             * and work often arrives again right away. A worker with
-             * descriptors in its poller spins only a few rounds: its work
-             * mostly comes through that poller, whose wait the kernel ends
-             * as soon as an event arrives. In the TCP echo benchmark 99%
-             * of the spins that found work found it within three rounds,
-             * while half of all spins found nothing and burned ~60 us
-             * each of a CPU that the clients on the machine needed. */
-            unsigned rounds =
-                atomic_load_explicit(&w->poller.n_sources, memory_order_relaxed)
-                    ? WEFT__SPIN_ROUNDS_IO
-                    : WEFT__SPIN_ROUNDS;
-            for (unsigned spin = 0; !t && spin < rounds; spin++) {
+             * and work often arrives again right away. */
+            for (unsigned spin = 0; !t && spin < WEFT__SPIN_ROUNDS; spin++) {
                 t = steal_work(w);
                 if (!t && atomic_load_explicit(&w->next, memory_order_relaxed) == NULL)
                     for (int k = 0; k < 32; k++)
