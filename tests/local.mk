@@ -28,6 +28,10 @@ check_PROGRAMS += tests/unit/timer_test
 tests_unit_timer_test_SOURCES = tests/unit/timer_test.c
 tests_unit_timer_test_CFLAGS = $(tests_unit_cflags)
 tests_unit_timer_test_LDADD = $(tests_unit_ldadd)
+check_PROGRAMS += tests/unit/poller_test
+tests_unit_poller_test_SOURCES = tests/unit/poller_test.c
+tests_unit_poller_test_CFLAGS = $(tests_unit_cflags)
+tests_unit_poller_test_LDADD = $(tests_unit_ldadd)
 
 # --- API tests (the public contract) ---
 check_PROGRAMS += tests/api/runtime_test tests/api/task_test
