@@ -49,6 +49,8 @@ int weft_shield(weft_fn fn, void *arg)
         return -EPERM;
     if (!fn)
         return -EINVAL;
+    if (self->cancel_shield == UINT16_MAX)
+        return -EOVERFLOW; /* 65535 shields deep, more than a stack holds */
     /* Cancellation is held back by the counter; the enclosing scopes'
      * deadline is put aside, so that only scopes fn enters itself apply,
      * and fn may not leave the scopes it did not enter (the floor). */

@@ -59,7 +59,7 @@ int weft_runtime_stats(weft_runtime *rt, weft_stats *out)
 
 struct task_line {
     uint64_t id;
-    char name[sizeof ((struct weft_task *)0)->name];
+    char name[WEFT__TASK_NAME];
     const char *state;
     const char *what; /* a string literal (weft__park's argument) or NULL */
     int worker;       /* running on it, or -1 */
@@ -81,14 +81,15 @@ static int running_on(struct weft_runtime *rt, const struct weft_task *t)
 static void describe(struct weft_runtime *rt, struct weft_task *t, struct task_line *l)
 {
     l->id = t->id;
-    memcpy(l->name, t->name, sizeof l->name); /* set under this shard lock */
-    l->name[sizeof l->name - 1] = '\0';
+    weft__task_copy_name_locked(t, l->name); /* set under this shard lock */
     l->what = NULL;
     l->worker = running_on(rt, t);
     /* Acquire: pairs with the park CAS to PARKED (release) in post_switch,
      * after which wait_what holds what this park waits on. */
     uint32_t park = atomic_load_explicit(&t->park, memory_order_acquire);
-    uint32_t flags = atomic_load_explicit(&t->flags, memory_order_relaxed);
+    /* Acquire: pairs with the release that sets STARTED (task.c), before
+     * which wait_what's bytes are still fn's. */
+    uint32_t flags = atomic_load_explicit(&t->flags, memory_order_acquire);
     if (flags & TASK_DONE) {
         l->state = "done";
     } else if (l->worker >= 0) {
@@ -221,17 +222,16 @@ static void check_worker(struct weft_runtime *rt, struct worker *w, int64_t now)
      * stretch (new sequence) before the task leaves the registry under
      * that lock, and a task is freed only after leaving it. */
     struct live_shard *sh = &rt->shards[shard];
-    char name[sizeof t->name];
+    char name[WEFT__TASK_NAME];
     uint64_t id = 0;
     bool alive;
     spin_lock(&sh->lock);
     alive = atomic_load_explicit(&w->stretch_seq, memory_order_relaxed) == s1;
     if (alive) {
         id = t->id;
-        memcpy(name, t->name, sizeof name);
+        weft__task_copy_name_locked(t, name);
     }
     spin_unlock(&sh->lock);
-    name[sizeof name - 1] = '\0';
     if (!alive)
         return;
     if (atomic_exchange_explicit(&w->slow_warned, s1, memory_order_relaxed) == s1)

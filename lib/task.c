@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sched/sched.h"
@@ -37,12 +38,12 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
     }
     t->stack = NULL;
     t->rt = rt;
-    t->worker = NULL;
     t->fn = fn;
     t->arg = arg;
     t->status = 0;
-    t->saved_errno = 0;
+#ifdef WEFT__ASAN
     t->asan_fake = NULL;
+#endif
     atomic_init(&t->park, PARK_RUNNING);
     /* Spawned while the runtime closes: cancelled from the start, so that
      * runtime_free's wait ends; its body still starts. */
@@ -55,15 +56,10 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
     t->cancel_shield = 0;
     t->deadline_depth = 0;
     t->deadline_floor = 0;
-    t->deadline = INT64_MAX;
-    t->timer.deadline = 0;
-    t->timer.idx = 0;
-    atomic_init(&t->timer.heap, NULL);
-    atomic_store_explicit(&t->wait_what, NULL, memory_order_relaxed);
     t->id = next_id(rt, w);
-    t->name[0] = '\0';
+    t->name = NULL;
 
-    t->shard = w ? w->index : rt->n_workers;
+    t->shard = (uint16_t)(w ? w->index : rt->n_workers);
     struct live_shard *sh = &rt->shards[t->shard];
     spin_lock(&sh->lock);
     list_push_back(&sh->tasks, &t->live);
@@ -84,10 +80,22 @@ struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *ar
     return spawn_on(rt, w && w->rt == rt ? w : NULL, fn, arg);
 }
 
+/* The struct's layout is what spawn_join's speed rests on (sched.h). */
+#ifndef WEFT__ASAN
+_Static_assert(sizeof(struct weft_task) <= 128, "struct weft_task outgrew two cache lines");
+#endif
+
 void weft__task_run_body(struct weft_task *t)
 {
-    atomic_fetch_or_explicit(&t->flags, TASK_STARTED, memory_order_relaxed);
-    t->status = t->fn(t->arg);
+    /* fn and arg share their bytes with the started task's fields. */
+    weft_fn fn = t->fn;
+    void *arg = t->arg;
+    atomic_init(&t->wait_what, NULL);
+    t->deadline = INT64_MAX;
+    /* Release: a dump that sees STARTED (acquire) reads wait_what, not
+     * the bytes of fn. */
+    atomic_fetch_or_explicit(&t->flags, TASK_STARTED, memory_order_release);
+    t->status = fn(arg);
 }
 
 void weft__task_unref(struct weft_task *t)
@@ -309,17 +317,45 @@ void weft_task_set_name(weft_task *t, const char *name)
 {
     if (!t)
         return;
-    size_t n = name ? strnlen(name, sizeof t->name - 1) : 0;
+    size_t n = name ? strnlen(name, WEFT__TASK_NAME - 1) : 0;
+    /* The buffer comes with the first name and stays until the struct is
+     * freed, so weft_task_name's pointer never dangles. Without memory
+     * the name is dropped (the call has no way to fail). */
+    char *buf = NULL;
+    if (!t->name && n && !(buf = malloc(WEFT__TASK_NAME)))
+        return;
     /* Under the registry shard lock: dumps and the slow-task monitor copy
      * the name under it from other threads. */
     struct live_shard *sh = &t->rt->shards[t->shard];
     spin_lock(&sh->lock);
-    if (n)
-        memcpy(t->name, name, n);
-    t->name[n] = '\0';
+    if (!t->name)
+        t->name = buf, buf = NULL;
+    if (t->name) {
+        if (n)
+            memcpy(t->name, name, n);
+        t->name[n] = '\0';
+    }
+    spin_unlock(&sh->lock);
+    free(buf); /* another thread named t first */
+}
+
+void weft__task_copy_name_locked(const struct weft_task *t, char buf[WEFT__TASK_NAME])
+{
+    if (t->name)
+        memcpy(buf, t->name, WEFT__TASK_NAME);
+    else
+        buf[0] = '\0';
+    buf[WEFT__TASK_NAME - 1] = '\0';
+}
+
+void weft__task_copy_name(struct weft_task *t, char buf[WEFT__TASK_NAME])
+{
+    struct live_shard *sh = &t->rt->shards[t->shard];
+    spin_lock(&sh->lock);
+    weft__task_copy_name_locked(t, buf);
     spin_unlock(&sh->lock);
 }
 
-const char *weft_task_name(const weft_task *t) { return t ? t->name : ""; }
+const char *weft_task_name(const weft_task *t) { return t && t->name ? t->name : ""; }
 
 uint64_t weft_task_id(const weft_task *t) { return t ? t->id : 0; }

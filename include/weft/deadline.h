@@ -35,8 +35,8 @@ WEFT_API int weft_wait_for(weft_fn fn, void *arg, int64_t timeout_ns);
  * cancellation that arrives (or was pending) meanwhile is delivered at the
  * next suspension point after it. Deadline scopes fn enters itself still
  * apply inside; fn cannot leave a scope entered outside (-EINVAL). Shields
- * nest. Returns fn's status; -EINVAL for NULL fn, -EPERM outside a task.
- * Task only. */
+ * nest (up to 65535 deep: -EOVERFLOW beyond). Returns fn's status;
+ * -EINVAL for NULL fn, -EPERM outside a task. Task only. */
 WEFT_API int weft_shield(weft_fn fn, void *arg);
 
 /* A deadline scope (asyncio.timeout). Lives on the caller's stack between

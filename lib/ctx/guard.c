@@ -50,7 +50,7 @@ static void on_segv(int sig, siginfo_t *info, void *uctx)
         char line[256];
         size_t n = 0;
         put(line, &n, sizeof line, "weft: stack overflow in task ");
-        if (t->name[0]) {
+        if (t->name && t->name[0]) {
             put(line, &n, sizeof line, "'");
             put(line, &n, sizeof line, t->name);
             put(line, &n, sizeof line, "' ");

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "ctx/checker.h"
 #include "ctx/context.h"
 #include "ctx/stack.h"
 #include "reactor/poller.h"
@@ -54,44 +55,72 @@ enum task_flags {
 
 struct worker;
 
+/* 128 bytes, two cache lines (static assertion in task.c): every spawn
+ * writes a fresh struct, and with a million live tasks the page clearing
+ * of their memory was most of spawn_join's time (about 0.46 ns per byte of
+ * struct per task, measured by padding it). So fields that are dead in
+ * some phase of a task's life share space with fields of another phase,
+ * and what only a running task needs lives on its stack (errno, across a
+ * switch, in switch_out; the park timer, in weft__park_self). */
 struct weft_task {
     struct ctx ctx;             /* saved registers while not running */
     struct stack *stack;        /* NULL until it first runs */
     struct weft_runtime *rt;
-    struct worker *worker;      /* worker running it, while running */
-    weft_fn fn;
-    void *arg;
-    int status;                 /* body's return value, once TASK_DONE */
-    int saved_errno;            /* errno while switched out */
-    void *asan_fake;            /* ASan fake-stack save slot */
+    union {
+        /* Running: the worker running it (set by whoever resumes it). */
+        struct worker *worker;
+        /* Queued in the inject queue, or free in a batch of task structs
+         * (worker.c): on a batch's first task, the batch's last, so that
+         * a pop takes whole batches without walking the list. */
+        struct weft_task *qlast;
+    };
+    union {
+        /* Spawned, not started: the body. Read once at its first run,
+         * before TASK_STARTED is set. */
+        struct {
+            weft_fn fn;
+            void *arg;
+        };
+        /* Started. */
+        struct {
+            /* What it parks on (a string literal), for dumps, which read
+             * it only after seeing TASK_STARTED; the owner writes. */
+            _Atomic(const char *) wait_what;
+            int64_t deadline;   /* innermost scope deadline; owner only */
+        };
+    };
     _Atomic uint32_t park;      /* enum park_state */
     _Atomic uint32_t flags;     /* enum task_flags */
     _Atomic uint32_t refs;      /* handle + life: freed at 0 */
+    union {
+        int status;             /* body's return value, once TASK_DONE */
+        uint32_t qlen;          /* queued or free: a batch's length, on
+                                   its first task (see qlast) */
+    };
     _Atomic(void *) joiner;     /* who waits for the end (see above) */
-    struct weft_task *qnext;    /* inject-queue link */
-    /* On the first task of a batch in the inject queue: the batch's last
-     * task and its length, so that a pop takes whole batches without
-     * walking the list under the lock. */
-    struct weft_task *qlast;
-    uint32_t qlen;
+    struct weft_task *qnext;    /* inject-queue and free-list link */
     struct list live;           /* runtime registry link (shard lock) */
-    unsigned shard;             /* registry shard */
-    unsigned shield;            /* internal holds: cancellation and
-                                   deadlines ignored; owner only */
-    unsigned cancel_shield;     /* weft_shield depth: cancellation held
-                                   back; owner only */
+    uint64_t id;
+    char *name;                 /* NULL, or WEFT__TASK_NAME bytes from the
+                                   first weft_task_set_name, written under
+                                   the shard lock, freed with the struct */
     unsigned deadline_depth;    /* deadline scopes entered; owner only */
     unsigned deadline_floor;    /* scopes at or below this depth were
                                    entered outside the innermost
                                    weft_shield; owner only */
-    int64_t deadline;           /* innermost scope deadline; owner only */
-    struct timer timer;         /* wakes the task at a park's deadline */
-    _Atomic(const char *) wait_what; /* what it parks on (a string
-                                   literal), for dumps; owner writes */
-    uint64_t id;
+    uint16_t shard;             /* registry shard */
+    uint16_t shield;            /* internal holds: cancellation and
+                                   deadlines ignored; owner only */
+    uint16_t cancel_shield;     /* weft_shield depth: cancellation held
+                                   back; owner only */
     bool from_malloc;           /* not from a task chunk (worker.c) */
-    char name[32];
+#ifdef WEFT__ASAN
+    void *asan_fake;            /* ASan fake-stack save slot */
+#endif
 };
+
+/* Bytes of a task name, with its NUL (longer names are cut). */
+#define WEFT__TASK_NAME 32
 
 struct worker {
     struct deque q;                        /* local run queue */
@@ -317,6 +346,11 @@ void weft__task_unref(struct weft_task *t);
 void weft__task_cancel_all(struct weft_runtime *rt);
 /* Live tasks of rt now. */
 uint64_t weft__task_live_count(struct weft_runtime *rt);
+/* Copies t's name (or "") into buf, WEFT__TASK_NAME bytes, NUL-ended,
+ * under t's shard lock; t must stay allocated meanwhile. */
+void weft__task_copy_name(struct weft_task *t, char buf[WEFT__TASK_NAME]);
+/* The same, the caller holding t's shard lock. */
+void weft__task_copy_name_locked(const struct weft_task *t, char buf[WEFT__TASK_NAME]);
 /* Waits until t has ended or something interrupts the caller. Returns 0
  * (t ended), 1 (deadline passed), -ECANCELED or -ETIMEDOUT (the caller's
  * cancellation or deadline scope). With `hold` set, only t's end counts

@@ -314,9 +314,16 @@ static void move_from_inject(struct worker *w, size_t max)
  * worker), not last-fired-first through the next slot. Defined below. */
 static void wake_to(struct weft_task *t, bool front);
 
+/* The timer of a park with a deadline: on the parked task's stack, which
+ * stays put while it waits (weft__park_self). */
+struct park_timer {
+    struct timer tm;
+    struct weft_task *task;
+};
+
 static void fire_timer(struct timer *tm)
 {
-    wake_to(weft__container_of(tm, struct weft_task, timer), false);
+    wake_to(weft__container_of(tm, struct park_timer, tm)->task, false);
 }
 
 /* Inject queue, timers, reactor: every WEFT__MAINT_INTERVAL switches and
@@ -541,12 +548,8 @@ static WEFT__NOINLINE void stretch_end(struct worker *w, struct weft_task *t)
     if (ran < w->rt->slow_task_ns || !(seq & 1) ||
         atomic_exchange_explicit(&w->slow_warned, seq, memory_order_relaxed) == seq)
         return;
-    char name[sizeof t->name];
-    struct live_shard *sh = &w->rt->shards[t->shard];
-    spin_lock(&sh->lock); /* weft_task_set_name writes under it */
-    memcpy(name, t->name, sizeof name);
-    spin_unlock(&sh->lock);
-    name[sizeof name - 1] = '\0';
+    char name[WEFT__TASK_NAME];
+    weft__task_copy_name(t, name);
     weft__slow_report(w->rt, w->index, t->id, name, ran, false);
 }
 
@@ -606,7 +609,8 @@ static inline __attribute__((always_inline)) void post_switch(struct worker *w)
 static inline __attribute__((always_inline)) void switch_out(struct worker *w,
                                                              struct weft_task *self, int action)
 {
-    self->saved_errno = *w->errno_loc;
+    /* On our stack, which the switch keeps. */
+    int saved_errno = *w->errno_loc;
     if (WEFT__UNLIKELY(w->slow_on))
         stretch_end(w, self);
     w->pending = action;
@@ -619,7 +623,11 @@ static inline __attribute__((always_inline)) void switch_out(struct worker *w,
     } else {
         w->force_maint = true;
     }
+#ifdef WEFT__ASAN
     void **fake = action == PEND_EXIT ? NULL : &self->asan_fake;
+#else
+    void **fake = NULL;
+#endif
     if (next) {
         mark_running(w, next);
         weft__checker_start_switch(fake, next->stack->lo, next->stack->size);
@@ -631,12 +639,16 @@ static inline __attribute__((always_inline)) void switch_out(struct worker *w,
         weft__checker_fiber_switch(w->sched_fiber);
         weft__ctx_switch(&self->ctx, &w->sched_ctx);
     }
+#ifdef WEFT__ASAN
     weft__checker_finish_switch(self->asan_fake);
+#else
+    weft__checker_finish_switch(NULL);
+#endif
     /* Whoever resumed self set self->worker (mark_running): the worker we
      * now run on, maybe not w. */
     w = self->worker;
     post_switch(w);
-    *w->errno_loc = self->saved_errno;
+    *w->errno_loc = saved_errno;
 }
 
 static void task_entry(void)
@@ -696,9 +708,16 @@ void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, 
     struct worker *w = self->worker;
     int64_t dl = weft__effective_deadline(self, deadline);
     bool armed = false;
+    struct park_timer pt;
+    if (dl != INT64_MAX) {
+        pt.tm.deadline = 0;
+        pt.tm.idx = 0;
+        atomic_init(&pt.tm.heap, NULL);
+        pt.task = self;
+    }
     if (weft__interrupted(self) ||
         (dl != INT64_MAX && (dl <= weft__clock_ns() ||
-                             !(armed = weft__timer_arm(&w->timers, &self->timer, dl) == 0)))) {
+                             !(armed = weft__timer_arm(&w->timers, &pt.tm, dl) == 0)))) {
         atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
         if (commit)
             commit(arg);
@@ -710,7 +729,7 @@ void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, 
     switch_out(w, self, PEND_PARK);
     atomic_store_explicit(&self->wait_what, NULL, memory_order_relaxed);
     if (armed)
-        weft__timer_disarm(&self->timer);
+        weft__timer_disarm(&pt.tm); /* before pt goes out of scope */
 }
 
 void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
@@ -792,6 +811,7 @@ void weft__yield_now(void) { weft__yield_self(weft__task_self()); }
 
 struct task_chunk {
     struct task_chunk *next;
+    size_t n; /* structs it holds */
     struct weft_task tasks[];
 };
 
@@ -816,8 +836,9 @@ static bool chunk_new_locked(struct weft_runtime *rt, struct task_chunk **big)
     c->next = rt->task_chunks;
     rt->task_chunks = c;
     rt->n_task_chunks++;
+    c->n = (size - sizeof *c) / sizeof(struct weft_task);
     rt->task_bump = c->tasks;
-    rt->task_bump_end = c->tasks + (size - sizeof *c) / sizeof(struct weft_task);
+    rt->task_bump_end = c->tasks + c->n;
     return true;
 }
 
@@ -875,6 +896,7 @@ static WEFT__NOINLINE bool refill_tasks(struct weft_runtime *rt, struct worker *
         for (unsigned i = 0; i < n; i++) {
             first[i].qnext = i + 1 < n ? &first[i + 1] : NULL;
             first[i].from_malloc = false;
+            first[i].name = NULL;
         }
         last = &first[n - 1];
         goto done;
@@ -920,8 +942,10 @@ struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt)
     (void)w;
 #endif
     t = malloc(sizeof(struct weft_task));
-    if (t)
+    if (t) {
         t->from_malloc = true;
+        t->name = NULL;
+    }
     return t;
 }
 
@@ -932,6 +956,8 @@ struct weft_task *weft__task_alloc(struct weft_runtime *rt)
 
 void weft__task_release(struct weft_task *t)
 {
+    free(t->name);
+    t->name = NULL;
 #ifndef WEFT__ASAN
     struct weft_runtime *rt = t->rt;
     struct worker *w = weft__worker_self();
@@ -991,6 +1017,14 @@ void weft__task_memory_release(struct weft_runtime *rt)
     while (rt->task_chunks) {
         struct task_chunk *c = rt->task_chunks;
         rt->task_chunks = c->next;
+        /* A struct whose handle was never dropped still holds its name.
+         * Carving is in order, and only the newest chunk is partly
+         * carved (up to task_bump). */
+        struct weft_task *end = c->tasks + c->n;
+        if (rt->task_bump >= c->tasks && rt->task_bump <= end)
+            end = rt->task_bump;
+        for (struct weft_task *t = c->tasks; t < end; t++)
+            free(t->name);
         free(c);
     }
 }
