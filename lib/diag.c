@@ -2,8 +2,8 @@
 /* Seeing inside a runtime: weft_runtime_stats, weft_runtime_dump, and the
  * slow-task monitor thread (started only when a threshold is set) that
  * reports a task holding its worker too long while it still runs. Stats
- * and dumps run on any thread; they read the workers' counters and the
- * task registry under its shard locks, never stopping the workers. */
+ * and dumps run on any thread; they read the workers' counters and walk
+ * the task memory (weft__task_for_each), never stopping the workers. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -40,13 +40,8 @@ int weft_runtime_stats(weft_runtime *rt, weft_stats *out)
                           (atomic_load_explicit(&w->next, memory_order_relaxed) != NULL);
         out->timers_armed += weft__timer_count(&w->timers);
     }
-    for (unsigned i = 0; i <= rt->n_workers; i++) {
-        struct live_shard *sh = &rt->shards[i];
-        spin_lock(&sh->lock);
-        out->tasks_live += sh->n_live;
-        out->tasks_spawned += sh->n_spawned;
-        spin_unlock(&sh->lock);
-    }
+    out->tasks_live = weft__task_live_count(rt);
+    out->tasks_spawned = weft__task_spawned_count(rt);
     out->inject_depth = weft__inject_len(&rt->inject);
     unsigned long queued;
     weft__pool_counts(rt->pool, &out->blocking_threads, &out->blocking_busy, &out->blocking_idle,
@@ -75,13 +70,13 @@ static int running_on(struct weft_runtime *rt, const struct weft_task *t)
     return -1;
 }
 
-/* Describes the live task t; its shard lock is held, so t stays live. The
- * fields read here change under the task's feet (it runs on): each is read
+/* Describes the task t, which we hold a reference to. The fields read
+ * here change under the task's feet (it runs on): each is read
  * atomically, and the line is a best-effort snapshot. */
 static void describe(struct weft_runtime *rt, struct weft_task *t, struct task_line *l)
 {
     l->id = t->id;
-    weft__task_copy_name_locked(t, l->name); /* set under this shard lock */
+    weft__task_copy_name(t, l->name);
     l->what = NULL;
     l->worker = running_on(rt, t);
     /* Acquire: pairs with the park CAS to PARKED (release) in post_switch,
@@ -120,53 +115,59 @@ static void print_line(FILE *out, const struct task_line *l)
     fputc('\n', out);
 }
 
+struct dump_lines {
+    struct weft_runtime *rt;
+    struct task_line *lines;
+    size_t n, cap;
+    bool out_of_memory;
+};
+
+/* Collects a line for each task that has not ended. */
+static void collect(struct weft_task *t, void *arg)
+{
+    struct dump_lines *d = arg;
+    if (atomic_load_explicit(&t->flags, memory_order_relaxed) & TASK_DONE)
+        return;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 256;
+        struct task_line *l = realloc(d->lines, cap * sizeof *l);
+        if (!l) {
+            d->out_of_memory = true;
+            return;
+        }
+        d->lines = l;
+        d->cap = cap;
+    }
+    describe(d->rt, t, &d->lines[d->n++]);
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = ((const struct task_line *)a)->id, y = ((const struct task_line *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 void weft_runtime_dump(weft_runtime *rt, FILE *out)
 {
     if (!rt || !out)
         return;
-    uint64_t n_total = 0;
-    for (unsigned i = 0; i <= rt->n_workers; i++) {
-        struct live_shard *sh = &rt->shards[i];
-        spin_lock(&sh->lock);
-        n_total += sh->n_live;
-        spin_unlock(&sh->lock);
-    }
+    /* Lines are taken first and printed after, so that a slow stream
+     * never holds a task's reference (and so its memory) for long. */
+    struct dump_lines d = {.rt = rt};
+    weft__task_for_each(rt, collect, &d);
+    if (d.n > 1) /* lines may be NULL: nothing to sort */
+        qsort(d.lines, d.n, sizeof *d.lines, by_id); /* about spawn order */
     unsigned threads, busy, idle;
     unsigned long queued;
     weft__pool_counts(rt->pool, &threads, &busy, &idle, &queued);
-    fprintf(out, "weft runtime: %u workers, %llu live tasks, blocking pool %u threads "
+    fprintf(out, "weft runtime: %u workers, %zu live tasks, blocking pool %u threads "
                  "(%u busy, %u idle, %lu queued)\n",
-            rt->n_workers, (unsigned long long)n_total, threads, busy, idle, queued);
-    /* Shard by shard: copy the lines under the (spin) lock, print them
-     * after it, so that a slow stream never holds up spawns and exits. */
-    for (unsigned i = 0; i <= rt->n_workers; i++) {
-        struct live_shard *sh = &rt->shards[i];
-        spin_lock(&sh->lock);
-        size_t cap = sh->n_live;
-        spin_unlock(&sh->lock);
-        if (cap == 0)
-            continue;
-        cap += 16; /* room for a few spawned meanwhile */
-        struct task_line *lines = malloc(cap * sizeof *lines);
-        if (!lines) {
-            fprintf(out, "  (shard %u: out of memory)\n", i);
-            continue;
-        }
-        size_t n = 0, more = 0;
-        spin_lock(&sh->lock);
-        for (struct list *e = sh->tasks.next; e != &sh->tasks; e = e->next) {
-            if (n < cap)
-                describe(rt, weft__container_of(e, struct weft_task, live), &lines[n++]);
-            else
-                more++;
-        }
-        spin_unlock(&sh->lock);
-        for (size_t k = 0; k < n; k++)
-            print_line(out, &lines[k]);
-        if (more)
-            fprintf(out, "  (%zu more spawned during the dump)\n", more);
-        free(lines);
-    }
+            rt->n_workers, d.n, threads, busy, idle, queued);
+    for (size_t k = 0; k < d.n; k++)
+        print_line(out, &d.lines[k]);
+    if (d.out_of_memory)
+        fputs("  (out of memory: some tasks are not listed)\n", out);
+    free(d.lines);
     fflush(out);
 }
 
@@ -210,28 +211,24 @@ static void check_worker(struct weft_runtime *rt, struct worker *w, int64_t now)
         return;
     int64_t start = atomic_load_explicit(&w->stretch_start, memory_order_relaxed);
     struct weft_task *t = atomic_load_explicit(&w->stretch_task, memory_order_relaxed);
-    unsigned shard = atomic_load_explicit(&w->stretch_shard, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&w->stretch_seq, memory_order_relaxed) != s1)
         return;
     int64_t ran = now - start;
     if (ran < rt->slow_task_ns)
         return;
-    /* t may end (and be freed) at any moment. Under its shard's lock,
-     * a sequence still equal to s1 proves it has not: the worker ends the
-     * stretch (new sequence) before the task leaves the registry under
-     * that lock, and a task is freed only after leaving it. */
-    struct live_shard *sh = &rt->shards[shard];
+    /* t may end (and its struct be freed, and reused) at any moment; the
+     * memory stays a task struct (weft__task_tryref). With a reference
+     * held, a sequence still equal to s1 proves the struct is still the
+     * stretch's task: the worker ends the stretch (new sequence) before
+     * the task can end. */
+    if (!weft__task_tryref(t))
+        return;
     char name[WEFT__TASK_NAME];
-    uint64_t id = 0;
-    bool alive;
-    spin_lock(&sh->lock);
-    alive = atomic_load_explicit(&w->stretch_seq, memory_order_relaxed) == s1;
-    if (alive) {
-        id = t->id;
-        weft__task_copy_name_locked(t, name);
-    }
-    spin_unlock(&sh->lock);
+    uint64_t id = t->id;
+    weft__task_copy_name(t, name);
+    bool alive = atomic_load_explicit(&w->stretch_seq, memory_order_relaxed) == s1;
+    weft__task_unref(t);
     if (!alive)
         return;
     if (atomic_exchange_explicit(&w->slow_warned, s1, memory_order_relaxed) == s1)

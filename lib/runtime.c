@@ -66,7 +66,6 @@ static void runtime_release(struct weft_runtime *rt, unsigned n_init)
         weft__pool_free(rt->pool);
     weft__stack_pool_destroy(&rt->stacks);
     weft__inject_destroy(&rt->inject);
-    free(rt->shards);
     free(rt->sleepers);
     free(rt->workers);
     pthread_mutex_destroy(&rt->idle_lock);
@@ -79,22 +78,20 @@ static void runtime_release(struct weft_runtime *rt, unsigned n_init)
 /* Run by the blocking-pool thread whose fn returned last, after
  * runtime_free gave up waiting for it (see weft_runtime_free). The
  * abandoned tasks never ran again: their memory goes with the rest. */
+static void drop_life(struct weft_task *t, void *arg)
+{
+    (void)arg;
+    if (!(atomic_load_explicit(&t->flags, memory_order_relaxed) & TASK_DONE))
+        weft__task_unref(t);
+}
+
 static void release_abandoned(void *arg)
 {
     struct weft_runtime *rt = arg;
-    /* Every task still registered never ends: drop the reference its end
-     * would have dropped (its handle, if still held, keeps the struct
+    /* Every task that has not ended never will: drop the reference its
+     * end would have dropped (its handle, if still held, keeps the struct
      * until runtime_release frees task memory wholesale). */
-    for (unsigned i = 0; i <= rt->n_workers; i++) {
-        struct live_shard *sh = &rt->shards[i];
-        spin_lock(&sh->lock);
-        struct list *l;
-        while ((l = list_pop_front(&sh->tasks)) != NULL) {
-            sh->n_live--;
-            weft__task_unref(weft__container_of(l, struct weft_task, live));
-        }
-        spin_unlock(&sh->lock);
-    }
+    weft__task_for_each(rt, drop_life, NULL);
     runtime_release(rt, rt->n_workers);
 }
 
@@ -137,6 +134,8 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     atomic_init(&rt->n_unparked, rt->n_workers);
     atomic_init(&rt->shutdown, false);
     atomic_init(&rt->closing, false);
+    atomic_init(&rt->n_spawned_ext, 0);
+    spin_init(&rt->name_lock);
     pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->task_lock, NULL);
     pthread_mutex_init(&rt->close_lock, NULL);
@@ -152,14 +151,8 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     if (rt->workers)
         memset(rt->workers, 0, rt->n_workers * sizeof *rt->workers);
     rt->sleepers = calloc(rt->n_workers, sizeof *rt->sleepers);
-    rt->shards = aligned_alloc(WEFT__CACHELINE, (rt->n_workers + 1) * sizeof *rt->shards);
-    if (!rt->workers || !rt->sleepers || !rt->shards)
+    if (!rt->workers || !rt->sleepers)
         goto fail;
-    for (unsigned i = 0; i <= rt->n_workers; i++) {
-        spin_init(&rt->shards[i].lock);
-        list_init(&rt->shards[i].tasks);
-        rt->shards[i].n_live = rt->shards[i].n_spawned = 0;
-    }
     rt->pool = weft__pool_new(rt->blocking_max);
     if (!rt->pool)
         goto fail;
@@ -249,8 +242,10 @@ void weft_runtime_free(weft_runtime *rt)
             abandoned = true;
             break;
         }
-        /* Tasks spawned during the shutdown start out cancelled; the
-         * timed wait is a safety net against a missed broadcast. */
+        /* Tasks spawned during the shutdown start out cancelled, and each
+         * round cancels what a spawn racing with the first walk let
+         * through; the timed wait is also a safety net against a missed
+         * broadcast (weft__task_finish). */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000000;
@@ -258,7 +253,11 @@ void weft_runtime_free(weft_runtime *rt)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&rt->close_cond, &rt->close_lock, &ts);
+        if (pthread_cond_timedwait(&rt->close_cond, &rt->close_lock, &ts) == ETIMEDOUT) {
+            pthread_mutex_unlock(&rt->close_lock);
+            weft__task_cancel_all(rt);
+            pthread_mutex_lock(&rt->close_lock);
+        }
     }
     pthread_mutex_unlock(&rt->close_lock);
     atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);

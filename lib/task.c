@@ -49,7 +49,6 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
      * runtime_free's wait ends; its body still starts. */
     atomic_init(&t->flags,
                 atomic_load_explicit(&rt->closing, memory_order_acquire) ? TASK_CANCELLED : 0);
-    atomic_init(&t->refs, 2);
     atomic_init(&t->joiner, NULL);
     t->qnext = NULL;
     t->shield = 0;
@@ -58,14 +57,16 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
     t->deadline_floor = 0;
     t->id = next_id(rt, w);
     t->name = NULL;
-
-    t->shard = (uint16_t)(w ? w->index : rt->n_workers);
-    struct live_shard *sh = &rt->shards[t->shard];
-    spin_lock(&sh->lock);
-    list_push_back(&sh->tasks, &t->live);
-    sh->n_live++;
-    sh->n_spawned++;
-    spin_unlock(&sh->lock);
+    /* Counted before anyone can see it end (weft__task_live_count). */
+    if (w)
+        atomic_store_explicit(&w->n_spawned,
+                              atomic_load_explicit(&w->n_spawned, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&rt->n_spawned_ext, 1, memory_order_relaxed);
+    /* Release: publishes the fields above to a walker's weft__task_tryref
+     * (acquire); until this store the struct's count is 0, a free one. */
+    atomic_store_explicit(&t->refs, 2, memory_order_release);
 
     /* With several workers a new task takes the next slot, as in Go and
      * Tokio: spawn-then-join trees run depth first and stay small. With one
@@ -82,7 +83,7 @@ struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *ar
 
 /* The struct's layout is what spawn_join's speed rests on (sched.h). */
 #ifndef WEFT__ASAN
-_Static_assert(sizeof(struct weft_task) <= 128, "struct weft_task outgrew two cache lines");
+_Static_assert(sizeof(struct weft_task) <= 112, "struct weft_task grew");
 #endif
 
 void weft__task_run_body(struct weft_task *t)
@@ -105,14 +106,14 @@ void weft__task_unref(struct weft_task *t)
         weft__task_release(t);
 }
 
-void weft__task_finish(struct weft_task *t)
+void weft__task_finish(struct worker *w, struct weft_task *t)
 {
     struct weft_runtime *rt = t->rt;
-    struct live_shard *sh = &rt->shards[t->shard];
-    spin_lock(&sh->lock);
-    list_remove(&t->live);
-    bool last = --sh->n_live == 0;
-    spin_unlock(&sh->lock);
+    /* Release: a live count that sees this end (acquire) also sees the
+     * spawn's count, which happened before (weft__task_live_count). */
+    atomic_store_explicit(&w->n_finished,
+                          atomic_load_explicit(&w->n_finished, memory_order_relaxed) + 1,
+                          memory_order_release);
 
     /* Release: publishes status to whoever sees DONE (weft_task_done). */
     atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_release);
@@ -132,35 +133,53 @@ void weft__task_finish(struct weft_task *t)
      * spurious wake, a timeout, a withdrawal) may be about to end and be
      * freed; it waits for this store (weft__task_settle, acquire) first. */
     atomic_store_explicit(&t->joiner, WEFT__JOIN_DONE, memory_order_release);
-    if (last && atomic_load_explicit(&rt->closing, memory_order_acquire)) {
-        pthread_mutex_lock(&rt->close_lock);
-        pthread_cond_broadcast(&rt->close_cond);
-        pthread_mutex_unlock(&rt->close_lock);
+    if (WEFT__UNLIKELY(atomic_load_explicit(&rt->closing, memory_order_acquire))) {
+        /* runtime_free waits: wake it when this was the last task. The
+         * fence orders our count before our reading of the others', so
+         * of two last tasks ending at once one sees the other's end. A
+         * closing flag read too early here is covered by the waiter's
+         * timed wait. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (weft__task_live_count(rt) == 0) {
+            pthread_mutex_lock(&rt->close_lock);
+            pthread_cond_broadcast(&rt->close_cond);
+            pthread_mutex_unlock(&rt->close_lock);
+        }
     }
     weft__task_unref(t);
 }
 
-/* Holds each shard's spinlock across the cancels (a wake may write an
- * eventfd): rare, at shutdown only, and it keeps every listed task alive. */
-void weft__task_cancel_all(struct weft_runtime *rt)
+static void cancel_one(struct weft_task *t, void *arg)
 {
-    for (unsigned i = 0; i <= rt->n_workers; i++) {
-        struct live_shard *sh = &rt->shards[i];
-        spin_lock(&sh->lock);
-        for (struct list *l = sh->tasks.next; l != &sh->tasks; l = l->next)
-            weft_cancel(weft__container_of(l, struct weft_task, live));
-        spin_unlock(&sh->lock);
-    }
+    (void)arg;
+    /* Once is enough (sticky): runtime_free walks again while it waits,
+     * and a shielded task is not to be woken for nothing each time. */
+    if (!(atomic_load_explicit(&t->flags, memory_order_relaxed) & (TASK_CANCELLED | TASK_DONE)))
+        weft_cancel(t);
 }
 
+void weft__task_cancel_all(struct weft_runtime *rt) { weft__task_for_each(rt, cancel_one, NULL); }
+
+/* Tasks spawned minus tasks ended. The ends are read first, with acquire:
+ * each end seen brings its task's spawn count along (a task ends after
+ * it was counted and published), so the difference never undercounts,
+ * and 0 means that every task whose spawn was seen has ended. */
 uint64_t weft__task_live_count(struct weft_runtime *rt)
 {
-    uint64_t n = 0;
-    for (unsigned i = 0; i <= rt->n_workers; i++) {
-        spin_lock(&rt->shards[i].lock);
-        n += rt->shards[i].n_live;
-        spin_unlock(&rt->shards[i].lock);
-    }
+    uint64_t ended = 0, spawned = 0;
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        ended += atomic_load_explicit(&rt->workers[i].n_finished, memory_order_acquire);
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        spawned += atomic_load_explicit(&rt->workers[i].n_spawned, memory_order_relaxed);
+    spawned += atomic_load_explicit(&rt->n_spawned_ext, memory_order_relaxed);
+    return spawned > ended ? spawned - ended : 0;
+}
+
+uint64_t weft__task_spawned_count(struct weft_runtime *rt)
+{
+    uint64_t n = atomic_load_explicit(&rt->n_spawned_ext, memory_order_relaxed);
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        n += atomic_load_explicit(&rt->workers[i].n_spawned, memory_order_relaxed);
     return n;
 }
 
@@ -321,39 +340,32 @@ void weft_task_set_name(weft_task *t, const char *name)
     /* The buffer comes with the first name and stays until the struct is
      * freed, so weft_task_name's pointer never dangles. Without memory
      * the name is dropped (the call has no way to fail). */
-    char *buf = NULL;
-    if (!t->name && n && !(buf = malloc(WEFT__TASK_NAME)))
-        return;
-    /* Under the registry shard lock: dumps and the slow-task monitor copy
-     * the name under it from other threads. */
-    struct live_shard *sh = &t->rt->shards[t->shard];
-    spin_lock(&sh->lock);
-    if (!t->name)
-        t->name = buf, buf = NULL;
+    char *buf = n ? malloc(WEFT__TASK_NAME) : NULL;
+    /* Under the name lock: dumps and the slow-task monitor copy the name
+     * under it from other threads. */
+    spin_lock(&t->rt->name_lock);
+    if (!t->name) {
+        t->name = buf;
+        buf = NULL;
+    }
     if (t->name) {
         if (n)
             memcpy(t->name, name, n);
         t->name[n] = '\0';
     }
-    spin_unlock(&sh->lock);
-    free(buf); /* another thread named t first */
-}
-
-void weft__task_copy_name_locked(const struct weft_task *t, char buf[WEFT__TASK_NAME])
-{
-    if (t->name)
-        memcpy(buf, t->name, WEFT__TASK_NAME);
-    else
-        buf[0] = '\0';
-    buf[WEFT__TASK_NAME - 1] = '\0';
+    spin_unlock(&t->rt->name_lock);
+    free(buf); /* t had one already */
 }
 
 void weft__task_copy_name(struct weft_task *t, char buf[WEFT__TASK_NAME])
 {
-    struct live_shard *sh = &t->rt->shards[t->shard];
-    spin_lock(&sh->lock);
-    weft__task_copy_name_locked(t, buf);
-    spin_unlock(&sh->lock);
+    spin_lock(&t->rt->name_lock);
+    if (t->name)
+        memcpy(buf, t->name, WEFT__TASK_NAME);
+    else
+        buf[0] = '\0';
+    spin_unlock(&t->rt->name_lock);
+    buf[WEFT__TASK_NAME - 1] = '\0';
 }
 
 const char *weft_task_name(const weft_task *t) { return t && t->name ? t->name : ""; }

@@ -55,7 +55,7 @@ enum task_flags {
 
 struct worker;
 
-/* 128 bytes, two cache lines (static assertion in task.c): every spawn
+/* 112 bytes, within two cache lines (static assertion in task.c): every spawn
  * writes a fresh struct, and with a million live tasks the page clearing
  * of their memory was most of spawn_join's time (about 0.46 ns per byte of
  * struct per task, measured by padding it). So fields that are dead in
@@ -91,7 +91,11 @@ struct weft_task {
     };
     _Atomic uint32_t park;      /* enum park_state */
     _Atomic uint32_t flags;     /* enum task_flags */
-    _Atomic uint32_t refs;      /* handle + life: freed at 0 */
+    /* Handle + life: freed at 0. Task memory is type-stable (worker.c):
+     * a struct stays a task struct until the runtime is freed, so a
+     * walker may take a reference on any struct whose count is not 0
+     * (weft__task_tryref) and find a live task. */
+    _Atomic uint32_t refs;
     union {
         int status;             /* body's return value, once TASK_DONE */
         uint32_t qlen;          /* queued or free: a batch's length, on
@@ -99,21 +103,18 @@ struct weft_task {
     };
     _Atomic(void *) joiner;     /* who waits for the end (see above) */
     struct weft_task *qnext;    /* inject-queue and free-list link */
-    struct list live;           /* runtime registry link (shard lock) */
     uint64_t id;
     char *name;                 /* NULL, or WEFT__TASK_NAME bytes from the
                                    first weft_task_set_name, written under
-                                   the shard lock, freed with the struct */
+                                   rt->name_lock, freed with the struct */
     unsigned deadline_depth;    /* deadline scopes entered; owner only */
     unsigned deadline_floor;    /* scopes at or below this depth were
                                    entered outside the innermost
                                    weft_shield; owner only */
-    uint16_t shard;             /* registry shard */
     uint16_t shield;            /* internal holds: cancellation and
                                    deadlines ignored; owner only */
     uint16_t cancel_shield;     /* weft_shield depth: cancellation held
                                    back; owner only */
-    bool from_malloc;           /* not from a task chunk (worker.c) */
 #ifdef WEFT__ASAN
     void *asan_fake;            /* ASan fake-stack save slot */
 #endif
@@ -174,22 +175,17 @@ struct worker {
     struct poller poller;
     /* Counters, written by the owner only (relaxed), read by stats. */
     _Atomic uint64_t n_run, n_steals, n_parks, n_polls;
+    /* Tasks spawned from this worker and tasks ended on it, written by
+     * the owner only; n_finished with release (weft__task_live_count). */
+    _Atomic uint64_t n_spawned, n_finished;
     /* Slow-task warning (diag.c), written by the owner only while
      * rt->slow_task_ns > 0: a seqlock over the current run stretch.
-     * stretch_seq is odd while stretch_task runs (since stretch_start; it
-     * belongs to registry shard stretch_shard), even between tasks. */
+     * stretch_seq is odd while stretch_task runs (since stretch_start),
+     * even between tasks. */
     _Atomic uint64_t stretch_seq;
     _Atomic int64_t stretch_start;
     _Atomic(struct weft_task *) stretch_task;
-    _Atomic unsigned stretch_shard;
     _Atomic uint64_t slow_warned;          /* stretch_seq warned about */
-} WEFT__ALIGNED_CL;
-
-struct live_shard {
-    struct spin lock;
-    struct list tasks; /* live tasks spawned from this shard's worker */
-    uint64_t n_live;   /* tasks in the list */
-    uint64_t n_spawned;
 } WEFT__ALIGNED_CL;
 
 struct exec_pool;
@@ -209,9 +205,11 @@ struct weft_runtime {
     unsigned *sleepers; /* stack of sleeping worker indices */
     unsigned n_sleepers;
     _Atomic bool shutdown;
-    /* Every live task, sharded by the worker that spawned it (shard
-     * n_workers: spawned from plain threads). */
-    struct live_shard *shards;
+    /* Tasks are found through their memory (weft__task_for_each) and
+     * counted per worker (n_spawned, n_finished); these are the tasks
+     * spawned from plain threads. */
+    _Atomic uint64_t n_spawned_ext;
+    struct spin name_lock;      /* task names: set_name, dumps, warnings */
     _Atomic uint64_t next_id;
     pthread_mutex_t close_lock; /* with close_cond: runtime_free waits */
     pthread_cond_t close_cond;
@@ -310,12 +308,31 @@ void *weft__worker_main(void *w);
 void weft__workers_wake_all(struct weft_runtime *rt);
 
 /* Task memory: from the calling worker's cache when it belongs to rt,
- * else malloc; released into the cache of the worker that drops the last
- * reference (bounded), else free. */
+ * else from the runtime's list or chunks; released into the cache of the
+ * worker that drops the last reference (bounded), else the runtime's
+ * list. A struct's memory stays a task struct, with refs 0 while free,
+ * until weft__task_memory_release. */
 struct weft_task *weft__task_alloc(struct weft_runtime *rt);
 /* The same, w being the calling thread's worker (or NULL). */
 struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt);
 void weft__task_release(struct weft_task *t);
+/* Takes a reference on t unless its count is 0 (t free). Acquire: a
+ * success sees the fields its spawn initialised before publishing it. */
+static inline bool weft__task_tryref(struct weft_task *t)
+{
+    uint32_t r = atomic_load_explicit(&t->refs, memory_order_relaxed);
+    while (r != 0)
+        if (atomic_compare_exchange_weak_explicit(&t->refs, &r, r + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+/* Calls fn(t, arg) for every task struct of rt allocated when the walk
+ * began and not free when it got there (running, parked, queued, or
+ * ended with its handle still held), holding a reference across the
+ * call. Any thread; it never stops the workers. */
+void weft__task_for_each(struct weft_runtime *rt, void (*fn)(struct weft_task *t, void *arg),
+                         void *arg);
 /* Frees all task memory of rt; called once every task has ended and the
  * workers are stopped. */
 void weft__task_memory_release(struct weft_runtime *rt);
@@ -337,7 +354,7 @@ void weft__slow_report(struct weft_runtime *rt, unsigned worker, uint64_t id, co
 struct weft_task *weft__task_spawn(struct weft_runtime *rt, weft_fn fn, void *arg);
 /* Called on the worker after the task's final switch away: publishes the
  * end, wakes the joiner, drops the life reference. */
-void weft__task_finish(struct weft_task *t);
+void weft__task_finish(struct worker *w, struct weft_task *t);
 /* The body trampoline's user part: runs fn and records status. */
 void weft__task_run_body(struct weft_task *t);
 /* Drops one reference; frees at zero. */
@@ -346,11 +363,11 @@ void weft__task_unref(struct weft_task *t);
 void weft__task_cancel_all(struct weft_runtime *rt);
 /* Live tasks of rt now. */
 uint64_t weft__task_live_count(struct weft_runtime *rt);
-/* Copies t's name (or "") into buf, WEFT__TASK_NAME bytes, NUL-ended,
- * under t's shard lock; t must stay allocated meanwhile. */
+/* Tasks spawned so far (stats). */
+uint64_t weft__task_spawned_count(struct weft_runtime *rt);
+/* Copies t's name (or "") into buf, NUL-ended, under rt->name_lock; the
+ * caller holds a reference to t. */
 void weft__task_copy_name(struct weft_task *t, char buf[WEFT__TASK_NAME]);
-/* The same, the caller holding t's shard lock. */
-void weft__task_copy_name_locked(const struct weft_task *t, char buf[WEFT__TASK_NAME]);
 /* Waits until t has ended or something interrupts the caller. Returns 0
  * (t ended), 1 (deadline passed), -ECANCELED or -ETIMEDOUT (the caller's
  * cancellation or deadline scope). With `hold` set, only t's end counts

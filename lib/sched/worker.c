@@ -499,7 +499,7 @@ static WEFT__NOINLINE bool prepare_first_run(struct worker *w, struct weft_task 
     if (!s) {
         if (atomic_load_explicit(&w->rt->closing, memory_order_acquire)) {
             t->status = -ENOMEM;
-            weft__task_finish(t);
+            weft__task_finish(w, t);
         } else {
             weft__inject_push(&w->rt->inject, t);
             w->stack_starved = true;
@@ -531,7 +531,6 @@ static WEFT__NOINLINE void stretch_begin(struct worker *w, struct weft_task *t)
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&w->stretch_start, weft__clock_ns(), memory_order_relaxed);
     atomic_store_explicit(&w->stretch_task, t, memory_order_relaxed);
-    atomic_store_explicit(&w->stretch_shard, t->shard, memory_order_relaxed);
     /* Release: publishes the fields to check_worker's acquire load. */
     atomic_store_explicit(&w->stretch_seq, seq | 1, memory_order_release);
 }
@@ -542,8 +541,8 @@ static WEFT__NOINLINE void stretch_end(struct worker *w, struct weft_task *t)
 {
     uint64_t seq = atomic_load_explicit(&w->stretch_seq, memory_order_relaxed);
     int64_t ran = weft__clock_ns() - atomic_load_explicit(&w->stretch_start, memory_order_relaxed);
-    /* The monitor proves t alive by this sequence not having moved under
-     * t's shard lock: it must move before t can leave the registry. */
+    /* The monitor knows the struct it took a reference on is still this
+     * stretch's task while this sequence has not moved (check_worker). */
     atomic_store_explicit(&w->stretch_seq, seq + 1, memory_order_relaxed);
     if (ran < w->rt->slow_task_ns || !(seq & 1) ||
         atomic_exchange_explicit(&w->slow_warned, seq, memory_order_relaxed) == seq)
@@ -566,7 +565,7 @@ static void finish_exit(struct worker *w, struct weft_task *t)
 {
     weft__stack_put(&w->rt->stacks, &w->stacks, t->stack);
     t->stack = NULL;
-    weft__task_finish(t);
+    weft__task_finish(w, t);
 }
 
 /* Completes the action of the context that just switched away on this
@@ -782,64 +781,91 @@ void weft__yield_now(void) { weft__yield_self(weft__task_self()); }
 
 /* ------------------------------------------------------------ task memory */
 
-/* Task structs come from chunks of WEFT__TASK_CHUNK, kept for the life of
- * the runtime: malloc and free of ~250-byte objects cost more than the
- * rest of a spawn. Each worker keeps two lists of its own (no lock): `free`
- * (allocations pop from it, releases push onto it) and `spare`, one full
- * batch of WEFT__TASK_BATCH. When `free` fills up it becomes the spare, and
- * an older spare goes to the runtime's list in one lock; when it runs dry
- * the spare (or a batch from the runtime, or a new chunk) replaces it. So
- * a worker takes the lock once per batch, not once per task, however its
- * spawns and ends balance. The runtime's list is a chain of batches whose
- * first task carries the batch's last task and length (qlast, qlen, as in
- * the inject queue), so a batch moves in O(1). Plain threads take and give
- * single tasks there. Under ASan every struct is malloc'd so that use
- * after free is reported. */
+/* Task structs come from chunks, kept for the life of the runtime: malloc
+ * and free of small objects cost more than the rest of a spawn. Each
+ * worker keeps two lists of its own (no lock): `free` (allocations pop
+ * from it, releases push onto it) and `spare`, one full batch of
+ * WEFT__TASK_BATCH. When `free` fills up it becomes the spare, and an
+ * older spare goes to the runtime's list in one lock; when it runs dry the
+ * spare (or a batch from the runtime, or WEFT__TASK_CHUNK structs carved
+ * from the newest chunk) replaces it. So a worker takes the lock once per
+ * batch, not once per task, however its spawns and ends balance. The
+ * runtime's list is a chain of batches whose first task carries the
+ * batch's last task and length (qlast, qlen, as in the inject queue), so a
+ * batch moves in O(1). Plain threads take and give single tasks there.
+ *
+ * The memory is type-stable, as Go's allgs: a struct, once carved, is a
+ * task struct until weft__task_memory_release, and chunks start zeroed,
+ * so a free struct has refs 0. That is the task registry: dumps and
+ * runtime_free walk the chunks and take a reference on each struct whose
+ * count is not 0 (weft__task_tryref), and a spawn publishes a task by
+ * its refs store alone, with no shared list or lock on the spawn and end
+ * paths (a registry spinlock was 18 % of spawn_join's time, the spawning
+ * and the ending worker taking turns at it). The price: a dump reads every
+ * struct ever carved, and ASan cannot see a use of a freed task struct. */
 #define WEFT__TASK_CHUNK 64
 #define WEFT__TASK_BATCH 1024
-/* Memory for task structs: the first WEFT__TASK_SMALL_CHUNKS chunks hold
- * WEFT__TASK_CHUNK structs each; after that, chunks of 2 MiB from which
- * refills carve WEFT__TASK_CHUNK at a time, each prefaulted in one
- * madvise(MADV_POPULATE_WRITE) call (Linux 5.14+; ignored elsewhere) rather
- * than by 512 page faults as the structs are first written: spawn_join's
- * spawning worker spent about a third of its time in page faults, and the
- * one call halves that system time (transparent huge pages were tried
- * too: fewer faults, but compaction made the system time worse). A small
- * program keeps small chunks. */
+/* The first WEFT__TASK_SMALL_CHUNKS chunks hold WEFT__TASK_CHUNK structs
+ * each (calloc); after that, mappings of 2 MiB, each prefaulted in one
+ * madvise(MADV_POPULATE_WRITE) call (Linux 5.14+; ignored elsewhere)
+ * rather than by 512 page faults as the structs are first written:
+ * spawn_join's spawning worker spent about a third of its time in page
+ * faults, and the one call halves that system time (transparent huge
+ * pages were tried too: fewer faults, but compaction made the system
+ * time worse). A small program keeps small chunks. */
 #define WEFT__TASK_SMALL_CHUNKS 16
 #define WEFT__TASK_BIG_CHUNK ((size_t)2 << 20)
 
 struct task_chunk {
-    struct task_chunk *next;
-    size_t n; /* structs it holds */
+    struct task_chunk *next; /* older chunk */
+    size_t n;                /* structs it holds */
+    bool mapped;             /* mmap'd (WEFT__TASK_BIG_CHUNK bytes) */
     struct weft_task tasks[];
 };
 
-#ifndef WEFT__ASAN
-/* A new chunk for the runtime's carving; task_lock held. False when out of
- * memory. A big chunk is also returned in *big, to prefault unlocked. */
+/* A new chunk, zeroed, for the runtime's carving; task_lock held. False
+ * when out of memory. A mapped chunk is also returned in *big, for the
+ * caller to prefault unlocked. */
 static bool chunk_new_locked(struct weft_runtime *rt, struct task_chunk **big)
 {
     size_t size = sizeof(struct task_chunk) + WEFT__TASK_CHUNK * sizeof(struct weft_task);
     struct task_chunk *c = NULL;
+    bool mapped = false;
     if (rt->n_task_chunks >= WEFT__TASK_SMALL_CHUNKS) {
-        size = WEFT__TASK_BIG_CHUNK;
-        c = aligned_alloc(WEFT__TASK_BIG_CHUNK, size);
-        *big = c;
+        void *p = mmap(NULL, WEFT__TASK_BIG_CHUNK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            c = p;
+            size = WEFT__TASK_BIG_CHUNK;
+            mapped = true;
+            *big = c;
+        }
     }
-    if (!c) {
-        size = sizeof(struct task_chunk) + WEFT__TASK_CHUNK * sizeof(struct weft_task);
-        c = malloc(size);
-        if (!c)
-            return false;
-    }
+    if (!c && !(c = calloc(1, size)))
+        return false;
     c->next = rt->task_chunks;
+    c->n = (size - sizeof *c) / sizeof(struct weft_task);
+    c->mapped = mapped;
     rt->task_chunks = c;
     rt->n_task_chunks++;
-    c->n = (size - sizeof *c) / sizeof(struct weft_task);
     rt->task_bump = c->tasks;
     rt->task_bump_end = c->tasks + c->n;
     return true;
+}
+
+/* Carves up to max structs (at least one) off the newest chunk, or a new
+ * one; task_lock held. Returns the first (the rest follow it in memory)
+ * and their number in *n, or NULL when out of memory. */
+static struct weft_task *carve_locked(struct weft_runtime *rt, unsigned max, unsigned *n,
+                                      struct task_chunk **big)
+{
+    if (rt->task_bump == rt->task_bump_end && !chunk_new_locked(rt, big))
+        return NULL;
+    struct weft_task *first = rt->task_bump;
+    size_t left = (size_t)(rt->task_bump_end - first);
+    *n = left < max ? (unsigned)left : max;
+    rt->task_bump = first + *n;
+    return first;
 }
 
 /* Appends the list first..last (n tasks) to the runtime's chain as one
@@ -854,8 +880,8 @@ static void batch_push_locked(struct weft_runtime *rt, struct weft_task *first,
     rt->n_free_tasks += n;
 }
 
-/* Gives w a new `free` list: its spare, a batch of the runtime's, or a new
- * chunk. False when out of memory. */
+/* Gives w a new `free` list: its spare, a batch of the runtime's, or
+ * freshly carved structs. False when out of memory. */
 static WEFT__NOINLINE bool refill_tasks(struct weft_runtime *rt, struct worker *w)
 {
     if (w->spare_tasks) {
@@ -874,54 +900,42 @@ static WEFT__NOINLINE bool refill_tasks(struct weft_runtime *rt, struct worker *
         n = first->qlen;
         rt->free_tasks = last->qnext;
         rt->n_free_tasks -= n;
+        pthread_mutex_unlock(&rt->task_lock);
+        last->qnext = NULL;
     } else {
         struct task_chunk *big = NULL;
-        if (rt->task_bump == rt->task_bump_end && !chunk_new_locked(rt, &big)) {
-            pthread_mutex_unlock(&rt->task_lock);
-            return false;
-        }
-        first = rt->task_bump;
-        n = (unsigned)(rt->task_bump_end - first);
-        if (n > WEFT__TASK_CHUNK)
-            n = WEFT__TASK_CHUNK;
-        rt->task_bump = first + n;
+        first = carve_locked(rt, WEFT__TASK_CHUNK, &n, &big);
         pthread_mutex_unlock(&rt->task_lock);
+        if (!first)
+            return false;
 #ifdef MADV_POPULATE_WRITE
         /* Others may carve from it meanwhile: prefaulting is harmless to
          * their writes. A failure only leaves the faults to come. */
         if (big)
             (void)madvise(big, WEFT__TASK_BIG_CHUNK, MADV_POPULATE_WRITE);
 #endif
-        /* Carved structs are ours: link them outside the lock. */
-        for (unsigned i = 0; i < n; i++) {
+        /* Carved structs are ours (and, refs 0, skipped by walkers): link
+         * them outside the lock. */
+        for (unsigned i = 0; i < n; i++)
             first[i].qnext = i + 1 < n ? &first[i + 1] : NULL;
-            first[i].from_malloc = false;
-            first[i].name = NULL;
-        }
         last = &first[n - 1];
-        goto done;
     }
-    pthread_mutex_unlock(&rt->task_lock);
-    last->qnext = NULL;
-done:
     w->free_tasks = first;
     w->free_tail = last;
     w->n_free_tasks = n;
     return true;
 }
-#endif
 
 struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt)
 {
     struct weft_task *t;
-#ifndef WEFT__ASAN
     if (w && w->rt == rt) {
         if (WEFT__UNLIKELY(!w->free_tasks) && !refill_tasks(rt, w))
             return NULL;
         t = w->free_tasks;
         w->free_tasks = t->qnext;
         w->n_free_tasks--;
-        return t; /* keeps its from_malloc mark, as below */
+        return t;
     }
     pthread_mutex_lock(&rt->task_lock);
     t = rt->free_tasks;
@@ -934,18 +948,12 @@ struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt)
         }
         rt->free_tasks = nx;
         rt->n_free_tasks--;
+    } else {
+        struct task_chunk *big = NULL; /* left to fault in, from a thread */
+        unsigned n;
+        t = carve_locked(rt, 1, &n, &big);
     }
     pthread_mutex_unlock(&rt->task_lock);
-    if (t)
-        return t; /* keeps its from_malloc mark */
-#else
-    (void)w;
-#endif
-    t = malloc(sizeof(struct weft_task));
-    if (t) {
-        t->from_malloc = true;
-        t->name = NULL;
-    }
     return t;
 }
 
@@ -956,10 +964,9 @@ struct weft_task *weft__task_alloc(struct weft_runtime *rt)
 
 void weft__task_release(struct weft_task *t)
 {
+    struct weft_runtime *rt = t->rt;
     free(t->name);
     t->name = NULL;
-#ifndef WEFT__ASAN
-    struct weft_runtime *rt = t->rt;
     struct worker *w = weft__worker_self();
     if (w && w->rt == rt) {
         if (!w->free_tasks)
@@ -981,51 +988,56 @@ void weft__task_release(struct weft_task *t)
         }
         return;
     }
-    /* Chunk and malloc'd structs both live on the runtime's list;
-     * weft__task_memory_release frees the malloc'd ones (from_malloc). */
     pthread_mutex_lock(&rt->task_lock);
     batch_push_locked(rt, t, t, 1);
     pthread_mutex_unlock(&rt->task_lock);
-#else
-    free(t);
-#endif
 }
 
-/* Frees every task struct of rt (workers' lists first moved to rt's). */
-void weft__task_memory_release(struct weft_runtime *rt)
+void weft__task_for_each(struct weft_runtime *rt, void (*fn)(struct weft_task *t, void *arg),
+                         void *arg)
 {
-    for (unsigned i = 0; i < rt->n_workers; i++) {
-        struct worker *w = &rt->workers[i];
-        struct weft_task **lists[2] = {&w->free_tasks, &w->spare_tasks};
-        for (int k = 0; k < 2; k++) {
-            while (*lists[k]) {
-                struct weft_task *t = *lists[k];
-                *lists[k] = t->qnext;
-                t->qnext = rt->free_tasks;
-                rt->free_tasks = t;
-            }
+    /* Chunks are only ever prepended, and carving only moves task_bump
+     * up within the newest: from this snapshot on, the walk needs no
+     * lock. Structs carved later are tasks spawned after it began. */
+    pthread_mutex_lock(&rt->task_lock);
+    struct task_chunk *head = rt->task_chunks;
+    struct weft_task *bump = rt->task_bump;
+    pthread_mutex_unlock(&rt->task_lock);
+    for (struct task_chunk *c = head; c; c = c->next) {
+        struct weft_task *end = c == head ? bump : c->tasks + c->n;
+        for (struct weft_task *t = c->tasks; t < end; t++) {
+            if (!weft__task_tryref(t))
+                continue;
+            fn(t, arg);
+            weft__task_unref(t);
         }
     }
-    /* malloc'd structs (allocated from plain threads) are freed one by
-     * one; chunk ones go with their chunk. The batches are one chain. */
-    while (rt->free_tasks) {
-        struct weft_task *t = rt->free_tasks;
-        rt->free_tasks = t->qnext;
-        if (t->from_malloc)
-            free(t);
-    }
+}
+
+/* Frees every task struct of rt; every task has ended and the workers
+ * are stopped. */
+void weft__task_memory_release(struct weft_runtime *rt)
+{
+    struct task_chunk *head = rt->task_chunks;
     while (rt->task_chunks) {
         struct task_chunk *c = rt->task_chunks;
         rt->task_chunks = c->next;
-        /* A struct whose handle was never dropped still holds its name.
-         * Carving is in order, and only the newest chunk is partly
-         * carved (up to task_bump). */
-        struct weft_task *end = c->tasks + c->n;
-        if (rt->task_bump >= c->tasks && rt->task_bump <= end)
-            end = rt->task_bump;
+        /* A struct whose handle was never dropped still holds its name;
+         * the others' are NULL. Only the newest chunk is partly carved. */
+        struct weft_task *end = c == head ? rt->task_bump : c->tasks + c->n;
         for (struct weft_task *t = c->tasks; t < end; t++)
             free(t->name);
-        free(c);
+        if (c->mapped)
+            munmap(c, WEFT__TASK_BIG_CHUNK);
+        else
+            free(c);
+    }
+    rt->free_tasks = NULL;
+    rt->task_bump = rt->task_bump_end = NULL;
+    for (unsigned i = 0; i < rt->n_workers; i++) {
+        struct worker *w = &rt->workers[i];
+        w->free_tasks = w->spare_tasks = NULL;
+        w->n_free_tasks = 0;
     }
 }
 

@@ -1622,6 +1622,38 @@ START_TEST(deadline_expired_can_be_read_from_any_thread)
 }
 END_TEST
 
+/* Nests weft_shield until it refuses; *depth counts the levels entered. */
+static int shield_deeper(void *arg)
+{
+    unsigned *depth = arg;
+    ++*depth;
+    return weft_shield(shield_deeper, arg);
+}
+
+static int deep_shield_main(void *arg)
+{
+    unsigned *depth = arg;
+    *depth = 0;
+    int rc = weft_shield(shield_deeper, depth);
+    /* Every level returns the refusal; cancellation works again after. */
+    HCHECK_INT_EQ(rc, -EOVERFLOW);
+    weft_cancel(weft_current());
+    HCHECK_INT_EQ(weft_yield(), -ECANCELED);
+    return 0;
+}
+
+/* Shields nest 65535 deep, then refuse with -EOVERFLOW instead of
+ * wrapping the depth around (which would leave cancellation held). */
+START_TEST(shield_refuses_beyond_65535_deep)
+{
+    weft_options opt = {.workers = 1, .stack_size = 64u << 20};
+    unsigned depth = 0;
+    ck_assert_int_eq(harness_run_opts(&opt, deep_shield_main, &depth), 0);
+    harness_assert_clean();
+    ck_assert_uint_eq(depth, 65535);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("deadline");
@@ -1679,6 +1711,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, wait_for_with_null_fn_fails_with_einval);
 
     tc = harness_tcase(s, "shield", 30);
+    tcase_add_test(tc, shield_refuses_beyond_65535_deep);
     tcase_add_loop_test(tc, shield_holds_back_cancellation_until_it_returns, 0,
                         HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, shield_holds_back_a_pending_cancellation_and_nests, 0,

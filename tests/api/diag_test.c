@@ -5,6 +5,7 @@
  * per slow run stretch, printed while the task still runs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +294,180 @@ START_TEST(dump_lists_unnamed_tasks_by_id)
 }
 END_TEST
 
+/* How many lines of text start with prefix. */
+static size_t count_prefixed(const char *text, const char *prefix)
+{
+    size_t n = 0, len = strlen(prefix);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += strncmp(p, prefix, len) == 0;
+    return n;
+}
+
+static int wait_event(void *arg) { return weft_event_wait(arg); }
+
+struct ended_seen {
+    struct dump_seen d;
+    weft_stats st;
+};
+
+#define N_ENDED 50
+#define N_WAITING 5
+
+static int dump_ended_main(void *arg)
+{
+    struct ended_seen *e = arg;
+    weft_task *ended[N_ENDED], *waiting[N_WAITING];
+    for (int i = 0; i < N_ENDED; i++) {
+        ended[i] = weft_spawn(never_runs, NULL);
+        HREQUIRE(ended[i] != NULL, -1);
+        weft_task_set_name(ended[i], "ended");
+    }
+    weft_event *ev = weft_event_new();
+    HREQUIRE(ev != NULL, -1);
+    for (int i = 0; i < N_WAITING; i++) {
+        waiting[i] = weft_spawn(wait_event, ev);
+        HREQUIRE(waiting[i] != NULL, -1);
+        weft_task_set_name(waiting[i], "waiting");
+    }
+    for (int i = 0; i < N_ENDED; i++)
+        HYIELD_UNTIL(weft_task_done(ended[i]));
+    HCHECK_INT_EQ(weft_runtime_stats(weft_runtime_current(), &e->st), 0);
+    FILE *f = open_memstream(&e->d.text, &e->d.len);
+    HREQUIRE(f != NULL, -1);
+    weft_runtime_dump(weft_runtime_current(), f);
+    fclose(f);
+    weft_event_set(ev);
+    for (int i = 0; i < N_WAITING; i++)
+        HCHECK_INT_EQ(weft_join(waiting[i]), 0);
+    for (int i = 0; i < N_ENDED; i++)
+        HCHECK_INT_EQ(weft_join(ended[i]), 0);
+    weft_event_free(ev);
+    return 0;
+}
+
+/* Tasks that have ended are not live, even while their handles are held:
+ * the dump leaves them out, and stats agree with the dump. */
+START_TEST(dump_leaves_out_ended_tasks_and_agrees_with_stats)
+{
+    struct ended_seen e = {.d.text = NULL};
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), dump_ended_main, &e), 0);
+    harness_assert_clean();
+    ck_assert_ptr_nonnull(e.d.text);
+    const char *t = e.d.text;
+    ck_assert_msg(strstr(t, "'ended'") == NULL, "dump:\n%s", t);
+    ck_assert_msg(count_prefixed(t, "  task ") == N_WAITING + 1, "dump:\n%s", t);
+    char line[256];
+    ck_assert_msg(find_line(t, "6 live tasks", line, sizeof line), "dump:\n%s", t);
+    ck_assert_uint_eq(e.st.tasks_live, N_WAITING + 1);
+    ck_assert_uint_ge(e.st.tasks_spawned, N_ENDED + N_WAITING + 1);
+    free(e.d.text);
+}
+END_TEST
+
+/* --- dumps and names against spawns on every worker ---------------------- */
+
+#define RACE_SPAWNERS 4
+#define RACE_ROUNDS 3000
+
+struct dumper {
+    weft_runtime *rt;
+    atomic_bool stop;
+    atomic_uint dumps;
+    bool bad;
+    char bad_line[256];
+};
+
+static int renamed_child(void *arg)
+{
+    weft_task_set_name(weft_current(), (uintptr_t)arg & 1 ? "odd-child" : "even-child");
+    return weft_yield();
+}
+
+/* RACE_ROUNDS spawns, and on until the dumper has dumped a few times. */
+static int race_spawner(void *arg)
+{
+    struct dumper *d = arg;
+    int64_t end = harness_now_ns() + harness_wait_ns();
+    for (uintptr_t i = 0; i < RACE_ROUNDS || (atomic_load(&d->dumps) < 3 && harness_now_ns() < end);
+         i++) {
+        weft_task *c = weft_spawn(renamed_child, (void *)i);
+        HREQUIRE(c != NULL, -1);
+        /* Named here and by itself at once: either name may win. */
+        weft_task_set_name(c, "a-name-longer-than-thirty-one-bytes");
+        while (!weft_task_done(c))
+            HCHECK_INT_EQ(weft_yield(), 0);
+        const char *n = weft_task_name(c); /* nobody renames it now */
+        HCHECK_MSG(strcmp(n, "a-name-longer-than-thirty-one-b") == 0 ||
+                       strcmp(n, i & 1 ? "odd-child" : "even-child") == 0,
+                   "name '%s'", n);
+        HCHECK_INT_EQ(weft_join(c), 0);
+    }
+    return 0;
+}
+
+static int race_main(void *arg)
+{
+    weft_task *sp[RACE_SPAWNERS];
+    for (int i = 0; i < RACE_SPAWNERS; i++) {
+        sp[i] = weft_spawn(race_spawner, arg);
+        HREQUIRE(sp[i] != NULL, -1);
+    }
+    for (int i = 0; i < RACE_SPAWNERS; i++)
+        HCHECK_INT_EQ(weft_join(sp[i]), 0);
+    return 0;
+}
+
+
+/* A plain thread that dumps and reads stats until told to stop, checking
+ * that every line is a header or a task line. */
+static void *dump_loop(void *arg)
+{
+    struct dumper *d = arg;
+    while (!atomic_load(&d->stop)) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+            continue;
+        weft_runtime_dump(d->rt, f);
+        fclose(f);
+        for (const char *p = text; p && *p && !d->bad; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+            if (strncmp(p, "weft runtime: ", 14) != 0 && strncmp(p, "  task ", 7) != 0) {
+                d->bad = true;
+                snprintf(d->bad_line, sizeof d->bad_line, "%.200s", p);
+            }
+        }
+        free(text);
+        weft_stats st;
+        if (weft_runtime_stats(d->rt, &st) != 0 || st.tasks_live > 2 * RACE_SPAWNERS + 8)
+            d->bad = true;
+        atomic_fetch_add(&d->dumps, 1);
+    }
+    return NULL;
+}
+
+/* Dumps and stats from another thread while tasks are spawned, renamed
+ * and ended on every worker: nothing crashes (and, under TSan, nothing
+ * races), and the live count stays within what can be alive. */
+START_TEST(dump_and_names_race_with_spawns)
+{
+    weft_options opt = {.workers = harness_workers_variant(_i)};
+    struct dumper d = {.rt = weft_runtime_new(&opt)};
+    ck_assert_ptr_nonnull(d.rt);
+    atomic_init(&d.stop, false);
+    atomic_init(&d.dumps, 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, dump_loop, &d), 0);
+    ck_assert_int_eq(weft_runtime_block_on(d.rt, race_main, &d), 0);
+    atomic_store(&d.stop, true);
+    pthread_join(th, NULL);
+    weft_runtime_free(d.rt);
+    harness_assert_clean();
+    ck_assert_msg(!d.bad, "bad dump line or count: %s", d.bad_line);
+    ck_assert_uint_ge(atomic_load(&d.dumps), 3);
+}
+END_TEST
+
 START_TEST(dump_ignores_null)
 {
     weft_runtime_dump(NULL, stdout);
@@ -538,6 +713,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, dump_names_a_sleeping_task_and_says_it_sleeps);
     tcase_add_loop_test(tc, dump_lists_unnamed_tasks_by_id, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_test(tc, dump_ignores_null);
+    tcase_add_loop_test(tc, dump_leaves_out_ended_tasks_and_agrees_with_stats, 0,
+                        HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, dump_and_names_race_with_spawns, 0, HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "slow", 30);
     tcase_add_loop_test(tc, slow_task_warning_for_a_spinning_task, 0, HARNESS_N_WORKER_VARIANTS);
