@@ -55,13 +55,16 @@ enum task_flags {
 
 struct worker;
 
-/* 112 bytes, within two cache lines (static assertion in task.c): every spawn
- * writes a fresh struct, and with a million live tasks the page clearing
- * of their memory was most of spawn_join's time (about 0.46 ns per byte of
- * struct per task, measured by padding it). So fields that are dead in
- * some phase of a task's life share space with fields of another phase,
- * and what only a running task needs lives on its stack (errno, across a
- * switch, in switch_out; the park timer, in weft__park_self). */
+/* 128 bytes, two cache lines, aligned to them (static assertion in
+ * task.c). Tasks that run on different workers must not share a line: at
+ * 112 bytes, unaligned, the false sharing tripled the cost of a yield.
+ * Every spawn writes a fresh struct, and with a million live tasks the
+ * page clearing of their memory was most of spawn_join's time (about
+ * 0.46 ns per byte of struct per task, measured by padding it). So fields
+ * that are dead in some phase of a task's life share space with fields of
+ * another phase, and what only a running task needs lives on its stack
+ * (errno, across a switch, in switch_out; the park timer, in
+ * weft__park_self). 16 bytes are free. */
 struct weft_task {
     struct ctx ctx;             /* saved registers while not running */
     struct stack *stack;        /* NULL until it first runs */
@@ -118,7 +121,7 @@ struct weft_task {
 #ifdef WEFT__ASAN
     void *asan_fake;            /* ASan fake-stack save slot */
 #endif
-};
+} WEFT__ALIGNED_CL;
 
 /* Bytes of a task name, with its NUL (longer names are cut). */
 #define WEFT__TASK_NAME 32

@@ -806,9 +806,9 @@ void weft__yield_now(void) { weft__yield_self(weft__task_self()); }
 #define WEFT__TASK_CHUNK 64
 #define WEFT__TASK_BATCH 1024
 /* The first WEFT__TASK_SMALL_CHUNKS chunks hold WEFT__TASK_CHUNK structs
- * each (calloc); after that, mappings of 2 MiB, each prefaulted in one
- * madvise(MADV_POPULATE_WRITE) call (Linux 5.14+; ignored elsewhere)
- * rather than by 512 page faults as the structs are first written:
+ * each (aligned to cache lines, zeroed); after that, mappings of 2 MiB,
+ * each prefaulted in one madvise(MADV_POPULATE_WRITE) call (Linux 5.14+;
+ * ignored elsewhere) rather than by 512 page faults as the structs are first written:
  * spawn_join's spawning worker spent about a third of its time in page
  * faults, and the one call halves that system time (transparent huge
  * pages were tried too: fewer faults, but compaction made the system
@@ -841,8 +841,14 @@ static bool chunk_new_locked(struct weft_runtime *rt, struct task_chunk **big)
             *big = c;
         }
     }
-    if (!c && !(c = calloc(1, size)))
-        return false;
+    if (!c) {
+        /* Whole cache lines: tasks running on different workers never
+         * share one. */
+        size = (size + WEFT__CACHELINE - 1) & ~(size_t)(WEFT__CACHELINE - 1);
+        if (!(c = aligned_alloc(WEFT__CACHELINE, size)))
+            return false;
+        memset(c, 0, size);
+    }
     c->next = rt->task_chunks;
     c->n = (size - sizeof *c) / sizeof(struct weft_task);
     c->mapped = mapped;
