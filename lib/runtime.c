@@ -232,6 +232,8 @@ void weft_runtime_free(weft_runtime *rt)
                           : weft__clock_ns() + rt->blocking_shutdown_ns;
     atomic_store_explicit(&rt->closing, true, memory_order_seq_cst);
     weft__task_cancel_all(rt);
+    uint64_t walked_at = weft__task_spawned_count(rt);
+    unsigned rounds = 0;
     /* Blocking jobs not yet started are dropped (their callers get
      * -ECANCELED); running ones are waited for, up to give_up. */
     weft__pool_shutdown(rt->pool);
@@ -253,8 +255,13 @@ void weft_runtime_free(weft_runtime *rt)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        if (pthread_cond_timedwait(&rt->close_cond, &rt->close_lock, &ts) == ETIMEDOUT) {
+        /* A walk reads every task struct ever carved: again only when
+         * tasks were spawned since the last, or once a second (a spawn's
+         * count may become visible after its task did). */
+        if (pthread_cond_timedwait(&rt->close_cond, &rt->close_lock, &ts) == ETIMEDOUT &&
+            (weft__task_spawned_count(rt) != walked_at || ++rounds % 20 == 0)) {
             pthread_mutex_unlock(&rt->close_lock);
+            walked_at = weft__task_spawned_count(rt);
             weft__task_cancel_all(rt);
             pthread_mutex_lock(&rt->close_lock);
         }
