@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -802,7 +803,9 @@ void weft__yield_now(void) { weft__yield_self(weft__task_self()); }
  * its refs store alone, with no shared list or lock on the spawn and end
  * paths (a registry spinlock was 18 % of spawn_join's time, the spawning
  * and the ending worker taking turns at it). The price: a dump reads every
- * struct ever carved, and ASan cannot see a use of a freed task struct. */
+ * struct ever carved. Under ASan a free struct is poisoned but for the
+ * words the free lists and walkers read (task_poison), so that a use of
+ * a freed task is still reported. */
 #define WEFT__TASK_CHUNK 64
 #define WEFT__TASK_BATCH 1024
 /* The first WEFT__TASK_SMALL_CHUNKS chunks hold WEFT__TASK_CHUNK structs
@@ -822,6 +825,40 @@ struct task_chunk {
     bool mapped;             /* mmap'd (WEFT__TASK_BIG_CHUNK bytes) */
     struct weft_task tasks[];
 };
+
+#ifdef WEFT__ASAN
+/* The 8-byte granules a free struct keeps readable: qlast, refs (with
+ * qlen), qnext. */
+_Static_assert(offsetof(struct weft_task, qlast) % 8 == 0 &&
+                   offsetof(struct weft_task, qlast) + 8 <= offsetof(struct weft_task, refs) &&
+                   offsetof(struct weft_task, refs) + 8 <= offsetof(struct weft_task, qnext) &&
+                   offsetof(struct weft_task, refs) % 8 == 0 &&
+                   offsetof(struct weft_task, qlen) == offsetof(struct weft_task, refs) + 4 &&
+                   offsetof(struct weft_task, qnext) % 8 == 0,
+               "free-list words of struct weft_task not granule-aligned");
+
+/* Poisons the gaps between the kept granules only: a walker may read
+ * refs at any moment, so its granule must never be poisoned, even
+ * briefly. */
+static void task_poison(struct weft_task *t)
+{
+    static const size_t keep[] = {offsetof(struct weft_task, qlast),
+                                  offsetof(struct weft_task, refs),
+                                  offsetof(struct weft_task, qnext)};
+    size_t from = 0;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        if (keep[i] > from)
+            ASAN_POISON_MEMORY_REGION((char *)t + from, keep[i] - from);
+        from = keep[i] + 8;
+    }
+    ASAN_POISON_MEMORY_REGION((char *)t + from, sizeof *t - from);
+}
+
+static void task_unpoison(struct weft_task *t) { ASAN_UNPOISON_MEMORY_REGION(t, sizeof *t); }
+#else
+static inline void task_poison(struct weft_task *t) { (void)t; }
+static inline void task_unpoison(struct weft_task *t) { (void)t; }
+#endif
 
 /* A new chunk, zeroed, for the runtime's carving; task_lock held. False
  * when out of memory. A mapped chunk is also returned in *big, for the
@@ -941,6 +978,7 @@ struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt)
         t = w->free_tasks;
         w->free_tasks = t->qnext;
         w->n_free_tasks--;
+        task_unpoison(t);
         return t;
     }
     pthread_mutex_lock(&rt->task_lock);
@@ -960,6 +998,8 @@ struct weft_task *weft__task_alloc_on(struct worker *w, struct weft_runtime *rt)
         t = carve_locked(rt, 1, &n, &big);
     }
     pthread_mutex_unlock(&rt->task_lock);
+    if (t)
+        task_unpoison(t);
     return t;
 }
 
@@ -979,6 +1019,7 @@ void weft__task_release(struct weft_task *t)
             w->free_tail = t;
         t->qnext = w->free_tasks;
         w->free_tasks = t;
+        task_poison(t);
         if (WEFT__LIKELY(++w->n_free_tasks < WEFT__TASK_BATCH))
             return;
         /* Full: it becomes the spare; an older spare goes to the runtime. */
@@ -994,6 +1035,7 @@ void weft__task_release(struct weft_task *t)
         }
         return;
     }
+    task_poison(t);
     pthread_mutex_lock(&rt->task_lock);
     batch_push_locked(rt, t, t, 1);
     pthread_mutex_unlock(&rt->task_lock);
@@ -1031,6 +1073,11 @@ void weft__task_memory_release(struct weft_runtime *rt)
         /* A struct whose handle was never dropped still holds its name;
          * the others' are NULL. Only the newest chunk is partly carved. */
         struct weft_task *end = c == head ? rt->task_bump : c->tasks + c->n;
+        /* Free structs are poisoned (ASan), and a mapping must not keep
+         * its poison for whatever is mapped there next. */
+#ifdef WEFT__ASAN
+        ASAN_UNPOISON_MEMORY_REGION(c->tasks, c->n * sizeof *c->tasks);
+#endif
         for (struct weft_task *t = c->tasks; t < end; t++)
             free(t->name);
         if (c->mapped)

@@ -17,6 +17,17 @@
 
 #include "harness.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TASK_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TASK_TEST_ASAN 1
+#endif
+#endif
+#ifdef TASK_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 static int return_int(void *arg)
 {
     return (int)(intptr_t)arg;
@@ -1055,6 +1066,39 @@ START_TEST(task_stacks_are_16_byte_aligned)
 }
 END_TEST
 
+#ifdef TASK_TEST_ASAN
+static int returns_seven(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
+static int freed_handle_main(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(returns_seven, NULL);
+    HREQUIRE(t != NULL, -1);
+    HCHECK(!__asan_address_is_poisoned(t));
+    HCHECK_INT_EQ(weft_join(t), 7);
+    /* Joined and ended: the struct is free, and a use of the stale
+     * handle would be reported (task memory is reused, not freed). */
+    HCHECK(__asan_address_is_poisoned(t));
+    weft_task *u = weft_spawn(returns_seven, NULL); /* may reuse it */
+    HREQUIRE(u != NULL, -1);
+    HCHECK(!__asan_address_is_poisoned(u));
+    HCHECK_INT_EQ(weft_join(u), 7);
+    return 0;
+}
+
+/* Under ASan a freed task struct is poisoned, a live one is not. */
+START_TEST(asan_poisons_a_freed_task)
+{
+    ck_assert_int_eq(harness_run(1, freed_handle_main, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+#endif
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("task");
@@ -1108,6 +1152,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, bad_arguments_inside_a_task_fail_with_einval);
     tcase_add_test(tc, null_handles_are_ignored_outside_tasks);
 
+#ifdef TASK_TEST_ASAN
+    tcase_add_test(tc, asan_poisons_a_freed_task);
+#endif
     tc = harness_tcase(s, "names", 20);
     tcase_add_loop_test(tc, set_name_copies_truncates_and_clears, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_test(tc, set_name_from_a_plain_thread);
