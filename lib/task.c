@@ -59,9 +59,7 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
     t->name = NULL;
     /* Counted before anyone can see it end (weft__task_live_count). */
     if (w)
-        atomic_store_explicit(&w->n_spawned,
-                              atomic_load_explicit(&w->n_spawned, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        weft__count(&w->n_spawned, 1, memory_order_relaxed);
     else
         atomic_fetch_add_explicit(&rt->n_spawned_ext, 1, memory_order_relaxed);
     /* Release: publishes the fields above to a walker's weft__task_tryref
@@ -111,9 +109,7 @@ void weft__task_finish(struct worker *w, struct weft_task *t)
     struct weft_runtime *rt = t->rt;
     /* Release: a live count that sees this end (acquire) also sees the
      * spawn's count, which happened before (weft__task_live_count). */
-    atomic_store_explicit(&w->n_finished,
-                          atomic_load_explicit(&w->n_finished, memory_order_relaxed) + 1,
-                          memory_order_release);
+    weft__count(&w->n_finished, 1, memory_order_release);
 
     /* Release: publishes status to whoever sees DONE (weft_task_done). */
     atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_release);
@@ -166,12 +162,10 @@ void weft__task_cancel_all(struct weft_runtime *rt) { weft__task_for_each(rt, ca
  * and 0 means that every task whose spawn was seen has ended. */
 uint64_t weft__task_live_count(struct weft_runtime *rt)
 {
-    uint64_t ended = 0, spawned = 0;
+    uint64_t ended = 0;
     for (unsigned i = 0; i < rt->n_workers; i++)
         ended += atomic_load_explicit(&rt->workers[i].n_finished, memory_order_acquire);
-    for (unsigned i = 0; i < rt->n_workers; i++)
-        spawned += atomic_load_explicit(&rt->workers[i].n_spawned, memory_order_relaxed);
-    spawned += atomic_load_explicit(&rt->n_spawned_ext, memory_order_relaxed);
+    uint64_t spawned = weft__task_spawned_count(rt);
     return spawned > ended ? spawned - ended : 0;
 }
 
@@ -340,13 +334,20 @@ void weft_task_set_name(weft_task *t, const char *name)
     /* The buffer comes with the first name and stays until the struct is
      * freed, so weft_task_name's pointer never dangles. Without memory
      * the name is dropped (the call has no way to fail). */
-    char *buf = n ? malloc(WEFT__TASK_NAME) : NULL;
     /* Under the name lock: dumps and the slow-task monitor copy the name
-     * under it from other threads. */
+     * under it from other threads. A buffer is allocated (outside the
+     * lock) only when t has none yet. */
+    char *buf = NULL;
     spin_lock(&t->rt->name_lock);
-    if (!t->name) {
-        t->name = buf;
-        buf = NULL;
+    if (!t->name && n) {
+        spin_unlock(&t->rt->name_lock);
+        if (!(buf = malloc(WEFT__TASK_NAME)))
+            return;
+        spin_lock(&t->rt->name_lock);
+        if (!t->name) {
+            t->name = buf;
+            buf = NULL;
+        }
     }
     if (t->name) {
         if (n)
@@ -354,7 +355,7 @@ void weft_task_set_name(weft_task *t, const char *name)
         t->name[n] = '\0';
     }
     spin_unlock(&t->rt->name_lock);
-    free(buf); /* t had one already */
+    free(buf); /* another thread gave t one meanwhile */
 }
 
 void weft__task_copy_name(struct weft_task *t, char buf[WEFT__TASK_NAME])

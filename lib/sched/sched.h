@@ -126,6 +126,23 @@ struct weft_task {
 /* Bytes of a task name, with its NUL (longer names are cut). */
 #define WEFT__TASK_NAME 32
 
+/* ASan's fake-stack save slot of t, or NULL outside ASan builds. */
+static inline void **weft__task_fake_slot(struct weft_task *t)
+{
+#ifdef WEFT__ASAN
+    return &t->asan_fake;
+#else
+    (void)t;
+    return NULL;
+#endif
+}
+
+/* Adds n to a counter that only the calling thread writes (no RMW). */
+static inline void weft__count(_Atomic uint64_t *c, uint64_t n, memory_order order)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, order);
+}
+
 struct worker {
     struct deque q;                        /* local run queue */
     int *errno_loc;                        /* this thread's errno */

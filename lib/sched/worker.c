@@ -75,11 +75,7 @@ static inline uint32_t tick_bump(struct worker *w)
     return t;
 }
 
-static inline void count(_Atomic uint64_t *c, uint64_t n)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                          memory_order_relaxed);
-}
+static inline void count(_Atomic uint64_t *c, uint64_t n) { weft__count(c, n, memory_order_relaxed); }
 
 /* ------------------------------------------------------------ idle workers */
 
@@ -623,11 +619,7 @@ static inline __attribute__((always_inline)) void switch_out(struct worker *w,
     } else {
         w->force_maint = true;
     }
-#ifdef WEFT__ASAN
-    void **fake = action == PEND_EXIT ? NULL : &self->asan_fake;
-#else
-    void **fake = NULL;
-#endif
+    void **fake = action == PEND_EXIT ? NULL : weft__task_fake_slot(self);
     if (next) {
         mark_running(w, next);
         weft__checker_start_switch(fake, next->stack->lo, next->stack->size);
@@ -639,11 +631,8 @@ static inline __attribute__((always_inline)) void switch_out(struct worker *w,
         weft__checker_fiber_switch(w->sched_fiber);
         weft__ctx_switch(&self->ctx, &w->sched_ctx);
     }
-#ifdef WEFT__ASAN
-    weft__checker_finish_switch(self->asan_fake);
-#else
-    weft__checker_finish_switch(NULL);
-#endif
+    void **slot = weft__task_fake_slot(self);
+    weft__checker_finish_switch(slot ? *slot : NULL);
     /* Whoever resumed self set self->worker (mark_running): the worker we
      * now run on, maybe not w. */
     w = self->worker;
