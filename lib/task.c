@@ -156,17 +156,33 @@ static void cancel_one(struct weft_task *t, void *arg)
 
 void weft__task_cancel_all(struct weft_runtime *rt) { weft__task_for_each(rt, cancel_one, NULL); }
 
+static uint64_t ended_count(struct weft_runtime *rt)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        n += atomic_load_explicit(&rt->workers[i].n_finished, memory_order_acquire);
+    return n;
+}
+
 /* Tasks spawned minus tasks ended. The ends are read first, with acquire:
  * each end seen brings its task's spawn count along (a task ends after
  * it was counted and published), so the difference never undercounts,
- * and 0 means that every task whose spawn was seen has ended. */
+ * and 0 means that every task whose spawn was seen has ended. Tasks that
+ * are spawned and end while the sums are read would be counted as live,
+ * so the ends are read again after the spawns: when they have not moved,
+ * every task counted was live at once, when the spawns were read. A few
+ * tries; a runtime that never stops ending tasks gets the upper bound. */
 uint64_t weft__task_live_count(struct weft_runtime *rt)
 {
-    uint64_t ended = 0;
-    for (unsigned i = 0; i < rt->n_workers; i++)
-        ended += atomic_load_explicit(&rt->workers[i].n_finished, memory_order_acquire);
-    uint64_t spawned = weft__task_spawned_count(rt);
-    return spawned > ended ? spawned - ended : 0;
+    uint64_t ended = ended_count(rt);
+    for (int tries = 1;; tries++) {
+        uint64_t spawned = weft__task_spawned_count(rt);
+        uint64_t again = ended_count(rt);
+        /* Always the ends read before these spawns. */
+        if (again == ended || tries == 16)
+            return spawned > ended ? spawned - ended : 0;
+        ended = again;
+    }
 }
 
 uint64_t weft__task_spawned_count(struct weft_runtime *rt)

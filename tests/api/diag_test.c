@@ -439,8 +439,11 @@ static void *dump_loop(void *arg)
         }
         free(text);
         weft_stats st;
-        if (weft_runtime_stats(d->rt, &st) != 0 || st.tasks_live > 2 * RACE_SPAWNERS + 8)
+        if (weft_runtime_stats(d->rt, &st) != 0 || st.tasks_live > 2 * RACE_SPAWNERS + 8) {
             d->bad = true;
+            snprintf(d->bad_line, sizeof d->bad_line, "tasks_live %llu",
+                     (unsigned long long)st.tasks_live);
+        }
         atomic_fetch_add(&d->dumps, 1);
     }
     return NULL;
