@@ -691,6 +691,96 @@ static int run_server(const char *port, weft_fn conn_fn)
     return 0;
 }
 
+/* ----------------------------------------------------------- idle_cost */
+
+/* What idle workers cost: one task spins for a second without a
+ * suspension point while the other workers have nothing to do; then every
+ * task sleeps for a second. Reports, for each phase, the CPU seconds the
+ * process used per second beyond the spinner's own thread, and the times
+ * per second each idle worker went to sleep (each such sleep ended in a
+ * wake-up). Ideal: 0 CPU and 0 wake-ups besides the one timer. */
+#define IDLE_COST_PHASE_NS INT64_C(1000000000)
+
+static double cpu_seconds_self(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_seconds_thread(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t total_parks(const weft_stats *st)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < st->n_workers; i++)
+        n += st->worker[i].parks;
+    return n;
+}
+
+static int idle_cost_spinner(void *arg)
+{
+    double *spin_cpu = arg;
+    double c0 = cpu_seconds_thread();
+    int64_t end = now_ns() + IDLE_COST_PHASE_NS;
+    while (now_ns() < end)
+        ; /* no suspension point */
+    *spin_cpu = cpu_seconds_thread() - c0;
+    return 0;
+}
+
+static int bench_idle_cost(void *arg)
+{
+    (void)arg;
+    weft_runtime *rt = weft_runtime_current();
+    unsigned workers = weft_runtime_workers(rt);
+    static weft_stats st0, st1, st2;
+    /* Let start-up settle. */
+    int rc = weft_sleep(WEFT_MSEC(50));
+    if (rc < 0)
+        return rc;
+    /* Phase 1: one spinner. */
+    double spin_cpu = 0;
+    weft_runtime_stats(rt, &st0);
+    double c0 = cpu_seconds_self();
+    int64_t t0 = now_ns();
+    weft_task *t = weft_spawn(idle_cost_spinner, &spin_cpu);
+    if (!t)
+        return -errno;
+    rc = weft_join(t);
+    if (rc < 0)
+        return rc;
+    double secs1 = (double)(now_ns() - t0) / 1e9;
+    double c1 = cpu_seconds_self();
+    weft_runtime_stats(rt, &st1);
+    /* Phase 2: everything asleep (this task, for a second). */
+    rc = weft_sleep(IDLE_COST_PHASE_NS);
+    if (rc < 0)
+        return rc;
+    double secs2 = (double)(now_ns() - t0) / 1e9 - secs1;
+    double c2 = cpu_seconds_self();
+    weft_runtime_stats(rt, &st2);
+    unsigned idle = workers > 1 ? workers - 1 : 1;
+    double extra1 = (c1 - c0 - spin_cpu) / secs1;
+    double wake1 = (double)(total_parks(&st1) - total_parks(&st0)) / idle / secs1;
+    double extra2 = (c2 - c1) / secs2;
+    double wake2 = (double)(total_parks(&st2) - total_parks(&st1)) / workers / secs2;
+    emit("idle_cost", workers, secs1 + secs2,
+         "\"workers\":%u,\"spin_cpu_s\":%.4f,\"extra_cpu_s_per_s\":%.5f,"
+         "\"wakeups_per_idle_worker_per_s\":%.2f,\"asleep_extra_cpu_s_per_s\":%.5f,"
+         "\"asleep_wakeups_per_worker_per_s\":%.2f,\"monitor_wakeups_per_s\":%.1f,"
+         "\"ok\":%s",
+         workers, spin_cpu, extra1, wake1, extra2, wake2,
+         (double)(st2.monitor_wakeups - st0.monitor_wakeups) / (secs1 + secs2),
+         json_bool(spin_cpu > 0.5 * secs1));
+    return 0;
+}
+
 /* --------------------------------------------------------------- main */
 
 struct micro {
@@ -716,6 +806,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: weft-bench skynet [N] | spawn_join [N] | yield [N] | pingpong [N]\n"
                     "                  | timers [N] | idle_memory [N] | blocking_executor [N]\n"
+                    "                  | idle_cost [WORKERS]\n"
                     "                  | echo_server PORT | http_server PORT\n");
     return 2;
 }
@@ -747,6 +838,34 @@ static int run_micro(const struct micro *m, const char *arg)
     return 0;
 }
 
+/* idle_cost takes a worker count, not N (default: WEFT_WORKERS, or one
+ * per CPU). */
+static int run_idle_cost(const char *arg)
+{
+    weft_options opt = {0};
+    if (arg != NULL) {
+        char *end;
+        long v = strtol(arg, &end, 10);
+        if (end == arg || *end != '\0' || v < 1 || v > WEFT_MAX_WORKERS) {
+            fprintf(stderr, "weft-bench: idle_cost: WORKERS must be 1..%d\n", WEFT_MAX_WORKERS);
+            return 2;
+        }
+        opt.workers = (unsigned)v;
+    }
+    weft_runtime *rt = weft_runtime_new(&opt);
+    if (rt == NULL) {
+        fprintf(stderr, "weft-bench: runtime: %s\n", strerror(errno));
+        return 1;
+    }
+    int r = weft_runtime_block_on(rt, bench_idle_cost, NULL);
+    weft_runtime_free(rt);
+    if (r < 0) {
+        fprintf(stderr, "weft-bench: idle_cost: %s\n", weft_strerror(r));
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 3)
@@ -757,6 +876,8 @@ int main(int argc, char **argv)
             return usage();
         return run_server(argv[2], bench[0] == 'e' ? echo_conn : http_conn);
     }
+    if (strcmp(bench, "idle_cost") == 0)
+        return run_idle_cost(argc == 3 ? argv[2] : NULL);
     for (size_t i = 0; i < sizeof micros / sizeof micros[0]; i++) {
         if (strcmp(bench, micros[i].name) == 0)
             return run_micro(&micros[i], argc == 3 ? argv[2] : NULL);

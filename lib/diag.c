@@ -12,6 +12,7 @@
 
 #include "exec/pool.h"
 #include "sched/sched.h"
+#include "sched/sysmon.h"
 #include "util/clock.h"
 
 /* ------------------------------------------------------------ stats */
@@ -47,6 +48,10 @@ int weft_runtime_stats(weft_runtime *rt, weft_stats *out)
     weft__pool_counts(rt->pool, &out->blocking_threads, &out->blocking_busy, &out->blocking_idle,
                       &queued);
     out->blocking_queued = queued;
+    struct weft__sysmon_counts mc;
+    weft__sysmon_counts(rt, &mc);
+    out->monitor_wakeups = mc.wakeups;
+    out->monitor_rescued = mc.rescued;
     return 0;
 }
 

@@ -30,6 +30,17 @@ lib_libweft_core_la_SOURCES = \
 	lib/sched/timer.c \
 	lib/sched/waitq.h \
 	lib/sched/waitq.c \
+	lib/sched/idle.h \
+	lib/sched/idle.c \
+	lib/sched/run.h \
+	lib/sched/run.c \
+	lib/sched/steal.c \
+	lib/sched/switch.h \
+	lib/sched/switch.c \
+	lib/sched/park.c \
+	lib/sched/sysmon.h \
+	lib/sched/sysmon.c \
+	lib/sched/taskmem.c \
 	lib/sched/worker.c \
 	lib/reactor/poller.h \
 	lib/reactor/epoll.c \

@@ -14,6 +14,7 @@
 #include "reactor/reactor.h"
 #include "ctx/checker.h"
 #include "sched/sched.h"
+#include "sched/sysmon.h"
 #include "util/clock.h"
 
 #define WEFT__DEFAULT_STACK (256 * 1024)
@@ -54,6 +55,7 @@ static unsigned pick_workers(const weft_options *opt)
 
 static void runtime_release(struct weft_runtime *rt, unsigned n_init)
 {
+    weft__sysmon_stop(rt); /* it looks at the workers */
     if (rt->workers)
         weft__task_memory_release(rt);
     for (unsigned i = 0; i < n_init; i++) {
@@ -66,9 +68,8 @@ static void runtime_release(struct weft_runtime *rt, unsigned n_init)
         weft__pool_free(rt->pool);
     weft__stack_pool_destroy(&rt->stacks);
     weft__inject_destroy(&rt->inject);
-    free(rt->sleepers);
+    weft__idle_destroy(&rt->idle);
     free(rt->workers);
-    pthread_mutex_destroy(&rt->idle_lock);
     pthread_mutex_destroy(&rt->task_lock);
     pthread_mutex_destroy(&rt->close_lock);
     pthread_cond_destroy(&rt->close_cond);
@@ -130,13 +131,10 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
         rt->blocking_shutdown_ns = opt->blocking_shutdown_ns < 0 ? INT64_MAX
                                                                 : opt->blocking_shutdown_ns;
     atomic_init(&rt->next_id, 1);
-    atomic_init(&rt->n_searching, 0);
-    atomic_init(&rt->n_unparked, rt->n_workers);
     atomic_init(&rt->shutdown, false);
     atomic_init(&rt->closing, false);
     atomic_init(&rt->n_spawned_ext, 0);
     spin_init(&rt->name_lock);
-    pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->task_lock, NULL);
     pthread_mutex_init(&rt->close_lock, NULL);
     pthread_cond_init(&rt->close_cond, NULL);
@@ -150,8 +148,7 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
      * task caches whenever rt->workers is set. */
     if (rt->workers)
         memset(rt->workers, 0, rt->n_workers * sizeof *rt->workers);
-    rt->sleepers = calloc(rt->n_workers, sizeof *rt->sleepers);
-    if (!rt->workers || !rt->sleepers)
+    if (!rt->workers || weft__idle_init(&rt->idle, rt->n_workers) < 0)
         goto fail;
     rt->pool = weft__pool_new(rt->blocking_max);
     if (!rt->pool)
@@ -159,6 +156,9 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     for (; n_init < rt->n_workers; n_init++)
         if ((rc = weft__worker_init(rt, &rt->workers[n_init], n_init)) < 0)
             goto fail;
+    /* Before the workers: they tell it when they wake. */
+    if ((rc = weft__sysmon_start(rt)) < 0)
+        goto fail;
     unsigned started = 0;
     for (; started < rt->n_workers; started++) {
         struct worker *w = &rt->workers[started];
@@ -271,6 +271,7 @@ void weft_runtime_free(weft_runtime *rt)
     weft__workers_wake_all(rt);
     for (unsigned i = 0; i < rt->n_workers; i++)
         pthread_join(rt->workers[i].thread, NULL);
+    weft__sysmon_stop(rt);
     weft__monitor_stop(rt);
     if (abandoned) {
         /* Some fn still runs, for a task that now never resumes; its

@@ -33,6 +33,12 @@ typedef struct weft_stats {
     unsigned blocking_idle;    /* of which waiting for a job */
     uint64_t blocking_queued;  /* jobs waiting for a thread */
     weft_worker_stats worker[WEFT_MAX_WORKERS];
+    /* The monitor thread of a runtime with several workers, which serves
+     * a worker that stopped switching (its next slot, due timers and
+     * ready descriptors) so that sleeping workers never poll: */
+    uint64_t monitor_wakeups;  /* times it woke (0 with one worker) */
+    uint64_t monitor_rescued;  /* tasks it moved, timers it fired and
+                                  descriptor events it dispatched */
 } weft_stats;
 
 /* Fills *out. Returns 0 or -EINVAL (NULL argument). Any thread. */

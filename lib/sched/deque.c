@@ -43,7 +43,13 @@ unsigned weft__deque_take_half_owner(struct deque *q, void **out)
 
 unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
 {
+    /* dst is ours: its tail is ours to write, and its head only moves
+     * forward (others' steals), so its room only grows while we copy. */
     uint32_t dt = atomic_load_explicit(&dst->tail, memory_order_relaxed);
+    uint32_t dh = weft__deque_idx(atomic_load_explicit(&dst->head, memory_order_acquire));
+    uint32_t room = WEFT__DEQUE_CAP - (dt - dh);
+    if (room > WEFT__DEQUE_CAP)
+        weft__panic(__FILE__, __LINE__, "run queue: ring holds more than its capacity");
     uint32_t n;
     for (;;) {
         uint64_t hv = atomic_load_explicit(&victim->head, memory_order_acquire);
@@ -52,10 +58,12 @@ unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
         uint32_t t = atomic_load_explicit(&victim->tail, memory_order_acquire);
         n = t - h;
         n -= n / 2;
-        if (n == 0)
-            return 0;
         if (n > WEFT__DEQUE_CAP / 2)
             continue; /* head and tail read at different times; retry */
+        if (n > room)
+            n = room; /* never past our capacity: the slots hold live tasks */
+        if (n == 0)
+            return 0;
         for (uint32_t i = 0; i < n; i++) {
             void *item = atomic_load_explicit(&victim->buf[(h + i) & MASK], memory_order_relaxed);
             atomic_store_explicit(&dst->buf[(dt + i) & MASK], item, memory_order_relaxed);

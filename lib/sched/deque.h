@@ -104,8 +104,9 @@ static inline void *weft__deque_pop_owner(struct deque *q)
 /* Owner, ring full: removes the front half into out[] (WEFT__DEQUE_CAP / 2
  * slots) and returns how many, or 0 if thieves made room meanwhile. */
 unsigned weft__deque_take_half_owner(struct deque *q, void **out);
-/* Thief (dst's owner): moves the front half of victim (rounded up) to the
- * back of dst, which must be empty. Returns the number moved. */
+/* Thief (dst's owner): moves the front half of victim (rounded up), but
+ * never more than dst has free room for, to the back of dst. Returns the
+ * number moved (0 when victim is empty or dst is full). */
 unsigned weft__deque_steal(struct deque *victim, struct deque *dst);
 /* Items queued now (approximate when read by another thread). */
 uint32_t weft__deque_len(struct deque *q);

@@ -31,10 +31,19 @@
 #include "ctx/stack.h"
 #include "reactor/poller.h"
 #include "sched/deque.h"
+#include "sched/idle.h"
 #include "sched/inject.h"
 #include "sched/timer.h"
 #include "util/list.h"
 #include "util/spin.h"
+
+/* Run-queue invariants checked at run time (sanitizer builds, or
+ * -DWEFT_QUEUE_CHECKS): no task made runnable twice, none run that was not
+ * runnable, no finished task queued, no push or steal past a ring's
+ * capacity. A failure panics with the task's id. */
+#if defined(WEFT__ASAN) || defined(WEFT__TSAN) || defined(WEFT_QUEUE_CHECKS)
+#define WEFT__QCHECK 1
+#endif
 
 enum park_state { PARK_RUNNING, PARK_PARKING, PARK_PARKED, PARK_NOTIFIED };
 
@@ -73,7 +82,7 @@ struct weft_task {
         /* Running: the worker running it (set by whoever resumes it). */
         struct worker *worker;
         /* Queued in the inject queue, or free in a batch of task structs
-         * (worker.c): on a batch's first task, the batch's last, so that
+         * (taskmem.c): on a batch's first task, the batch's last, so that
          * a pop takes whole batches without walking the list. */
         struct weft_task *qlast;
     };
@@ -94,7 +103,7 @@ struct weft_task {
     };
     _Atomic uint32_t park;      /* enum park_state */
     _Atomic uint32_t flags;     /* enum task_flags */
-    /* Handle + life: freed at 0. Task memory is type-stable (worker.c):
+    /* Handle + life: freed at 0. Task memory is type-stable (taskmem.c):
      * a struct stays a task struct until the runtime is freed, so a
      * walker may take a reference on any struct whose count is not 0
      * (weft__task_tryref) and find a live task. */
@@ -121,6 +130,10 @@ struct weft_task {
 #ifdef WEFT__ASAN
     void *asan_fake;            /* ASan fake-stack save slot */
 #endif
+#ifdef WEFT__QCHECK
+    _Atomic uint32_t queued;    /* 1 from being made runnable until it
+                                   runs (weft__qcheck_*) */
+#endif
 } WEFT__ALIGNED_CL;
 
 /* Bytes of a task name, with its NUL (longer names are cut). */
@@ -137,41 +150,78 @@ static inline void **weft__task_fake_slot(struct weft_task *t)
 #endif
 }
 
+#ifdef WEFT__QCHECK
+WEFT__NOINLINE void weft__qcheck_fail(struct weft_task *t, const char *what);
+/* t is made runnable (pushed to a run queue, the inject queue or a next
+ * slot). Relaxed: t's owner-to-be reads it after the queue's own
+ * synchronisation. */
+static inline void weft__qcheck_enqueue(struct weft_task *t)
+{
+    if (atomic_load_explicit(&t->flags, memory_order_relaxed) & TASK_DONE)
+        weft__qcheck_fail(t, "a finished task was queued");
+    if (atomic_exchange_explicit(&t->queued, 1, memory_order_relaxed))
+        weft__qcheck_fail(t, "a task was made runnable twice (in two queues)");
+}
+/* t is about to run, taken from wherever it was queued. */
+static inline void weft__qcheck_run(struct weft_task *t)
+{
+    if (!atomic_exchange_explicit(&t->queued, 0, memory_order_relaxed))
+        weft__qcheck_fail(t, "a task ran that was not runnable (taken twice)");
+}
+/* t leaves the run set without running (ended unstarted). */
+static inline void weft__qcheck_drop(struct weft_task *t)
+{
+    atomic_store_explicit(&t->queued, 0, memory_order_relaxed);
+}
+#else
+static inline void weft__qcheck_enqueue(struct weft_task *t) { (void)t; }
+static inline void weft__qcheck_run(struct weft_task *t) { (void)t; }
+static inline void weft__qcheck_drop(struct weft_task *t) { (void)t; }
+#endif
+
 /* Adds n to a counter that only the calling thread writes (no RMW). */
 static inline void weft__count(_Atomic uint64_t *c, uint64_t n, memory_order order)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, order);
 }
 
+/* Fields are grouped by who touches them: the run queue's ends (own
+ * lines, in struct deque); what peers read (thieves, the monitor) on a
+ * line of its own; then what only the owner touches on every switch. */
 struct worker {
     struct deque q;                        /* local run queue */
-    int *errno_loc;                        /* this thread's errno */
-    _Atomic(struct weft_task *) next;      /* next slot: last woken task */
+    /* Read by peers and the monitor (sysmon.c). */
+    _Atomic(struct weft_task *) next WEFT__ALIGNED_CL; /* next slot: last
+                                              woken task */
+    _Atomic uint32_t tick;                 /* switches; owner writes, read
+                                              by the monitor to spot a
+                                              stuck worker */
+    _Atomic uint32_t n_maint;              /* maintenance passes (inject,
+                                              timers, reactor); likewise */
+    struct weft_runtime *rt;
+    unsigned index;
+    /* The owner's, written on every switch. */
+    int *errno_loc WEFT__ALIGNED_CL;       /* this thread's errno */
     bool next_woken;                       /* what the owner last put in
                                               next had started (a wake-up,
                                               not a spawn); owner only */
-    struct weft_runtime *rt;
-    unsigned index;
     bool is_single;                        /* rt->n_workers == 1 */
     bool slow_on;                          /* rt->slow_task_ns > 0 */
-    unsigned next_uses;                    /* next-slot runs in a row */
-    unsigned n_front;                      /* front-pushed tasks in q
-                                              (approximate, worker.c) */
-    unsigned front_streak;                 /* of them, run in a row */
-    _Atomic uint32_t tick;                 /* switches; owner writes, read
-                                              by peers to spot a stuck worker */
     bool force_maint;                      /* next loop pass: inject,
                                               timers, reactor first */
     bool stack_starved;                    /* a task found no memory for
                                               a stack: back off (worker.c) */
-    uint32_t *seen_tick;                   /* peers' ticks at our last check */
+    unsigned next_uses;                    /* next-slot runs in a row */
+    unsigned n_front;                      /* front-pushed tasks in q
+                                              (approximate, run.c) */
+    unsigned front_streak;                 /* of them, run in a row */
     uint64_t rng;                          /* victim choice */
     uint64_t id_next, id_end;              /* task ids left in this
                                               worker's block (task.c) */
     _Atomic(struct weft_task *) current;   /* running task or NULL; owner
                                               writes (relaxed), dumps read */
     /* Post-switch action, set by the context that switches away and run
-     * by the one that lands (weft__post_switch). */
+     * by the one that lands (switch.c). */
     int pending;
     struct weft_task *pending_task;
     void (*commit)(void *);
@@ -181,16 +231,13 @@ struct worker {
     void *sched_fake;                      /* ASan fake-stack save */
     void *sched_stack_lo;                  /* thread stack, for ASan */
     size_t sched_stack_size;
-    bool searching;                        /* counted in rt->n_searching */
-    bool sleeping;                         /* listed in rt->sleepers */
-    _Atomic bool parked;                   /* in epoll_wait (hint) */
     pthread_t thread;
     struct stack_cache stacks;
     struct weft_task *free_tasks;          /* cache of task structs: */
     struct weft_task *free_tail;           /* its last (when non-empty), */
     unsigned n_free_tasks;                 /* its length; */
     struct weft_task *spare_tasks;         /* a full batch, or NULL, */
-    struct weft_task *spare_tail;          /* and its last (worker.c) */
+    struct weft_task *spare_tail;          /* and its last (taskmem.c) */
     struct timer_heap timers;
     struct poller poller;
     /* Counters, written by the owner only (relaxed), read by stats. */
@@ -211,24 +258,24 @@ struct worker {
 struct exec_pool;
 struct slow_monitor;
 
+struct sysmon;
+
 struct weft_runtime {
+    /* Read-mostly, by every worker. */
     unsigned n_workers;
     struct worker *workers;
-    struct inject inject;
     struct stack_pool stacks;
-    /* Idle coordination (Tokio's idle.rs shape). n_searching and
-     * n_unparked are read unlocked after a seq_cst fence by whoever pushes
-     * work; they change under idle_lock. */
-    pthread_mutex_t idle_lock;
-    _Atomic uint32_t n_searching;
-    _Atomic uint32_t n_unparked;
-    unsigned *sleepers; /* stack of sleeping worker indices */
-    unsigned n_sleepers;
     _Atomic bool shutdown;
+    /* The shared FIFO; its own lines (its lock and length are written by
+     * every push and pop). */
+    struct inject inject WEFT__ALIGNED_CL;
+    /* Who searches, who sleeps (idle.h); its own lines. */
+    struct idle idle;
+    struct sysmon *sysmon;      /* sysmon.c; NULL with one worker */
     /* Tasks are found through their memory (weft__task_for_each) and
      * counted per worker (n_spawned, n_finished); these are the tasks
      * spawned from plain threads. */
-    _Atomic uint64_t n_spawned_ext;
+    _Atomic uint64_t n_spawned_ext WEFT__ALIGNED_CL;
     struct spin name_lock;      /* task names: set_name, dumps, warnings */
     _Atomic uint64_t next_id;
     pthread_mutex_t close_lock; /* with close_cond: runtime_free waits */
@@ -238,12 +285,12 @@ struct weft_runtime {
     struct slow_monitor *monitor; /* diag.c; NULL when off */
     int64_t blocking_shutdown_ns; /* runtime_free's bound on running
                                      blocking jobs; INT64_MAX = none */
-    /* Task memory (worker.c): chunks, and the shared free list. */
+    /* Task memory (taskmem.c): chunks, and the shared free list. */
     pthread_mutex_t task_lock;
     struct task_chunk *task_chunks;
     unsigned n_task_chunks;
     struct weft_task *task_bump;     /* uncarved structs of the newest */
-    struct weft_task *task_bump_end; /* chunk (worker.c) */
+    struct weft_task *task_bump_end; /* chunk (taskmem.c) */
     struct weft_task *free_tasks;
     unsigned long n_free_tasks;
     unsigned blocking_max;
@@ -257,7 +304,7 @@ struct thread_waiter {
     bool done;
 };
 
-/* ---- worker.c: who runs next, park and wake ---- */
+/* ---- worker.c, run.c, park.c: who runs next, park and wake ---- */
 
 /* The worker of the calling thread, or NULL. Never inlined, so that a task
  * that migrates between threads re-reads it after every switch (a cached
@@ -317,6 +364,10 @@ void weft__yield_now(void);
 /* The same for self, the calling task (saves the thread-local look-up). */
 void weft__yield_self(struct weft_task *self);
 
+/* The fire callback of a park's timer (weft__timer_fire_due): wakes the
+ * parked task to the back of the queue. */
+void weft__park_timer_fire(struct timer *tm);
+
 /* Unlocks the pthread mutex arg: a commit function for weft__park. */
 void weft__commit_unlock(void *mutex);
 
@@ -326,6 +377,8 @@ void weft__worker_destroy(struct worker *w);
 void *weft__worker_main(void *w);
 /* Wakes every worker (shutdown). */
 void weft__workers_wake_all(struct weft_runtime *rt);
+
+/* ---- taskmem.c ---- */
 
 /* Task memory: from the calling worker's cache when it belongs to rt,
  * else from the runtime's list or chunks; released into the cache of the
