@@ -127,15 +127,36 @@ bool harness_spin_until_at(const char *file, int line, const char *what,
     return true;
 }
 
+unsigned harness_many_workers(void)
+{
+    static unsigned many = UINT32_MAX;
+    if (many == UINT32_MAX) {
+        const char *env = getenv("WEFT_TEST_WORKERS");
+        char *end;
+        unsigned long v = env ? strtoul(env, &end, 10) : 0;
+        many = env && *env && !*end && v >= 2 && v <= WEFT_MAX_WORKERS ? (unsigned)v : 0;
+    }
+    return many;
+}
+
+unsigned harness_workers(unsigned workers)
+{
+    unsigned many = harness_many_workers();
+    return many && workers != 1 ? many : workers;
+}
+
 unsigned harness_workers_variant(int i)
 {
     static const unsigned variants[HARNESS_N_WORKER_VARIANTS] = {1, 2};
-    return (i >= 0 && i < HARNESS_N_WORKER_VARIANTS) ? variants[i] : 1;
+    return harness_workers((i >= 0 && i < HARNESS_N_WORKER_VARIANTS) ? variants[i] : 1);
 }
 
 int harness_run_opts(const weft_options *opt, weft_fn fn, void *arg)
 {
     errno = 0;
+    weft_options o = opt ? *opt : (weft_options){0};
+    o.workers = harness_workers(o.workers);
+    opt = &o;
     weft_runtime *rt = weft_runtime_new(opt);
     ck_assert_msg(rt != NULL, "weft_runtime_new(workers=%u) failed: errno %d (%s)",
                   opt ? opt->workers : 0u, errno, weft_strerror(errno));

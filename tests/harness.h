@@ -41,6 +41,18 @@ int harness_run(unsigned workers, weft_fn fn, void *arg);
 /* The same with full options. */
 int harness_run_opts(const weft_options *opt, weft_fn fn, void *arg);
 
+/* Many workers: with WEFT_TEST_WORKERS=N (2..WEFT_MAX_WORKERS) in the
+ * environment, every runtime a test asks for with "several" workers (0,
+ * or 2 or more) gets N instead, so that the suite's properties are also
+ * checked at 16 or 64 workers on a 2-core machine (make check-many, the
+ * CI's many section). A runtime of one worker stays one: its FIFO
+ * properties are its own. harness_workers(w) is that mapping (for tests
+ * that call weft_runtime_new themselves), harness_many_workers() is N, or
+ * 0 when unset. Tests whose assertions depend on the exact count keep
+ * it by not going through these. */
+unsigned harness_many_workers(void);
+unsigned harness_workers(unsigned workers);
+
 /* Worker counts for tcase_add_loop_test(tc, fn, 0, HARNESS_N_WORKER_VARIANTS)
  * when a property must hold on one worker and on several. */
 #define HARNESS_N_WORKER_VARIANTS 2

@@ -86,9 +86,12 @@ void weft__sysmon_worker_wakes(struct sysmon *m)
     pthread_mutex_unlock(&m->lock);
 }
 
-/* Serves awake worker i if it has been stuck long enough; returns what
- * it rescued. */
-static unsigned serve(struct sysmon *m, unsigned i, int64_t now)
+/* Serves awake worker i if it is stuck: it has not switched (tick) or not
+ * run its maintenance pass (n_maint) for WEFT__SYSMON_STUCK_NS. Returns
+ * what it rescued, and lowers *wake to when it must look again: at the
+ * worker's next timer, and within WEFT__SYSMON_IO_NS while it has
+ * descriptors, for as long as it stays stuck. */
+static unsigned serve(struct sysmon *m, unsigned i, int64_t now, int64_t *wake)
 {
     struct weft_runtime *rt = m->rt;
     struct worker *v = &rt->workers[i];
@@ -116,16 +119,26 @@ static unsigned serve(struct sysmon *m, unsigned i, int64_t now)
             got++;
         }
     }
+    if (now - s->maint_since < WEFT__SYSMON_STUCK_NS) {
+        /* Healthy so far: look again when it would count as stuck, if
+         * that comes before its next timer. */
+        return got;
+    }
     /* No maintenance pass: nobody fires its timers or polls its reactor.
      * Woken tasks go to the inject queue (this is not a worker). */
-    if (now - s->maint_since >= WEFT__SYSMON_STUCK_NS) {
-        if (weft__timer_next(&v->timers) <= now)
-            got += weft__timer_fire_due(&v->timers, now, true, weft__park_timer_fire);
-        if (atomic_load_explicit(&v->poller.n_sources, memory_order_relaxed)) {
-            int n = weft__poller_wait(&v->poller, 0);
-            if (n > 0)
-                got += (unsigned)n;
-        }
+    int64_t next = weft__timer_next(&v->timers);
+    if (next <= now) {
+        got += weft__timer_fire_due(&v->timers, now, true, weft__park_timer_fire);
+        next = weft__timer_next(&v->timers);
+    }
+    if (next < *wake)
+        *wake = next;
+    if (atomic_load_explicit(&v->poller.n_sources, memory_order_relaxed)) {
+        int n = weft__poller_wait(&v->poller, 0);
+        if (n > 0)
+            got += (unsigned)n;
+        if (now + WEFT__SYSMON_IO_NS < *wake)
+            *wake = now + WEFT__SYSMON_IO_NS;
     }
     return got;
 }
@@ -134,12 +147,12 @@ static void *sysmon_main(void *arg)
 {
     struct sysmon *m = arg;
     struct weft_runtime *rt = m->rt;
-    int64_t delay = WEFT__SYSMON_MIN_NS;
-    while (nap(m, delay)) {
+    int64_t delay = WEFT__SYSMON_MIN_NS, nap_ns = delay;
+    while (nap(m, nap_ns)) {
         weft__count(&m->wakeups, 1, memory_order_relaxed);
         if (weft__idle_awake(&rt->idle) == 0) {
             if (delay < WEFT__SYSMON_MAX_NS) {
-                delay *= 2;
+                delay = nap_ns = delay * 2 < WEFT__SYSMON_MAX_NS ? delay * 2 : WEFT__SYSMON_MAX_NS;
                 continue;
             }
             if (!sleep_deep(m))
@@ -148,20 +161,30 @@ static void *sysmon_main(void *arg)
             int64_t now = weft__clock_ns();
             for (unsigned i = 0; i < rt->n_workers; i++)
                 m->seen[i].tick_since = m->seen[i].maint_since = now;
-            delay = WEFT__SYSMON_MIN_NS;
+            delay = nap_ns = WEFT__SYSMON_MIN_NS;
             continue;
         }
         int64_t now = weft__clock_ns();
+        int64_t wake = INT64_MAX;
         unsigned got = 0;
         for (unsigned i = 0; i < rt->n_workers; i++)
             if (!weft__idle_is_sleeping(&rt->idle, i))
-                got += serve(m, i, now);
+                got += serve(m, i, now, &wake);
         if (got) {
             weft__count(&m->rescued, got, memory_order_relaxed);
             weft__notify_parked(rt);
             delay = WEFT__SYSMON_MIN_NS;
         } else if (delay < WEFT__SYSMON_MAX_NS) {
             delay = delay * 2 < WEFT__SYSMON_MAX_NS ? delay * 2 : WEFT__SYSMON_MAX_NS;
+        }
+        /* A stuck worker's next timer or descriptors may call sooner. */
+        nap_ns = delay;
+        if (wake != INT64_MAX) {
+            int64_t until = wake - weft__clock_ns();
+            if (until < WEFT__SYSMON_MIN_WAKE_NS)
+                until = WEFT__SYSMON_MIN_WAKE_NS;
+            if (until < nap_ns)
+                nap_ns = until;
         }
     }
     return NULL;
