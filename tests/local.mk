@@ -61,6 +61,12 @@ tests_api_gen_test_SOURCES = tests/api/gen_test.c
 tests_api_gen_test_CFLAGS = $(tests_api_cflags)
 tests_api_gen_test_LDADD = $(tests_api_ldadd)
 
+# sched: many workers (2, 16, 64): idle cost, stranded tasks, sleepers.
+check_PROGRAMS += tests/api/sched_test
+tests_api_sched_test_SOURCES = tests/api/sched_test.c
+tests_api_sched_test_CFLAGS = $(tests_api_cflags)
+tests_api_sched_test_LDADD = $(tests_api_ldadd) -lpthread
+
 check_PROGRAMS += tests/api/guard_test
 tests_api_guard_test_SOURCES = tests/api/guard_test.c
 tests_api_guard_test_CFLAGS = $(tests_api_cflags)
