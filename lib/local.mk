@@ -37,7 +37,7 @@ lib_libweft_core_la_SOURCES = \
 	lib/sched/steal.c \
 	lib/sched/switch.h \
 	lib/sched/switch.c \
-	lib/sched/park.c \
+	lib/sched/wake.c \
 	lib/sched/sysmon.h \
 	lib/sched/sysmon.c \
 	lib/sched/taskmem.c \

@@ -304,7 +304,7 @@ struct thread_waiter {
     bool done;
 };
 
-/* ---- worker.c, run.c, park.c: who runs next, park and wake ---- */
+/* ---- worker.c, run.c, switch.c, wake.c: who runs next, park and wake ---- */
 
 /* The worker of the calling thread, or NULL. Never inlined, so that a task
  * that migrates between threads re-reads it after every switch (a cached
@@ -340,6 +340,9 @@ void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, 
                      const char *what);
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
 void weft__wake(struct weft_task *t);
+/* The same; a parked t goes to the calling worker's next slot (front) or
+ * the back of its queue (wake.c). */
+void weft__wake_to(struct weft_task *t, bool front);
 /* -ECANCELED if the calling task is cancelled (not inside weft_shield),
  * -ETIMEDOUT if its deadline scope has passed (inside weft_shield only the
  * scopes entered there count), else 0; always 0 under an internal hold

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Switching: a task's registers are saved only here, and whatever must
+/* Switching: a task's registers are saved only here (yield, park, exit),
+ * and whatever must
  * wait until they are saved (requeueing a yielding task, committing a
  * park, finishing a task) is done by the context that lands, in
  * post_switch (Go's gopark with an unlock function).
@@ -229,9 +230,54 @@ void weft__run_from_loop(struct worker *w, struct weft_task *t)
     post_switch(w);
 }
 
-void weft__switch_park(struct worker *w, struct weft_task *self)
+/* The timer of a park with a deadline: on the parked task's stack, which
+ * stays put while it waits (weft__park_self). */
+struct park_timer {
+    struct timer tm;
+    struct weft_task *task;
+};
+
+/* Timer wakes go to the back of the queue, in deadline order: sleepers
+ * due together run in the order they were due (asyncio's order with one
+ * worker), not last-fired-first through the next slot. */
+void weft__park_timer_fire(struct timer *tm)
 {
+    weft__wake_to(weft__container_of(tm, struct park_timer, tm)->task, false);
+}
+
+void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
+                     const char *what)
+{
+    struct worker *w = self->worker;
+    int64_t dl = weft__effective_deadline(self, deadline);
+    bool armed = false;
+    struct park_timer pt;
+    if (dl != INT64_MAX) {
+        pt.tm.deadline = 0;
+        pt.tm.idx = 0;
+        atomic_init(&pt.tm.heap, NULL);
+        pt.task = self;
+    }
+    if (weft__interrupted(self) ||
+        (dl != INT64_MAX && (dl <= weft__clock_ns() ||
+                             !(armed = weft__timer_arm(&w->timers, &pt.tm, dl) == 0)))) {
+        atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+        if (commit)
+            commit(arg);
+        return;
+    }
+    atomic_store_explicit(&self->wait_what, what, memory_order_relaxed);
+    w->commit = commit;
+    w->commit_arg = arg;
     switch_out(w, self, PEND_PARK);
+    atomic_store_explicit(&self->wait_what, NULL, memory_order_relaxed);
+    if (armed)
+        weft__timer_disarm(&pt.tm); /* before pt goes out of scope */
+}
+
+void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
+{
+    weft__park_self(weft__task_self(), commit, arg, deadline, what);
 }
 
 void weft__yield_self(struct weft_task *self) { switch_out(self->worker, self, PEND_REQUEUE); }

@@ -10,10 +10,5 @@
 
 /* Runs t from the worker loop until it switches back to the loop. */
 void weft__run_from_loop(struct worker *w, struct weft_task *t);
-/* Switches self, the running task, away to park: w->commit(w->commit_arg)
- * runs once its registers are saved, then its park word moves RUNNING ->
- * PARKED (or it is requeued at once if a wake came first). Returns when
- * self is resumed, maybe on another worker. */
-void weft__switch_park(struct worker *w, struct weft_task *self);
 
 #endif /* WEFT_SCHED_SWITCH_H */
