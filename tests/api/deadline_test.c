@@ -1710,8 +1710,14 @@ Suite *test_suite(void)
                         N_RACE_WORKERS);
     tcase_add_test(tc, wait_for_with_null_fn_fails_with_einval);
 
-    tc = harness_tcase(s, "shield", 30);
+    /* 131,070 nested frames: more than ThreadSanitizer's fixed shadow
+     * stack of 65,536 entries per thread or fiber, which it overruns
+     * without a check (a crash inside TSan, seen once in the CI's TSan run
+     * under load): tagged "deep", which the TSan run excludes. */
+    tc = harness_tcase(s, "shield_deep", 30);
+    tcase_set_tags(tc, "deep");
     tcase_add_test(tc, shield_refuses_beyond_65535_deep);
+    tc = harness_tcase(s, "shield", 30);
     tcase_add_loop_test(tc, shield_holds_back_cancellation_until_it_returns, 0,
                         HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, shield_holds_back_a_pending_cancellation_and_nests, 0,
