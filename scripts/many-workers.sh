@@ -9,7 +9,8 @@
 # Usage: scripts/many-workers.sh [BUILD-DIR]
 # Environment: RUNS (20), BENCH_WORKERS ("4 16 64 128"), STRESS_WORKERS_LIST
 # ("16 64"), STRESS_SECONDS (2), TIMEOUT (60 s per run), BENCHES
-# ("timers skynet spawn_join pingpong blocking_executor"), STRESSES
+# ("timers skynet spawn_join pingpong blocking_executor"; NAME:N passes N),
+# STRESSES
 # ("io_stress steal_stress cancel_stress").
 set -u
 
@@ -63,8 +64,11 @@ one() {
 
 printf '%-18s %7s %5s %5s %7s %5s %5s\n' workload workers runs ok crashed hung failed
 for b in $benches; do
+    name=${b%%:*}
+    arg=
+    [ "$name" != "$b" ] && arg=${b#*:}
     for w in $bench_workers; do
-        one "$b" "$w" "$build/bench/weft-bench" "$b"
+        one "$name" "$w" "$build/bench/weft-bench" "$name" $arg
     done
 done
 for s in $stresses; do
