@@ -182,13 +182,35 @@ fail:
     return NULL;
 }
 
+bool weft__runtime_hold(struct weft_runtime *rt, bool live)
+{
+    pthread_mutex_lock(&rt->close_lock);
+    bool ok = !rt->sealed && !(live && atomic_load_explicit(&rt->closing, memory_order_relaxed));
+    if (ok)
+        rt->n_holds++;
+    pthread_mutex_unlock(&rt->close_lock);
+    return ok;
+}
+
+void weft__runtime_unhold(struct weft_runtime *rt)
+{
+    pthread_mutex_lock(&rt->close_lock);
+    if (--rt->n_holds == 0 && atomic_load_explicit(&rt->closing, memory_order_relaxed))
+        pthread_cond_broadcast(&rt->close_cond);
+    pthread_mutex_unlock(&rt->close_lock);
+}
+
 int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg)
 {
     if (weft__worker_self())
         return -EPERM;
     if (!rt || !fn)
         return -EINVAL;
-    if (atomic_load_explicit(&rt->closing, memory_order_acquire))
+    /* The hold keeps runtime_free from releasing t's memory while this
+     * thread, woken, still reads t's status and drops its handle. Taken
+     * under close_lock, which orders it against runtime_free's setting
+     * of closing: either we see closing, or it sees our hold. */
+    if (!weft__runtime_hold(rt, true))
         return -ECANCELED;
     struct thread_waiter tw = {.done = false};
     pthread_mutex_init(&tw.lock, NULL);
@@ -198,6 +220,7 @@ int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg)
         int rc = -errno;
         pthread_cond_destroy(&tw.cond);
         pthread_mutex_destroy(&tw.lock);
+        weft__runtime_unhold(rt);
         return rc;
     }
     void *expect = NULL;
@@ -216,6 +239,7 @@ int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg)
     weft__task_unref(t);
     pthread_cond_destroy(&tw.cond);
     pthread_mutex_destroy(&tw.lock);
+    weft__runtime_unhold(rt);
     return status;
 }
 
@@ -230,7 +254,11 @@ void weft_runtime_free(weft_runtime *rt)
     int64_t give_up = rt->blocking_shutdown_ns == INT64_MAX
                           ? INT64_MAX
                           : weft__clock_ns() + rt->blocking_shutdown_ns;
+    /* Under close_lock: a hold (weft__runtime_hold) taken after this
+     * sees closing. */
+    pthread_mutex_lock(&rt->close_lock);
     atomic_store_explicit(&rt->closing, true, memory_order_seq_cst);
+    pthread_mutex_unlock(&rt->close_lock);
     weft__task_cancel_all(rt);
     uint64_t walked_at = weft__task_spawned_count(rt);
     unsigned rounds = 0;
@@ -239,7 +267,10 @@ void weft_runtime_free(weft_runtime *rt)
     weft__pool_shutdown(rt->pool);
     bool abandoned = false;
     pthread_mutex_lock(&rt->close_lock);
-    while (weft__task_live_count(rt) > 0) {
+    /* Every task must have ended, and every hold be dropped: a thread
+     * woken in block_on, or a task of another runtime woken in a join,
+     * still reads the task struct and drops its handle. */
+    while (weft__task_live_count(rt) > 0 || rt->n_holds > 0) {
         if (weft__clock_ns() >= give_up && weft__pool_abandon(rt->pool)) {
             abandoned = true;
             break;
@@ -266,6 +297,7 @@ void weft_runtime_free(weft_runtime *rt)
             pthread_mutex_lock(&rt->close_lock);
         }
     }
+    rt->sealed = true; /* holds are refused from now on */
     pthread_mutex_unlock(&rt->close_lock);
     atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
     weft__workers_wake_all(rt);

@@ -205,8 +205,24 @@ void weft__task_settle(struct weft_task *t)
     }
 }
 
+/* A task of another runtime than the caller's: a hold on that runtime
+ * (weft__runtime_hold) keeps its memory until the caller is done with
+ * t; returns the runtime to unhold, or NULL. */
+static struct weft_runtime *hold_foreign(struct weft_task *self, struct weft_task *t)
+{
+    struct weft_runtime *rt = t->rt;
+    return rt != self->rt && weft__runtime_hold(rt, false) ? rt : NULL;
+}
+
+static void unhold_foreign(struct weft_runtime *rt)
+{
+    if (rt)
+        weft__runtime_unhold(rt);
+}
+
 int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadline, bool hold)
 {
+    struct weft_runtime *foreign = hold_foreign(self, t);
     if (hold)
         self->shield++;
     int rc = 0;
@@ -247,6 +263,7 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
     weft__task_settle(t);
     if (hold)
         self->shield--;
+    unhold_foreign(foreign);
     return rc;
 }
 
@@ -282,17 +299,24 @@ int weft_join(weft_task *t)
         return -EPERM;
     if (!t || t == self)
         return -EINVAL;
+    /* t of another runtime: that runtime's free must not release t
+     * before we have read its status and dropped the handle. */
+    struct weft_runtime *foreign = hold_foreign(self, t);
     int rc = weft__task_wait(self, t, INT64_MAX, false);
-    if (rc == -EINVAL)
+    if (rc == -EINVAL) {
+        unhold_foreign(foreign);
         return rc;
+    }
     if (rc < 0) {
         /* asyncio: cancelling the awaiting task cancels the awaited one;
          * wait for it to really end so that nothing is left unowned. */
         weft__task_cancel_and_reap(self, t);
+        unhold_foreign(foreign);
         return rc;
     }
     int status = t->status;
     weft__task_unref(t);
+    unhold_foreign(foreign);
     return status;
 }
 
@@ -300,7 +324,15 @@ void weft_detach(weft_task *t)
 {
     if (!t)
         return;
-    atomic_fetch_or_explicit(&t->flags, TASK_DETACHED, memory_order_relaxed);
+    /* A second detach of a live task would drop the task's own reference
+     * (its life): the struct would be freed under the running task and
+     * runtime_free would wait for it forever. */
+    uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_DETACHED, memory_order_relaxed);
+    if (old & TASK_DETACHED) {
+        fprintf(stderr, "weft: weft_detach called twice on task %llu; the second is ignored\n",
+                (unsigned long long)t->id);
+        return;
+    }
     weft__task_unref(t);
 }
 

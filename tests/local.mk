@@ -34,7 +34,10 @@ tests_unit_poller_test_CFLAGS = $(tests_unit_cflags)
 tests_unit_poller_test_LDADD = $(tests_unit_ldadd)
 
 # --- API tests (the public contract) ---
-check_PROGRAMS += tests/api/runtime_test tests/api/task_test
+check_PROGRAMS += tests/api/runtime_test tests/api/task_test tests/api/reliability_test
+tests_api_reliability_test_SOURCES = tests/api/reliability_test.c
+tests_api_reliability_test_CFLAGS = $(tests_api_cflags)
+tests_api_reliability_test_LDADD = $(tests_api_ldadd)
 tests_api_runtime_test_SOURCES = tests/api/runtime_test.c
 tests_api_runtime_test_CFLAGS = $(tests_api_cflags)
 tests_api_runtime_test_LDADD = $(tests_api_ldadd)

@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* Guard-page fault handler. Runs on the worker's alternate stack (the task
- * stack just overflowed), finds the faulting worker through its TLS, asks
- * the runtime's stack pool whether the address is a guard page, writes one
- * line with write(2) (async-signal-safe) and re-raises the signal with the
- * default action so the process dies as it would have anyway. */
+/* Stack-overflow reports. The SIGSEGV handler runs on the worker's
+ * alternate stack (the task stack just overflowed), finds the faulting
+ * worker through its TLS, and takes the fault for an overflow of the
+ * running task when the address lies in a guard gap of the runtime's
+ * stacks or the task's stack pointer is below its stack (a stack without
+ * a guard, or a frame larger than the gap, that ran into memory that
+ * faults); it writes one line with write(2) (async-signal-safe) and
+ * re-raises the signal with the default action so the process dies as it
+ * would have anyway. The canary check at a switch (stack.h) reports
+ * through the same line and aborts. */
+#define _GNU_SOURCE 1
 #include "internal.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <stdint.h>
+#include <ucontext.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -40,28 +48,74 @@ static void put_u64(char *buf, size_t *n, size_t cap, unsigned long long v)
         buf[(*n)++] = tmp[--i];
 }
 
+/* The one report line: "weft: stack overflow in task 'NAME' (id N, stack
+ * size K KiB[, HOW]); raise weft_options.stack_size". Async-signal-safe. */
+static void report(uint64_t id, const char *name, size_t stack_size, const char *how)
+{
+    char line[320];
+    size_t n = 0;
+    put(line, &n, sizeof line, "weft: stack overflow in task ");
+    if (name && name[0]) {
+        put(line, &n, sizeof line, "'");
+        put(line, &n, sizeof line, name);
+        put(line, &n, sizeof line, "' ");
+    }
+    put(line, &n, sizeof line, "(id ");
+    put_u64(line, &n, sizeof line, id);
+    put(line, &n, sizeof line, ", stack size ");
+    put_u64(line, &n, sizeof line, stack_size / 1024);
+    put(line, &n, sizeof line, " KiB");
+    if (how) {
+        put(line, &n, sizeof line, ", ");
+        put(line, &n, sizeof line, how);
+    }
+    put(line, &n, sizeof line, "); raise weft_options.stack_size\n");
+    ssize_t r = write(STDERR_FILENO, line, n);
+    (void)r;
+}
+
+void weft__stack_overflow_abort(uint64_t id, const char *name, const struct stack *s,
+                                const char *how)
+{
+    report(id, name, s->size, how);
+    abort();
+}
+
+/* The interrupted stack pointer, or 0. */
+static uintptr_t fault_sp(void *uctx)
+{
+    const ucontext_t *uc = uctx;
+    if (!uc)
+        return 0;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#else
+    return 0;
+#endif
+}
+
+/* A stack pointer below the running task's stack (by less than 4 GiB, so
+ * that a fault while the worker is briefly on its own thread stack is not
+ * taken for one) means the task overflowed, guard or no guard. */
+static bool sp_overflowed(const struct stack *s, uintptr_t sp)
+{
+    uintptr_t lo = (uintptr_t)s->lo;
+    return sp && sp < lo && lo - sp <= ((uintptr_t)1 << 32);
+}
+
 static void on_segv(int sig, siginfo_t *info, void *uctx)
 {
     struct worker *w = weft__worker_self();
+    struct weft_task *t = w ? w->current : NULL;
     size_t stack_size = 0;
-    if (w && w->current && info &&
-        weft__stack_guard_hit(&w->rt->stacks, info->si_addr, &stack_size)) {
-        struct weft_task *t = w->current;
-        char line[256];
-        size_t n = 0;
-        put(line, &n, sizeof line, "weft: stack overflow in task ");
-        if (t->name && t->name[0]) {
-            put(line, &n, sizeof line, "'");
-            put(line, &n, sizeof line, t->name);
-            put(line, &n, sizeof line, "' ");
-        }
-        put(line, &n, sizeof line, "(id ");
-        put_u64(line, &n, sizeof line, t->id);
-        put(line, &n, sizeof line, ", stack size ");
-        put_u64(line, &n, sizeof line, stack_size / 1024);
-        put(line, &n, sizeof line, " KiB); raise weft_options.stack_size\n");
-        ssize_t r = write(STDERR_FILENO, line, n);
-        (void)r;
+    if (t && info &&
+        (weft__stack_guard_hit(&w->rt->stacks, info->si_addr, &stack_size) ||
+         (t->stack && sp_overflowed(t->stack, fault_sp(uctx))))) {
+        if (!stack_size)
+            stack_size = t->stack->size;
+        report(t->id, t->name, stack_size, NULL);
         signal(SIGSEGV, SIG_DFL);
         raise(SIGSEGV);
         return;

@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Stack pool. Slots are carved from mappings of WEFT__REGION_SLOTS stacks so
- * that a million stacks need tens of thousands of mappings at most, not a
- * million (vm.max_map_count is 65530 on stock kernels). Guard pages: with
- * MADV_GUARD_INSTALL (Linux 6.13+) they cost no extra mapping and every
- * stack gets one; otherwise mprotect() splits the mapping, so only the
- * first WEFT__MPROTECT_GUARDS stacks are guarded and later ones are not
- * (documented in the README). */
+/* Stack pool. Slots are carved from mappings of up to WEFT__REGION_SLOTS
+ * stacks so that a million stacks need tens of thousands of mappings at
+ * most, not a million (vm.max_map_count is 65530 on stock kernels); when
+ * such a mapping cannot be had (ulimit -v, a large stack_size), smaller
+ * ones are tried, down to a single stack. Each slot is a guard gap of
+ * WEFT__GUARD_GAP bytes below the stack: a frame smaller than the gap that
+ * overflows faults there even when the code was built without
+ * -fstack-clash-protection. Guards: with MADV_GUARD_INSTALL (Linux 6.13+)
+ * they cost no extra mapping and every stack gets one; otherwise mprotect()
+ * splits the mapping, so only the first WEFT__MPROTECT_GUARDS stacks are
+ * guarded. A stack without a guard gets a canary at its bottom instead,
+ * checked at every switch away from its task (stack.h). The headers live
+ * in an array beside the mapping, out of reach of an overflow. */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -28,6 +34,10 @@
 #define WEFT__REGION_SLOTS 64
 #define WEFT__MPROTECT_GUARDS 16384
 #define WEFT__REFILL 16
+/* The guard gap: address space only (never committed). 64 KiB covers
+ * the frames of ordinary code (a local buffer of up to ~60 KiB); larger
+ * frames need -fstack-clash-protection, whose probes touch every page. */
+#define WEFT__GUARD_GAP ((size_t)64 * 1024)
 
 enum { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
 
@@ -35,6 +45,9 @@ struct region {
     struct region *next;
     char *base;
     size_t len;
+    unsigned n;      /* slots */
+    unsigned carved; /* slots carved so far; headers beyond are unused */
+    struct stack stacks[]; /* one header per slot */
 };
 
 int weft__stack_pool_init(struct stack_pool *p, size_t stack_size)
@@ -44,16 +57,22 @@ int weft__stack_pool_init(struct stack_pool *p, size_t stack_size)
         page = 4096;
     p->page = (size_t)page;
     size_t usable = (stack_size + p->page - 1) & ~(p->page - 1);
-    p->slot_size = usable + p->page;
+    p->guard_size = WEFT__GUARD_GAP > p->page ? (WEFT__GUARD_GAP + p->page - 1) & ~(p->page - 1)
+                                              : p->page;
+    p->slot_size = usable + p->guard_size;
     p->free = NULL;
-    p->n_free = 0;
+    atomic_init(&p->n_free, 0);
+    p->clean = NULL;
+    p->n_clean = 0;
     p->regions = NULL;
-    p->bump = p->bump_end = NULL;
+    p->bump_region = NULL;
+    p->bump_next = 0;
     p->guard_mode = GUARD_UNKNOWN;
     p->guard_pidfd = -1;
     p->guard_pid = 0;
     p->guard_batch_off = false;
     p->n_mprotect_guards = 0;
+    atomic_init(&p->n_unguarded, 0);
     p->n_stacks = 0;
     int rc = pthread_mutex_init(&p->lock, NULL);
     return rc ? -rc : 0;
@@ -61,14 +80,16 @@ int weft__stack_pool_init(struct stack_pool *p, size_t stack_size)
 
 void weft__stack_pool_destroy(struct stack_pool *p)
 {
-    /* Deregister from valgrind every stack carved so far. */
     for (struct region *r = p->regions; r;) {
         struct region *next = r->next;
-        char *end = (r == p->regions && p->bump) ? p->bump : r->base + r->len;
-        for (char *slot = r->base; slot + p->slot_size <= end; slot += p->slot_size) {
-            struct stack *s = (struct stack *)(slot + p->slot_size - sizeof(struct stack));
-            weft__checker_stack_deregister(s->vg_id);
+        for (unsigned i = 0; i < r->carved; i++) {
+            weft__checker_stack_deregister(r->stacks[i].vg_id);
+            weft__checker_fiber_free(r->stacks[i].fiber);
         }
+        /* ASan keeps shadow across munmap: the poisoning of frames that
+         * never returned (every task's last switch away) would land on
+         * whatever is mapped here next. */
+        weft__checker_stack_reuse(r->base, r->len);
         munmap(r->base, r->len);
         free(r);
         r = next;
@@ -101,10 +122,10 @@ static void guard_slots(struct stack_pool *p, char *const slots[], unsigned n, i
         if (pidfd != -1 && n > 1 && !__atomic_load_n(&p->guard_batch_off, __ATOMIC_RELAXED)) {
             struct iovec iov[WEFT__REFILL];
             for (unsigned i = 0; i < n; i++)
-                iov[i] = (struct iovec){slots[i], p->page};
+                iov[i] = (struct iovec){slots[i], p->guard_size};
             long rc = syscall(SYS_process_madvise, pidfd, iov, (size_t)n, MADV_GUARD_INSTALL, 0u);
             if (rc > 0) {
-                done = (unsigned)((size_t)rc / p->page); /* whole iovecs, in order */
+                done = (unsigned)((size_t)rc / p->guard_size); /* whole iovecs, in order */
             } else if (rc < 0 && errno != EAGAIN && errno != EINTR && errno != ENOMEM) {
                 /* The kernel refuses the batch: stop trying. Relaxed: it
                  * only ever goes to true, a stale read costs one call. */
@@ -113,11 +134,11 @@ static void guard_slots(struct stack_pool *p, char *const slots[], unsigned n, i
         }
 #endif
         for (unsigned i = 0; i < n; i++)
-            guarded[i] = i < done || madvise(slots[i], p->page, MADV_GUARD_INSTALL) == 0;
+            guarded[i] = i < done || madvise(slots[i], p->guard_size, MADV_GUARD_INSTALL) == 0;
         return;
     }
     for (unsigned i = 0; i < n; i++)
-        guarded[i] = i < n_mprotect && mprotect(slots[i], p->page, PROT_NONE) == 0;
+        guarded[i] = i < n_mprotect && mprotect(slots[i], p->guard_size, PROT_NONE) == 0;
 }
 
 /* Which kind of guard pages this kernel offers; lock held, decided once
@@ -126,15 +147,15 @@ static int guard_mode_locked(struct stack_pool *p, char *slot)
 {
     if (p->guard_mode != GUARD_UNKNOWN)
         return p->guard_mode;
-    if (madvise(slot, p->page, MADV_GUARD_INSTALL) == 0) {
+    if (madvise(slot, p->guard_size, MADV_GUARD_INSTALL) == 0) {
         p->guard_mode = GUARD_MADVISE;
 #if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
         /* Probe batching on this slot (installing a guard twice is fine).
          * The pool lock publishes the result. A real fd is closed at
          * destroy. */
-        struct iovec iov = {slot, p->page};
+        struct iovec iov = {slot, p->guard_size};
         if (syscall(SYS_process_madvise, WEFT__PIDFD_SELF_PROCESS, &iov, (size_t)1,
-                    MADV_GUARD_INSTALL, 0u) == (long)p->page) {
+                    MADV_GUARD_INSTALL, 0u) == (long)p->guard_size) {
             p->guard_pidfd = WEFT__PIDFD_SELF_PROCESS;
         } else {
             p->guard_pid = getpid();
@@ -151,45 +172,78 @@ static int guard_mode_locked(struct stack_pool *p, char *slot)
     return p->guard_mode;
 }
 
-/* Reserves the address of one new slot; lock held. NULL when out of
- * memory. The slot's pages are not touched here. */
-static char *reserve_locked(struct stack_pool *p)
+/* A new region of as many slots as can be mapped, up to
+ * WEFT__REGION_SLOTS; lock held. NULL when not even one slot can be had. */
+static struct region *region_new_locked(struct stack_pool *p)
 {
-    if (p->bump == p->bump_end) {
-        struct region *r = malloc(sizeof *r);
-        if (!r)
-            return NULL;
-        r->len = p->slot_size * WEFT__REGION_SLOTS;
-        r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-        if (r->base == MAP_FAILED) {
-            free(r);
+    for (unsigned n = WEFT__REGION_SLOTS; n >= 1; n /= 2) {
+        size_t len = p->slot_size * n;
+        char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (base == MAP_FAILED)
+            continue; /* address space short: a smaller region may fit */
+        struct region *r = malloc(sizeof *r + n * sizeof r->stacks[0]);
+        if (!r) {
+            munmap(base, len);
             return NULL;
         }
+        r->base = base;
+        r->len = len;
+        r->n = n;
+        r->carved = 0;
         r->next = p->regions;
+        return r;
+    }
+    return NULL;
+}
+
+/* Reserves one new slot: its header (uninitialised) and, in *slot, the
+ * slot's address; lock held. NULL when out of memory. The slot's pages
+ * are not touched here. */
+static struct stack *reserve_locked(struct stack_pool *p, char **slot)
+{
+    struct region *r = p->bump_region;
+    if (!r || p->bump_next == r->n) {
+        if (!(r = region_new_locked(p)))
+            return NULL;
         /* Release: publishes r's fields to weft__stack_guard_hit(), which
          * walks the list without the lock (acquire load there). */
         __atomic_store_n(&p->regions, r, __ATOMIC_RELEASE);
-        p->bump = r->base;
-        p->bump_end = r->base + r->len;
+        p->bump_region = r;
+        p->bump_next = 0;
     }
-    char *slot = p->bump;
-    p->bump += p->slot_size;
+    unsigned i = p->bump_next++;
+    r->carved = p->bump_next;
     p->n_stacks++;
-    return slot;
+    *slot = r->base + (size_t)i * p->slot_size;
+    return &r->stacks[i];
 }
 
-/* Turns a reserved, guarded slot into a stack: writes its header (the
- * first touch of its top page). No lock. */
-static struct stack *carve(struct stack_pool *p, char *slot, bool guarded)
+/* Writes the canary of an unguarded stack (the first touch of its bottom
+ * page). */
+static void write_canary(struct stack *s)
 {
-    struct stack *s = (struct stack *)(slot + p->slot_size - sizeof(struct stack));
+#ifdef WEFT__ASAN
+    ASAN_UNPOISON_MEMORY_REGION(s->lo, sizeof(uint64_t));
+#endif
+    *(volatile uint64_t *)(void *)s->lo = weft__stack_canary(s);
+}
+
+/* Turns a reserved, guarded (or not) slot into a stack. No lock. */
+static struct stack *carve(struct stack_pool *p, struct stack *s, char *slot, bool guarded)
+{
     s->next = NULL;
-    s->lo = slot + p->page;
-    s->size = (size_t)((char *)s - s->lo) & ~(size_t)15;
+    s->lo = slot + p->guard_size;
+    s->size = p->slot_size - p->guard_size;
     s->fiber = NULL;
     s->guarded = guarded;
-    s->vg_id = weft__checker_stack_register(s->lo, (char *)s);
+    if (!guarded) {
+        /* Relaxed: whoever runs a task on s got s through a queue or the
+         * pool lock, which orders this before its check (stack.h). */
+        atomic_fetch_add_explicit(&p->n_unguarded, 1, memory_order_relaxed);
+        write_canary(s);
+    }
+    s->vg_id = weft__checker_stack_register(s->lo, s->lo + s->size);
     return s;
 }
 
@@ -198,20 +252,33 @@ struct stack *weft__stack_get(struct stack_pool *p, struct stack_cache *c)
     if (WEFT__LIKELY(c->n > 0))
         return c->items[--c->n];
     char *fresh[WEFT__REFILL];
+    struct stack *fresh_s[WEFT__REFILL];
+    struct stack *cleaned = NULL;
     unsigned n_fresh = 0, n_mprotect = 0;
     int mode = GUARD_UNKNOWN;
     pthread_mutex_lock(&p->lock);
     while (c->n + n_fresh < WEFT__REFILL) {
+        /* Warm stacks first, then scavenged ones, then new slots. */
         struct stack *s = p->free;
         if (s) {
             p->free = s->next;
-            p->n_free--;
+            atomic_store_explicit(&p->n_free, atomic_load_explicit(&p->n_free, memory_order_relaxed) - 1,
+                                  memory_order_relaxed);
             c->items[c->n++] = s;
             continue;
         }
-        char *slot = reserve_locked(p);
-        if (!slot)
+        if ((s = p->clean)) {
+            p->clean = s->next;
+            p->n_clean--;
+            s->next = cleaned;
+            cleaned = s;
+            c->items[c->n++] = s;
+            continue;
+        }
+        char *slot;
+        if (!(s = reserve_locked(p, &slot)))
             break;
+        fresh_s[n_fresh] = s;
         fresh[n_fresh++] = slot;
     }
     if (n_fresh) {
@@ -224,12 +291,25 @@ struct stack *weft__stack_get(struct stack_pool *p, struct stack_cache *c)
         }
     }
     pthread_mutex_unlock(&p->lock);
+    /* A scavenged stack's bottom page went back too. */
+    for (struct stack *s = cleaned; s; s = s->next)
+        if (!s->guarded)
+            write_canary(s);
     bool guarded[WEFT__REFILL];
     if (n_fresh)
         guard_slots(p, fresh, n_fresh, mode, n_mprotect, guarded);
     for (unsigned i = 0; i < n_fresh; i++)
-        c->items[c->n++] = carve(p, fresh[i], guarded[i]);
+        c->items[c->n++] = carve(p, fresh_s[i], fresh[i], guarded[i]);
     return c->n > 0 ? c->items[--c->n] : NULL;
+}
+
+/* Pushes s on the pool's list of warm stacks; lock held. */
+static void push_free_locked(struct stack_pool *p, struct stack *s)
+{
+    s->next = p->free;
+    p->free = s;
+    atomic_store_explicit(&p->n_free, atomic_load_explicit(&p->n_free, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 void weft__stack_put(struct stack_pool *p, struct stack_cache *c, struct stack *s)
@@ -240,12 +320,8 @@ void weft__stack_put(struct stack_pool *p, struct stack_cache *c, struct stack *
     }
     /* Full: hand half of the cache back to the pool in one lock. */
     pthread_mutex_lock(&p->lock);
-    for (unsigned i = 0; i < WEFT__STACK_CACHE / 2; i++) {
-        struct stack *o = c->items[--c->n];
-        o->next = p->free;
-        p->free = o;
-        p->n_free++;
-    }
+    for (unsigned i = 0; i < WEFT__STACK_CACHE / 2; i++)
+        push_free_locked(p, c->items[--c->n]);
     pthread_mutex_unlock(&p->lock);
     c->items[c->n++] = s;
 }
@@ -253,13 +329,61 @@ void weft__stack_put(struct stack_pool *p, struct stack_cache *c, struct stack *
 void weft__stack_cache_drain(struct stack_pool *p, struct stack_cache *c)
 {
     pthread_mutex_lock(&p->lock);
-    while (c->n > 0) {
-        struct stack *o = c->items[--c->n];
-        o->next = p->free;
-        p->free = o;
-        p->n_free++;
+    while (c->n > 0)
+        push_free_locked(p, c->items[--c->n]);
+    pthread_mutex_unlock(&p->lock);
+}
+
+bool weft__stack_scavenge_pending(struct stack_pool *p, const struct stack_cache *c)
+{
+    return c->n > WEFT__STACK_RESERVE ||
+           atomic_load_explicit(&p->n_free, memory_order_relaxed) > 0;
+}
+
+size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c)
+{
+    /* The cache keeps its newest stacks (the ones on top, likely still in
+     * the CPU caches); the older ones go. */
+    struct stack *list = NULL, *last = NULL;
+    size_t n = 0;
+    unsigned keep = c->n < WEFT__STACK_RESERVE ? c->n : WEFT__STACK_RESERVE;
+    for (unsigned i = 0; i < c->n - keep; i++) {
+        struct stack *s = c->items[i];
+        s->next = list;
+        if (!list)
+            last = s;
+        list = s;
+        n++;
+    }
+    for (unsigned i = 0; i < keep; i++)
+        c->items[i] = c->items[c->n - keep + i];
+    c->n = keep;
+    pthread_mutex_lock(&p->lock);
+    if (p->free) {
+        if (last)
+            last->next = p->free;
+        else
+            list = p->free;
+        n += atomic_load_explicit(&p->n_free, memory_order_relaxed);
+        p->free = NULL;
+        atomic_store_explicit(&p->n_free, 0, memory_order_relaxed);
     }
     pthread_mutex_unlock(&p->lock);
+    if (!list)
+        return 0;
+    /* Outside the lock: a system call per stack (about a microsecond, plus
+     * the freeing of its pages). Meanwhile the stacks are on no list; a
+     * worker that needs one carves or takes a clean one. */
+    for (struct stack *s = list; s; s = s->next) {
+        (void)madvise(s->lo, s->size, MADV_DONTNEED);
+        last = s;
+    }
+    pthread_mutex_lock(&p->lock);
+    last->next = p->clean;
+    p->clean = list;
+    p->n_clean += n;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 bool weft__stack_guard_hit(struct stack_pool *p, const void *addr, size_t *stack_size)
@@ -269,9 +393,9 @@ bool weft__stack_guard_hit(struct stack_pool *p, const void *addr, size_t *stack
         if (a < r->base || a >= r->base + r->len)
             continue;
         size_t off = (size_t)(a - r->base) % p->slot_size;
-        if (off < p->page) {
+        if (off < p->guard_size) {
             if (stack_size)
-                *stack_size = p->slot_size - p->page;
+                *stack_size = p->slot_size - p->guard_size;
             return true;
         }
         return false;

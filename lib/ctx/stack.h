@@ -1,38 +1,46 @@
 /* SPDX-License-Identifier: MIT */
 /* Task stacks: carved from large anonymous mappings, committed lazily by the
- * kernel, each with a guard page below it, pooled per runtime and cached
- * per worker. */
+ * kernel, each with a guard gap below it, pooled per runtime and cached
+ * per worker; the pages of stacks that sit unused are handed back to the
+ * kernel by idle workers (weft__stack_scavenge). */
 #ifndef WEFT_CTX_STACK_H
 #define WEFT_CTX_STACK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "compiler.h"
 
-/* The header of a stack lives in the top bytes of its own slot, so a
- * stack costs no allocation besides its pages and a parked task touches
- * one page. */
+/* The header of a stack. Headers live in an array beside their region's
+ * mapping, not in the stack memory: an overflow runs into the memory
+ * below a stack (another stack's top), and must not reach anything that
+ * the library needs to report it or to go on. */
 struct stack {
     struct stack *next; /* free-list link (owned by whoever holds it) */
-    char *lo;           /* lowest usable byte, just above the guard page */
-    size_t size;        /* usable bytes from lo up to this header */
+    char *lo;           /* lowest usable byte, just above the guard gap */
+    size_t size;        /* usable bytes from lo up to the slot's end */
     void *fiber;        /* TSan fiber of the task running on it, or NULL */
     unsigned vg_id;     /* valgrind stack id */
-    bool guarded;       /* has a guard page below lo */
+    bool guarded;       /* the guard gap below lo faults */
+    bool clean;         /* its pages were handed back (scavenged) */
 };
 
 struct region;
 
 struct stack_pool {
-    pthread_mutex_t lock;     /* guards everything below */
-    struct stack *free;       /* returned stacks */
-    size_t n_free;
+    pthread_mutex_t lock;     /* guards everything below but the atomics */
+    struct stack *free;       /* returned stacks, pages still committed */
+    _Atomic size_t n_free;    /* written under lock; read unlocked as a hint */
+    struct stack *clean;      /* returned stacks whose pages were scavenged */
+    size_t n_clean;
     struct region *regions;   /* every mapping, unmapped at destroy */
-    char *bump;               /* next uncarved slot of the newest region */
-    char *bump_end;
-    size_t slot_size;         /* guard page + usable stack, page multiple */
+    struct region *bump_region; /* the newest region, carved from... */
+    unsigned bump_next;         /* ...at this slot */
+    size_t slot_size;         /* guard gap + usable stack, page multiple */
+    size_t guard_size;        /* bytes of the guard gap */
     size_t page;
     int guard_mode;           /* see stack.c */
     int guard_pidfd;          /* pidfd for batched guard installs, or
@@ -40,11 +48,17 @@ struct stack_pool {
     int guard_pid;            /* process guard_pidfd names (fork check) */
     bool guard_batch_off;     /* the kernel refused a batch */
     unsigned n_mprotect_guards;
+    /* Stacks ever carved without a guard (written under lock, read
+     * relaxed at every switch away from a task): while 0, the canary
+     * check (weft__stack_check) costs one load. */
+    _Atomic size_t n_unguarded;
     size_t n_stacks;          /* ever carved */
 };
 
 /* A worker's private cache: no lock. */
 #define WEFT__STACK_CACHE 64
+/* Stacks a worker's cache keeps committed when it scavenges. */
+#define WEFT__STACK_RESERVE 8
 struct stack_cache {
     unsigned n;
     struct stack *items[WEFT__STACK_CACHE];
@@ -61,9 +75,49 @@ struct stack *weft__stack_get(struct stack_pool *p, struct stack_cache *c);
 void weft__stack_put(struct stack_pool *p, struct stack_cache *c, struct stack *s);
 /* Moves every cached stack back to the pool. */
 void weft__stack_cache_drain(struct stack_pool *p, struct stack_cache *c);
-/* True when addr lies in the guard page of one of p's stacks; *s_out then
- * names that stack. Async-signal-safe enough for a SIGSEGV handler (reads
- * without locking; regions are only added). */
+
+/* Whether weft__stack_scavenge would have anything to do for a worker
+ * with cache c: stacks beyond the reserve in c, or returned stacks in the
+ * pool whose pages are still committed. A hint (unlocked). */
+bool weft__stack_scavenge_pending(struct stack_pool *p, const struct stack_cache *c);
+/* Hands back to the kernel (MADV_DONTNEED) the pages of c's stacks beyond
+ * WEFT__STACK_RESERVE and of every returned stack in the pool; they stay
+ * carved, for reuse. Called by an idle worker, owner of c. Returns the
+ * number of stacks scavenged. */
+size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c);
+
+/* True when addr lies in the guard gap of one of p's stacks; *stack_size
+ * then receives that stack's usable size. Async-signal-safe enough for a
+ * SIGSEGV handler (reads without locking; regions are only added). */
 bool weft__stack_guard_hit(struct stack_pool *p, const void *addr, size_t *stack_size);
+
+/* The canary written at the lowest usable bytes of a stack that has no
+ * guard; it differs per stack. */
+static inline uint64_t weft__stack_canary(const struct stack *s)
+{
+    return UINT64_C(0x5eb7a11c0ffee77d) ^ (uint64_t)(uintptr_t)s->lo;
+}
+
+/* Reports an overflow of s by the task named (id, name) and aborts:
+ * the canary at the bottom of an unguarded stack was overwritten, or the
+ * stack pointer sp (0 if unknown) was found below it. guard.c. */
+__attribute__((noreturn)) void weft__stack_overflow_abort(uint64_t id, const char *name,
+                                               const struct stack *s, const char *how);
+
+/* Called at every switch away from a task running on s, sp being an
+ * address in the switching frame. Stacks without a guard page (old
+ * kernels beyond the mprotect budget, or when guard installation failed)
+ * carry a canary at their bottom: an overflow that reached it, or a stack
+ * pointer below it, is reported by name here instead of corrupting the
+ * stack below silently. One relaxed load while every stack is guarded. */
+static inline bool weft__stack_overflowed(struct stack_pool *p, const struct stack *s,
+                                          const void *sp)
+{
+    if (WEFT__LIKELY(atomic_load_explicit(&p->n_unguarded, memory_order_relaxed) == 0) ||
+        s->guarded)
+        return false;
+    return (const char *)sp < s->lo + 16 ||
+           *(const volatile uint64_t *)(const void *)s->lo != weft__stack_canary(s);
+}
 
 #endif /* WEFT_CTX_STACK_H */

@@ -280,6 +280,11 @@ struct weft_runtime {
     _Atomic uint64_t next_id;
     pthread_mutex_t close_lock; /* with close_cond: runtime_free waits */
     pthread_cond_t close_cond;
+    /* Threads outside rt's workers that may still touch one of rt's task
+     * structs after it ended (weft__runtime_hold), and whether
+     * runtime_free has stopped waiting for them; under close_lock. */
+    unsigned n_holds;
+    bool sealed;
     _Atomic bool closing;       /* runtime_free started */
     int64_t slow_task_ns;       /* 0 = off */
     struct slow_monitor *monitor; /* diag.c; NULL when off */
@@ -412,6 +417,18 @@ void weft__task_for_each(struct weft_runtime *rt, void (*fn)(struct weft_task *t
 /* Frees all task memory of rt; called once every task has ended and the
  * workers are stopped. */
 void weft__task_memory_release(struct weft_runtime *rt);
+
+/* ---- runtime.c ---- */
+
+/* Takes a hold on rt: weft_runtime_free waits, after the last task has
+ * ended, until every hold is dropped before it releases task memory. For
+ * code that is not one of rt's tasks and may still read or release a task
+ * struct of rt after that task ended (a plain thread in block_on, a task
+ * of another runtime joining one of rt's). With `live` set, refused when
+ * rt is closing (no new work); always refused once runtime_free stopped
+ * waiting. Returns whether the hold was taken. Any thread. */
+bool weft__runtime_hold(struct weft_runtime *rt, bool live);
+void weft__runtime_unhold(struct weft_runtime *rt);
 
 /* ---- diag.c ---- */
 
