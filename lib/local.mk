@@ -4,7 +4,7 @@
 noinst_LTLIBRARIES += lib/libweft-core.la
 lib_LTLIBRARIES += lib/libweft.la
 
-lib_libweft_core_la_CFLAGS = $(AM_CFLAGS) $(WEFT_VISIBILITY)
+lib_libweft_core_la_CFLAGS = $(AM_CFLAGS) $(WEFT_VISIBILITY) $(WEFT_STACK_CLASH)
 lib_libweft_core_la_CCASFLAGS = $(AM_CCASFLAGS)
 lib_libweft_core_la_SOURCES = \
 	lib/internal.h \

@@ -72,8 +72,16 @@ tests_api_sched_test_LDADD = $(tests_api_ldadd) -lpthread
 
 check_PROGRAMS += tests/api/guard_test
 tests_api_guard_test_SOURCES = tests/api/guard_test.c
-tests_api_guard_test_CFLAGS = $(tests_api_cflags)
+tests_api_guard_test_CFLAGS = $(tests_api_cflags) $(WEFT_NO_STACK_CLASH)
 tests_api_guard_test_LDADD = $(tests_api_ldadd)
+if HAVE_STACK_CLASH
+# The same source with stack-clash probes: frames larger than the gap.
+check_PROGRAMS += tests/api/guard_clash_test
+tests_api_guard_clash_test_SOURCES = tests/api/guard_test.c
+tests_api_guard_clash_test_CFLAGS = $(tests_api_cflags) $(WEFT_STACK_CLASH) \
+	-DWEFT_TEST_STACK_CLASH
+tests_api_guard_clash_test_LDADD = $(tests_api_ldadd)
+endif
 
 # io: descriptor I/O on the per-worker reactors, TCP helpers.
 check_PROGRAMS += tests/api/io_test
