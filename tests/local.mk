@@ -116,8 +116,9 @@ tests_api_misuse_test_SOURCES = tests/api/misuse_test.c
 tests_api_misuse_test_CFLAGS = $(tests_api_cflags)
 tests_api_misuse_test_LDADD = $(tests_api_ldadd)
 
-# --- fault injection: the static core with its heap, mmap, thread, epoll
-# and eventfd calls wrapped at link time (tests/fault/fault_inject.h) ---
+# --- fault injection: the static core with its heap, mmap, thread, epoll,
+# eventfd and guard-page calls wrapped at link time
+# (tests/fault/fault_inject.h) ---
 check_PROGRAMS += tests/fault/fault_test
 tests_fault_fault_test_SOURCES = tests/fault/fault_test.c tests/fault/fault_inject.c \
 	tests/fault/fault_inject.h
@@ -125,7 +126,8 @@ tests_fault_fault_test_CFLAGS = $(AM_CFLAGS)
 tests_fault_fault_test_LDADD = lib/libweft-core.la -lpthread -ldl
 tests_fault_fault_test_LDFLAGS = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 	-Wl,--wrap=aligned_alloc,--wrap=free,--wrap=mmap,--wrap=munmap \
-	-Wl,--wrap=pthread_create,--wrap=epoll_create1,--wrap=epoll_ctl,--wrap=eventfd
+	-Wl,--wrap=pthread_create,--wrap=epoll_create1,--wrap=epoll_ctl,--wrap=eventfd \
+	-Wl,--wrap=madvise,--wrap=mprotect
 
 TESTS += $(check_PROGRAMS)
 # Only weft_* exported (runs after the library is built: check_PROGRAMS

@@ -36,6 +36,8 @@ int __real_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 int __real_epoll_create1(int flags);
 int __real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int __real_eventfd(unsigned int initval, int flags);
+int __real_madvise(void *addr, size_t len, int advice);
+int __real_mprotect(void *addr, size_t len, int prot);
 
 void *__wrap_malloc(size_t size);
 void *__wrap_calloc(size_t n, size_t size);
@@ -49,6 +51,8 @@ int __wrap_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 int __wrap_epoll_create1(int flags);
 int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int __wrap_eventfd(unsigned int initval, int flags);
+int __wrap_madvise(void *addr, size_t len, int advice);
+int __wrap_mprotect(void *addr, size_t len, int prot);
 
 /* ------------------------------------------------------------ the counter */
 
@@ -344,9 +348,15 @@ void __wrap_free(void *p)
 
 /* ------------------------------------------------------------ mappings */
 
+static _Atomic size_t mmap_limit;
+
+void fault_set_mmap_limit(size_t max_len) { atomic_store(&mmap_limit, max_len); }
+
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (should_fail(FAULT_MMAP, "mmap", __builtin_return_address(0))) {
+    size_t limit = atomic_load(&mmap_limit);
+    if (should_fail(FAULT_MMAP, "mmap", __builtin_return_address(0)) ||
+        (limit && len > limit)) {
         errno = ENOMEM;
         return MAP_FAILED;
     }
@@ -399,4 +409,38 @@ int __wrap_eventfd(unsigned int initval, int flags)
         return -1;
     }
     return __real_eventfd(initval, flags);
+}
+
+/* ------------------------------------------------------------ guard pages */
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+static _Atomic int guards_off;
+
+void fault_set_guards_off(int level) { atomic_store(&guards_off, level); }
+
+/* Only guard installation is counted and failed: the library's other
+ * advice (populate, dontneed) has no failure that matters. */
+int __wrap_madvise(void *addr, size_t len, int advice)
+{
+    if (advice == MADV_GUARD_INSTALL &&
+        (atomic_load(&guards_off) ||
+         should_fail(FAULT_GUARD, "madvise", __builtin_return_address(0)))) {
+        errno = EINVAL;
+        return -1;
+    }
+    return __real_madvise(addr, len, advice);
+}
+
+int __wrap_mprotect(void *addr, size_t len, int prot)
+{
+    if (prot == PROT_NONE &&
+        (atomic_load(&guards_off) >= 2 ||
+         should_fail(FAULT_GUARD, "mprotect", __builtin_return_address(0)))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return __real_mprotect(addr, len, prot);
 }

@@ -21,8 +21,20 @@ enum {
     FAULT_THREAD = 1u << 2,  /* pthread_create: EAGAIN */
     FAULT_EPOLL = 1u << 3,   /* epoll_create1, epoll_ctl: -1, ENOMEM */
     FAULT_EVENTFD = 1u << 4, /* eventfd: -1, EMFILE */
-    FAULT_ALL = 0x1f,
+    FAULT_GUARD = 1u << 5,   /* guard installation: madvise(MADV_GUARD_INSTALL)
+                                -1, EINVAL (kernels before 6.13);
+                                mprotect(PROT_NONE) -1, ENOMEM (no VMA left) */
+    FAULT_ALL = 0x3f,
 };
+
+/* Outside the counting: with level 1, every madvise(MADV_GUARD_INSTALL)
+ * fails, as on a kernel before 6.13 (guards then come from mprotect);
+ * with level 2 every mprotect(PROT_NONE) too, as when the budget of
+ * mappings is spent (no stack gets a guard page); 0 = off. */
+void fault_set_guards_off(int level);
+/* Outside the counting: mmap calls of more than max_len bytes fail with
+ * ENOMEM, as under a small ulimit -v (0 = no limit). */
+void fault_set_mmap_limit(size_t max_len);
 
 /* Counts wrapped calls of the kinds in `kinds` from now on and makes the
  * n-th of them fail (n >= 1; 0 = count only, never fail). */

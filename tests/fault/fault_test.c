@@ -1062,10 +1062,10 @@ static int stacks_body(void *arg)
     return first;
 }
 
-static int sc_stacks(void)
+static int stacks_rounds(int from, int to)
 {
     int first = 0;
-    for (int round = 0; round < 3; round++) {
+    for (int round = from; round < to; round++) {
         weft_runtime *rt = rt_new(1, &first);
         if (!rt)
             continue;
@@ -1084,6 +1084,18 @@ static int sc_stacks(void)
     return first;
 }
 
+/* The same on a kernel without MADV_GUARD_INSTALL: guards from mprotect,
+ * whose failures the sweep then reaches. */
+static int sc_stacks_mprotect(void)
+{
+    fault_set_guards_off(1);
+    int first = stacks_rounds(2, 3); /* one round: a point per stack */
+    fault_set_guards_off(0);
+    return first;
+}
+
+static int sc_stacks(void) { return stacks_rounds(0, 3); }
+
 struct scenario {
     const char *name;
     int (*fn)(void);
@@ -1094,7 +1106,132 @@ static const struct scenario scenarios[] = {
     {"sync", sc_sync},       {"chan", sc_chan},   {"gen", sc_gen},
     {"group", sc_group},     {"blocking", sc_blocking}, {"io", sc_io},
     {"diag", sc_diag},       {"stacks", sc_stacks},
+    {"stacks-mprotect", sc_stacks_mprotect},
 };
+
+/* ------------------------------------------------------------ fixed checks
+ * Conditions that last, rather than the n-th call failing: address space
+ * too short for a full stack region, and no guard page to be had at all.
+ * Each runs in a forked child with a time limit. */
+
+#define STACKS_SHORT 24
+
+static int short_parker(void *arg) { return weft_event_wait(arg); }
+
+static int short_body(void *arg)
+{
+    weft_event *ev = weft_event_new();
+    if (!ev)
+        return -ENOMEM;
+    weft_task *t[STACKS_SHORT];
+    int first = 0;
+    for (int i = 0; i < STACKS_SHORT; i++)
+        if (!(t[i] = weft_spawn(short_parker, ev)))
+            return -errno;
+    weft_yield();
+    weft_event_set(ev);
+    for (int i = 0; i < STACKS_SHORT; i++)
+        first = first_of(first, weft_join(t[i]));
+    weft_event_free(ev);
+    (void)arg;
+    return first;
+}
+
+/* ulimit -v in effect: a region of 64 stacks of 16 MiB (1 GiB) cannot be
+ * mapped, 8 of them can. Before smaller regions were tried, no task ever
+ * got a stack and block_on never returned. */
+static int chk_short_address_space(void)
+{
+    fault_set_mmap_limit((size_t)256 << 20);
+    weft_runtime *rt =
+        weft_runtime_new(&(weft_options){.workers = 2, .stack_size = (size_t)16 << 20});
+    if (!rt)
+        return 10;
+    int rc = weft_runtime_block_on(rt, short_body, NULL);
+    weft_runtime_free(rt);
+    return rc == 0 ? 0 : 11;
+}
+
+static int __attribute__((noinline)) recurse(int n)
+{
+    volatile char buf[512];
+    memset((char *)buf, n, sizeof buf);
+    return n ? recurse(n - 1) + buf[7] : 0;
+}
+
+static int runaway(void *arg)
+{
+    (void)arg;
+    weft_task_set_name(weft_current(), "runaway");
+    return recurse(1 << 22);
+}
+
+/* No guard page anywhere (a kernel without MADV_GUARD_INSTALL, the
+ * mprotect budget spent): unbounded recursion runs through the stacks
+ * below until it meets memory that faults; the fault is still named
+ * (before: a bare SIGSEGV). */
+static int chk_overflow_unguarded(void)
+{
+    fault_set_guards_off(2);
+    weft_runtime *rt = weft_runtime_new(&(weft_options){.workers = 1, .stack_size = 64 * 1024});
+    if (!rt)
+        return 10;
+    weft_runtime_block_on(rt, runaway, NULL);
+    return 11; /* not reached */
+}
+
+/* Runs fn in a child with stderr in out; returns its wait status. */
+static int fork_check(int (*fn)(void), int timeout_s, char *out, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        alarm((unsigned)timeout_s); /* a hang dies of SIGALRM */
+        _exit(fn());
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(fds[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+/* Returns the number of checks that failed. */
+static int fixed_checks(int timeout_s)
+{
+    int failed = 0;
+    char out[2048];
+    int st = fork_check(chk_short_address_space, timeout_s, out, sizeof out);
+    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    printf("%s stacks with address space for 8 of 64: %s\n%s", ok ? "ok  " : "FAIL",
+           WIFSIGNALED(st) ? (WTERMSIG(st) == SIGALRM ? "hung" : "crashed") : "exited", ok ? "" : out);
+    failed += !ok;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) /* they own SIGSEGV */
+#if defined(HAVE_VALGRIND_VALGRIND_H)
+    if (!RUNNING_ON_VALGRIND)
+#endif
+    {
+        st = fork_check(chk_overflow_unguarded, timeout_s, out, sizeof out);
+        ok = WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGABRT) &&
+             strstr(out, "stack overflow in task 'runaway'");
+        printf("%s overflow without any guard page is named: %s\n", ok ? "ok  " : "FAIL",
+               out[0] ? out : "(nothing on stderr)\n");
+        failed += !ok;
+    }
+#endif
+    return failed;
+}
 
 /* ------------------------------------------------------------ process state */
 
@@ -1371,9 +1508,10 @@ int main(int argc, char **argv)
         base_threads = now;
     }
 
-    long total_runs = 0, total_points = 0, total_broken = 0, total_surfaced = 0;
+    long total_runs = 0, total_points = 0, total_surfaced = 0;
+    long total_broken = n_only ? 0 : fixed_checks(timeout_s);
     int n_modes = 0;
-    printf("fault injection: the n-th heap/mmap/pthread_create/epoll/eventfd call fails, "
+    printf("fault injection: the n-th heap/mmap/pthread_create/epoll/eventfd/guard call fails, "
            "n = 1, %s2, ... per scenario\n",
            stride > 1 ? "1+stride, ... (stride) instead of " : "");
     if (stride > 1)
