@@ -340,7 +340,7 @@ bool weft__stack_scavenge_pending(struct stack_pool *p, const struct stack_cache
            atomic_load_explicit(&p->n_free, memory_order_relaxed) > 0;
 }
 
-size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c)
+size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c, size_t max)
 {
     /* The cache keeps its newest stacks (the ones on top, likely still in
      * the CPU caches); the older ones go. */
@@ -359,15 +359,20 @@ size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c)
         c->items[i] = c->items[c->n - keep + i];
     c->n = keep;
     pthread_mutex_lock(&p->lock);
-    if (p->free) {
-        if (last)
-            last->next = p->free;
-        else
-            list = p->free;
-        n += atomic_load_explicit(&p->n_free, memory_order_relaxed);
-        p->free = NULL;
-        atomic_store_explicit(&p->n_free, 0, memory_order_relaxed);
+    size_t taken = 0;
+    while (p->free && taken < max) {
+        struct stack *s = p->free;
+        p->free = s->next;
+        s->next = list;
+        if (!list)
+            last = s;
+        list = s;
+        taken++;
     }
+    atomic_store_explicit(&p->n_free,
+                          atomic_load_explicit(&p->n_free, memory_order_relaxed) - taken,
+                          memory_order_relaxed);
+    n += taken;
     pthread_mutex_unlock(&p->lock);
     if (!list)
         return 0;

@@ -81,10 +81,15 @@ void weft__stack_cache_drain(struct stack_pool *p, struct stack_cache *c);
  * pool whose pages are still committed. A hint (unlocked). */
 bool weft__stack_scavenge_pending(struct stack_pool *p, const struct stack_cache *c);
 /* Hands back to the kernel (MADV_DONTNEED) the pages of c's stacks beyond
- * WEFT__STACK_RESERVE and of every returned stack in the pool; they stay
- * carved, for reuse. Called by an idle worker, owner of c. Returns the
- * number of stacks scavenged. */
-size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c);
+ * WEFT__STACK_RESERVE and of up to max returned stacks of the pool; they
+ * stay carved, for reuse. Called by an idle worker, owner of c, once it
+ * has slept WEFT__SCAVENGE_NS with nothing to do, in slices of
+ * WEFT__SCAVENGE_SLICE (sched/worker.c). Returns the number of stacks
+ * scavenged. Go's scavenger is the model: memory comes back after a
+ * burst, while a busy runtime keeps its warm stacks. */
+size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c, size_t max);
+#define WEFT__SCAVENGE_NS INT64_C(1000000000) /* 1 s */
+#define WEFT__SCAVENGE_SLICE 1024
 
 /* True when addr lies in the guard gap of one of p's stacks; *stack_size
  * then receives that stack's usable size. Async-signal-safe enough for a
@@ -104,17 +109,22 @@ static inline uint64_t weft__stack_canary(const struct stack *s)
 __attribute__((noreturn)) void weft__stack_overflow_abort(uint64_t id, const char *name,
                                                const struct stack *s, const char *how);
 
-/* Called at every switch away from a task running on s, sp being an
- * address in the switching frame. Stacks without a guard page (old
- * kernels beyond the mprotect budget, or when guard installation failed)
- * carry a canary at their bottom: an overflow that reached it, or a stack
- * pointer below it, is reported by name here instead of corrupting the
- * stack below silently. One relaxed load while every stack is guarded. */
-static inline bool weft__stack_overflowed(struct stack_pool *p, const struct stack *s,
-                                          const void *sp)
+/* Stacks without a guard page (old kernels beyond the mprotect budget,
+ * or when guard installation failed) carry a canary at their bottom,
+ * checked at every switch away from a task: an overflow that reached it,
+ * or a stack pointer below it, is reported by name then instead of
+ * corrupting the stack below silently. This is the cheap part of that
+ * check, one relaxed load: whether p has any such stack. */
+static inline bool weft__stack_any_unguarded(struct stack_pool *p)
 {
-    if (WEFT__LIKELY(atomic_load_explicit(&p->n_unguarded, memory_order_relaxed) == 0) ||
-        s->guarded)
+    return atomic_load_explicit(&p->n_unguarded, memory_order_relaxed) != 0;
+}
+
+/* The rest: whether s, the stack of the task now switching away, sp an
+ * address in the switching frame, has overflowed. */
+static inline bool weft__stack_overflowed(const struct stack *s, const void *sp)
+{
+    if (s->guarded)
         return false;
     return (const char *)sp < s->lo + 16 ||
            *(const volatile uint64_t *)(const void *)s->lo != weft__stack_canary(s);

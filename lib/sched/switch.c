@@ -165,6 +165,18 @@ static inline __attribute__((always_inline)) void post_switch(struct worker *w)
     }
 }
 
+/* Out of line, on the task's stack: its frame is where the task's stack
+ * pointer is. */
+static WEFT__NOINLINE void check_stack(struct weft_task *self)
+{
+    if (!weft__stack_overflowed(self->stack, __builtin_frame_address(0)))
+        return;
+    char name[WEFT__TASK_NAME];
+    weft__task_copy_name(self, name);
+    weft__stack_overflow_abort(self->id, name, self->stack,
+                               "found at a switch: its stack has no guard page");
+}
+
 /* Switches the running task self away with `action` done after the
  * switch; returns when self is resumed (maybe on another worker). */
 static inline __attribute__((always_inline)) void switch_out(struct worker *w,
@@ -172,6 +184,11 @@ static inline __attribute__((always_inline)) void switch_out(struct worker *w,
 {
     /* On our stack, which the switch keeps. */
     int saved_errno = *w->errno_loc;
+    /* A stack without a guard page has a canary instead (ctx/stack.h):
+     * an overflow is named here, before another task runs on the memory
+     * it may have overwritten. One relaxed load while all are guarded. */
+    if (WEFT__UNLIKELY(weft__stack_any_unguarded(&w->rt->stacks)))
+        check_stack(self);
     if (WEFT__UNLIKELY(w->slow_on))
         stretch_end(w, self);
     w->pending = action;

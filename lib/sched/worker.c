@@ -95,6 +95,17 @@ static bool work_available(struct weft_runtime *rt)
     return false;
 }
 
+/* Hands back the pages of idle stacks (ctx/stack.c) in slices, looking
+ * for work between them: a sleeping worker, listed as such, so that work
+ * pushed meanwhile wakes another (or this one, at its next look). */
+static void scavenge_stacks(struct worker *w)
+{
+    struct weft_runtime *rt = w->rt;
+    while (weft__stack_scavenge(&rt->stacks, &w->stacks, WEFT__SCAVENGE_SLICE) &&
+           !work_available(rt) && !atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+        ;
+}
+
 /* Sleeps until this worker's own next timer, one of its descriptors, or a
  * wake-up (weft__notify_parked, shutdown). A busy peer's timers,
  * descriptors and next slot are the monitor's (sysmon.c), so a sleeping
@@ -107,15 +118,21 @@ static void park_worker(struct worker *w)
         weft__notify_parked(rt);
     int64_t deadline = weft__timer_next(&w->timers);
     int64_t timeout = -1;
-    if (deadline != INT64_MAX) {
-        int64_t now = weft__clock_ns();
+    int64_t now = weft__clock_ns();
+    if (deadline != INT64_MAX)
         timeout = deadline > now ? deadline - now : 0;
-    }
+    /* Stacks returned after a burst keep their pages: a worker that then
+     * sleeps WEFT__SCAVENGE_NS with nothing to do hands them back. */
+    bool scavenge = weft__stack_scavenge_pending(&rt->stacks, &w->stacks);
+    if (scavenge && (timeout < 0 || timeout > WEFT__SCAVENGE_NS))
+        timeout = WEFT__SCAVENGE_NS;
     if (!atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
         weft__count(&w->n_parks, 1, memory_order_relaxed);
         weft__count(&w->n_polls, 1, memory_order_relaxed);
         weft__poller_wait(&w->poller, timeout);
     }
+    if (scavenge && weft__clock_ns() - now >= WEFT__SCAVENGE_NS)
+        scavenge_stacks(w);
     weft__idle_sleep_end(&rt->idle, w->index);
     if (rt->sysmon)
         weft__sysmon_worker_wakes(rt->sysmon);

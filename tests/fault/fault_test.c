@@ -1180,6 +1180,36 @@ static int chk_overflow_unguarded(void)
     return 11; /* not reached */
 }
 
+static int __attribute__((noinline)) dip(int n)
+{
+    volatile char buf[1024];
+    memset((char *)buf, n, sizeof buf);
+    return n ? dip(n - 1) + buf[7] : 0;
+}
+
+static int dipper(void *arg)
+{
+    (void)arg;
+    weft_task_set_name(weft_current(), "dipper");
+    int r = dip(80); /* about 84 KiB deep on a 64 KiB stack, and back */
+    weft_yield();
+    return r;
+}
+
+/* No guard page, and an overflow that comes back before it faults (it
+ * stays within the 64 KiB gap below the stack): the canary at the
+ * bottom of the stack names it at the task's next switch (before: the
+ * stack below was overwritten silently). */
+static int chk_overflow_canary(void)
+{
+    fault_set_guards_off(2);
+    weft_runtime *rt = weft_runtime_new(&(weft_options){.workers = 1, .stack_size = 64 * 1024});
+    if (!rt)
+        return 10;
+    weft_runtime_block_on(rt, dipper, NULL);
+    return 11; /* not reached */
+}
+
 /* Runs fn in a child with stderr in out; returns its wait status. */
 static int fork_check(int (*fn)(void), int timeout_s, char *out, size_t cap)
 {
@@ -1225,7 +1255,13 @@ static int fixed_checks(int timeout_s)
         st = fork_check(chk_overflow_unguarded, timeout_s, out, sizeof out);
         ok = WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGABRT) &&
              strstr(out, "stack overflow in task 'runaway'");
-        printf("%s overflow without any guard page is named: %s\n", ok ? "ok  " : "FAIL",
+        printf("%s overflow without any guard page is named: %s", ok ? "ok  " : "FAIL",
+               out[0] ? out : "(nothing on stderr)\n");
+        failed += !ok;
+        st = fork_check(chk_overflow_canary, timeout_s, out, sizeof out);
+        ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
+             strstr(out, "stack overflow in task 'dipper'");
+        printf("%s overflow that came back is caught by the canary: %s", ok ? "ok  " : "FAIL",
                out[0] ? out : "(nothing on stderr)\n");
         failed += !ok;
     }
