@@ -381,6 +381,9 @@ size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c, size_t 
      * worker that needs one carves or takes a clean one. */
     for (struct stack *s = list; s; s = s->next) {
         (void)madvise(s->lo, s->size, MADV_DONTNEED);
+        /* ASan: the stack's shadow goes too (what ASan keeps of a stack
+         * is about as large as the stack's own pages). */
+        weft__checker_stack_reuse(s->lo, s->size);
         last = s;
     }
     pthread_mutex_lock(&p->lock);

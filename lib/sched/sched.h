@@ -298,6 +298,7 @@ struct weft_runtime {
     struct weft_task *task_bump_end; /* chunk (taskmem.c) */
     struct weft_task *free_tasks;
     unsigned long n_free_tasks;
+    struct task_quarantine *quarantine; /* sanitizer builds (taskmem.c) */
     unsigned blocking_max;
     struct exec_pool *pool;     /* blocking pool (exec/pool.c) */
 };

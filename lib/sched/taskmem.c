@@ -92,6 +92,39 @@ static inline void task_poison(struct weft_task *t) { (void)t; }
 static inline void task_unpoison(struct weft_task *t) { (void)t; }
 #endif
 
+#if defined(WEFT__ASAN) || defined(WEFT__TSAN)
+/* Sanitizer builds: a freed struct waits in a FIFO of the last
+ * WEFT__QUARANTINE freed ones before it can be reused (ASan's own
+ * quarantine does the same for malloc), so that a stale handle (weft_cancel
+ * after weft_join, say) reaches poisoned memory that ASan reports rather
+ * than an unrelated new task. Plain builds reuse the most recently freed
+ * struct at once: it is the one in the CPU caches. */
+#define WEFT__QUARANTINE 4096
+#define WEFT__HAS_QUARANTINE 1
+struct task_quarantine {
+    size_t head, n;
+    struct weft_task *ring[WEFT__QUARANTINE];
+};
+
+/* Puts t in quarantine; returns the struct that leaves it to be reused
+ * (the oldest, once the ring is full), NULL, or t itself when no ring
+ * could be had. task_lock held. */
+static struct weft_task *quarantine_locked(struct weft_runtime *rt, struct weft_task *t)
+{
+    struct task_quarantine *q = rt->quarantine;
+    if (!q && !(q = rt->quarantine = calloc(1, sizeof *q)))
+        return t;
+    if (q->n < WEFT__QUARANTINE) {
+        q->ring[(q->head + q->n++) % WEFT__QUARANTINE] = t;
+        return NULL;
+    }
+    struct weft_task *old = q->ring[q->head];
+    q->ring[q->head] = t;
+    q->head = (q->head + 1) % WEFT__QUARANTINE;
+    return old;
+}
+#endif
+
 /* A new chunk, zeroed, for the runtime's carving; task_lock held. False
  * when out of memory. A mapped chunk is also returned in *big, for the
  * caller to prefault unlocked. */
@@ -245,6 +278,15 @@ void weft__task_release(struct weft_task *t)
     struct weft_runtime *rt = t->rt;
     free(t->name);
     t->name = NULL;
+#ifdef WEFT__HAS_QUARANTINE
+    task_poison(t);
+    pthread_mutex_lock(&rt->task_lock);
+    struct weft_task *out = quarantine_locked(rt, t);
+    if (out)
+        batch_push_locked(rt, out, out, 1);
+    pthread_mutex_unlock(&rt->task_lock);
+    return;
+#endif
     struct worker *w = weft__worker_self();
     if (w && w->rt == rt) {
         if (!w->free_tasks)
@@ -319,6 +361,8 @@ void weft__task_memory_release(struct weft_runtime *rt)
     }
     rt->free_tasks = NULL;
     rt->task_bump = rt->task_bump_end = NULL;
+    free(rt->quarantine);
+    rt->quarantine = NULL;
     for (unsigned i = 0; i < rt->n_workers; i++) {
         struct worker *w = &rt->workers[i];
         w->free_tasks = w->spare_tasks = NULL;

@@ -24,12 +24,16 @@
 
 #include "harness.h"
 
+
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define UNDER_ASAN 1
 #endif
+#endif
+#ifdef UNDER_ASAN
+#include <sanitizer/asan_interface.h>
 #endif
 
 /* --- runtime_free and threads still holding a task ------------------- */
@@ -348,6 +352,42 @@ START_TEST(stack_pages_come_back_after_a_burst)
 }
 END_TEST
 
+#ifdef UNDER_ASAN
+static int returns_seven(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
+static int stale_handle_main(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(returns_seven, NULL);
+    HCHECK(t != NULL);
+    if (!t)
+        return -1;
+    HCHECK_INT_EQ(weft_join(t), 7);
+    /* Freed structs used to be reused at once (LIFO): the next spawn got
+     * t's, and weft_cancel(t) would have cancelled that task without a
+     * report. Now t stays poisoned while 100 tasks come and go. */
+    for (int i = 0; i < 100; i++) {
+        weft_task *u = weft_spawn(returns_seven, NULL);
+        HCHECK(u != NULL && u != t);
+        if (u)
+            HCHECK_INT_EQ(weft_join(u), 7);
+    }
+    HCHECK(__asan_address_is_poisoned(t));
+    return 0;
+}
+
+START_TEST(asan_keeps_freed_tasks_out_of_reuse_for_a_while)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), stale_handle_main, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+#endif
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("reliability");
@@ -360,5 +400,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, stack_pages_come_back_after_a_burst);
     tc = harness_tcase(s, "misuse", 20);
     tcase_add_loop_test(tc, detach_twice_does_not_hang_runtime_free, 0, HARNESS_N_WORKER_VARIANTS);
+#ifdef UNDER_ASAN
+    tcase_add_loop_test(tc, asan_keeps_freed_tasks_out_of_reuse_for_a_while, 0,
+                        HARNESS_N_WORKER_VARIANTS);
+#endif
     return s;
 }

@@ -1152,6 +1152,7 @@ static int chk_short_address_space(void)
     return rc == 0 ? 0 : 11;
 }
 
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 static int __attribute__((noinline)) recurse(int n)
 {
     volatile char buf[512];
@@ -1209,6 +1210,8 @@ static int chk_overflow_canary(void)
     weft_runtime_block_on(rt, dipper, NULL);
     return 11; /* not reached */
 }
+
+#endif
 
 /* Runs fn in a child with stderr in out; returns its wait status. */
 static int fork_check(int (*fn)(void), int timeout_s, char *out, size_t cap)
