@@ -80,11 +80,47 @@ static struct fd_table *grow_locked(struct fd_table *old, size_t need)
     return t;
 }
 
+/* fork(): the child has one thread and none of the parent's runtimes
+ * (include/weft/runtime.h). What the registry knew about registrations
+ * points at the parent's pollers and waiters, and a state's lock or count
+ * of system calls may have been held by a parent thread that does not
+ * exist here: the child forgets all of it, so that its own runtimes
+ * register inherited descriptors afresh. What it knew about the files
+ * (O_NONBLOCK, socket or not) stays true: the open files are shared. */
+static void atfork_prepare(void) { pthread_mutex_lock(&table_lock); }
+
+static void atfork_parent(void) { pthread_mutex_unlock(&table_lock); }
+
+static void atfork_child(void)
+{
+    pthread_mutex_init(&table_lock, NULL);
+    struct fd_table *t = atomic_load_explicit(&fd_table, memory_order_relaxed);
+    for (size_t i = 0; t && i < t->cap; i++) {
+        struct fd_state *s = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (!s)
+            continue;
+        pthread_mutex_init(&s->lock, NULL);
+        s->poller = NULL;
+        list_init(&s->waiters);
+        atomic_store_explicit(&s->ops, 0, memory_order_relaxed);
+    }
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+    /* Without the handlers a child's runtime could miss the wake-ups of
+     * an inherited descriptor; nothing else to do about a failure. */
+    (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 struct fd_state *weft__reactor_get(int fd, int *err)
 {
     struct fd_state *s = weft__reactor_find(fd);
     if (WEFT__LIKELY(s != NULL))
         return s;
+    pthread_once(&atfork_once, atfork_register);
     /* First use of this number: it must name an open descriptor (which
      * also bounds the table by RLIMIT_NOFILE). */
     int rc = fd_is_open(fd);

@@ -352,6 +352,70 @@ START_TEST(stack_pages_come_back_after_a_burst)
 }
 END_TEST
 
+/* --- fork -------------------------------------------------------------- */
+
+static int sv[2];
+
+static int read_one(void *arg)
+{
+    char c = 0;
+    ssize_t n = weft_read(sv[1], &c, 1);
+    return n == 1 ? c : (int)n;
+}
+
+static int parent_registers(void *arg)
+{
+    (void)arg;
+    /* Data, then a wait that finds none: the descriptor is now
+     * registered with this runtime's poller. */
+    HCHECK_INT_EQ(weft_write(sv[0], "a", 1), 1);
+    HCHECK_INT_EQ(weft_wait_for(read_one, NULL, WEFT_SEC(5)), 'a');
+    HCHECK_INT_EQ(weft_wait_for(read_one, NULL, WEFT_MSEC(20)), -ETIMEDOUT);
+    return 0;
+}
+
+static int write_later(void *arg)
+{
+    (void)arg;
+    weft_sleep(WEFT_MSEC(20));
+    return weft_write(sv[0], "b", 1) == 1 ? 0 : -1;
+}
+
+static int child_reads(void *arg)
+{
+    (void)arg;
+    weft_task *w = weft_spawn(write_later, NULL);
+    if (!w)
+        return -1;
+    int got = weft_wait_for(read_one, NULL, WEFT_SEC(5));
+    int wrc = weft_join(w);
+    return got == 'b' && wrc == 0 ? 0 : 1;
+}
+
+/* A child of fork() runs a runtime of its own on a descriptor that the
+ * parent's runtime had registered: its read is woken (before, the
+ * registry still pointed at the parent's poller and the read timed out). */
+START_TEST(forked_child_uses_inherited_descriptors)
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    weft_options opt = {.workers = 1};
+    weft_runtime *rt = weft_runtime_new(&opt);
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_int_eq(weft_runtime_block_on(rt, parent_registers, NULL), 0);
+    harness_assert_clean();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) /* the parent's runtime is not touched here */
+        _exit(weft_run(child_reads, NULL) == 0 ? 0 : 1);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    weft_runtime_free(rt);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 #ifdef UNDER_ASAN
 static int returns_seven(void *arg)
 {
@@ -396,6 +460,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, free_waits_for_a_join_from_another_runtime);
     tc = harness_tcase(s, "stacks", 30);
     tcase_add_test(tc, memory_mapped_over_freed_stacks_is_clean);
+    tc = harness_tcase(s, "descriptors", 30);
+    tcase_add_test(tc, forked_child_uses_inherited_descriptors);
     tc = harness_tcase(s, "memory", 60);
     tcase_add_test(tc, stack_pages_come_back_after_a_burst);
     tc = harness_tcase(s, "misuse", 20);
