@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "reactor/reactor.h"
@@ -20,24 +21,73 @@
 
 /* ------------------------------------------------------------ system calls */
 
-static WEFT__NOINLINE ssize_t sys_read(int fd, void *buf, size_t len, bool sock)
+/* What a read or write returns when the descriptor number no longer
+ * names the file whose mode the library learned: the file was closed with
+ * close(2), not weft_close, and the number reused (io.h). The caller
+ * forgets the old file and learns the new one (relearn). Not an errno. */
+#define WEFT__FD_REUSED (-100000)
+/* A file of mode FD_MODE_NOWAIT whose reads or writes refuse RWF_NOWAIT:
+ * it goes over to FD_MODE_CHECK. Not an errno. */
+#define WEFT__FD_NO_NOWAIT (-100001)
+
+/* O_NONBLOCK still set (FD_MODE_CHECK files, before each call)? */
+static ssize_t check_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    return (fl & O_NONBLOCK) ? 0 : WEFT__FD_REUSED;
+}
+
+/* The calls below never block, whatever the file behind the number:
+ * sockets get MSG_DONTWAIT, pipes and the like RWF_NOWAIT, and other
+ * files have their O_NONBLOCK checked first. A socket call that finds no
+ * socket (ENOTSOCK), or a file that lost O_NONBLOCK, means the number was
+ * reused: WEFT__FD_REUSED. */
+static WEFT__NOINLINE ssize_t sys_read(int fd, void *buf, size_t len, uint32_t mode)
 {
     ssize_t n;
-    /* recv(2) on sockets: the same result, without the file-position and
-     * fsnotify work of read(2) (about 0.25 us per call). Not for len 0:
-     * read(2) returns 0 at once, recv(2) would wait for data (EAGAIN). */
-    while ((n = sock && len ? recv(fd, buf, len, 0) : read(fd, buf, len)) < 0 && errno == EINTR)
+    if (mode & FD_MODE_SOCKET) {
+        /* recv(2): the same result as read(2), without the file-position
+         * and fsnotify work (about 0.25 us per call). Not for len 0:
+         * read(2) returns 0 at once, recv(2) would wait for data. */
+        while ((n = len ? recv(fd, buf, len, MSG_DONTWAIT) : read(fd, buf, len)) < 0 &&
+               errno == EINTR)
+            ;
+        return n < 0 ? (errno == ENOTSOCK ? WEFT__FD_REUSED : -errno) : n;
+    }
+    if (mode & FD_MODE_NOWAIT) {
+        struct iovec v = {buf, len};
+        while ((n = preadv2(fd, &v, 1, -1, RWF_NOWAIT)) < 0 && errno == EINTR)
+            ;
+        return n < 0 ? (errno == EOPNOTSUPP ? WEFT__FD_NO_NOWAIT : -errno) : n;
+    }
+    if ((n = check_nonblock(fd)) < 0)
+        return n;
+    while ((n = read(fd, buf, len)) < 0 && errno == EINTR)
         ;
     return n < 0 ? -errno : n;
 }
 
-static WEFT__NOINLINE ssize_t sys_write(int fd, const void *buf, size_t len, bool sock)
+static WEFT__NOINLINE ssize_t sys_write(int fd, const void *buf, size_t len, uint32_t mode)
 {
     ssize_t n;
-    /* send(MSG_NOSIGNAL) on sockets: a vanished peer costs -EPIPE, not the
-     * process (SIGPIPE). */
-    while ((n = sock ? send(fd, buf, len, MSG_NOSIGNAL) : write(fd, buf, len)) < 0 &&
-           errno == EINTR)
+    if (mode & FD_MODE_SOCKET) {
+        /* MSG_NOSIGNAL: a vanished peer costs -EPIPE, not the process
+         * (SIGPIPE). */
+        while ((n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+            ;
+        return n < 0 ? (errno == ENOTSOCK ? WEFT__FD_REUSED : -errno) : n;
+    }
+    if (mode & FD_MODE_NOWAIT) {
+        struct iovec v = {(void *)buf, len};
+        while ((n = pwritev2(fd, &v, 1, -1, RWF_NOWAIT)) < 0 && errno == EINTR)
+            ;
+        return n < 0 ? (errno == EOPNOTSUPP ? WEFT__FD_NO_NOWAIT : -errno) : n;
+    }
+    if ((n = check_nonblock(fd)) < 0)
+        return n;
+    while ((n = write(fd, buf, len)) < 0 && errno == EINTR)
         ;
     return n < 0 ? -errno : n;
 }
@@ -45,7 +95,7 @@ static WEFT__NOINLINE ssize_t sys_write(int fd, const void *buf, size_t len, boo
 static WEFT__NOINLINE ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
 {
     ssize_t n;
-    while ((n = recv(fd, buf, len, flags)) < 0 && errno == EINTR)
+    while ((n = recv(fd, buf, len, flags | MSG_DONTWAIT)) < 0 && errno == EINTR)
         ;
     return n < 0 ? -errno : n;
 }
@@ -53,7 +103,7 @@ static WEFT__NOINLINE ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
 static WEFT__NOINLINE ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
 {
     ssize_t n;
-    while ((n = send(fd, buf, len, flags | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    while ((n = send(fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
         ;
     return n < 0 ? -errno : n;
 }
@@ -138,7 +188,10 @@ static WEFT__NOINLINE int sys_learn_mode(int fd)
     if (fstat(fd, &st) < 0)
         return -errno;
     if (!S_ISSOCK(st.st_mode))
-        return (int)FD_MODE_KNOWN;
+        return (int)(FD_MODE_KNOWN | (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
+                                              S_ISBLK(st.st_mode)
+                                          ? FD_MODE_CHECK
+                                          : FD_MODE_NOWAIT));
     int type = 0;
     socklen_t len = sizeof type;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
@@ -184,6 +237,25 @@ static int io_begin(int fd, bool args_ok, struct fd_state **sp, uint32_t *modep)
     if (modep)
         *modep = mode;
     return 0;
+}
+
+/* A read or write came back with WEFT__FD_REUSED or WEFT__FD_NO_NOWAIT:
+ * forget the old file of the number (its waiters get -EBADF) and learn
+ * the new one, or move the file to FD_MODE_CHECK. Returns 0 (retry with
+ * the new *sp and *modep) or a negative errno. */
+static WEFT__NOINLINE int relearn(int fd, ssize_t why, struct fd_state **sp, uint32_t *modep)
+{
+    if (why == WEFT__FD_NO_NOWAIT) {
+        struct fd_state *s = *sp;
+        uint32_t mode = (*modep & ~(uint32_t)FD_MODE_NOWAIT) | FD_MODE_CHECK;
+        weft__reactor_set_mode(s, atomic_load_explicit(&s->gen, memory_order_acquire), mode);
+        *modep = mode;
+        return 0;
+    }
+    int rc = weft__reactor_adopt(fd, 0);
+    if (rc < 0)
+        return rc;
+    return io_begin(fd, true, sp, modep);
 }
 
 /* ------------------------------------------------------------ public calls */
@@ -244,8 +316,13 @@ ssize_t weft_read(int fd, void *buf, size_t len)
         if (!weft__reactor_is_drained(s, &snap) || !len) {
             if (!weft__reactor_op_begin(s))
                 return -EBADF;
-            ssize_t n = sys_read(fd, buf, len, mode & FD_MODE_SOCKET);
+            ssize_t n = sys_read(fd, buf, len, mode);
             weft__reactor_op_end(s);
+            if (WEFT__UNLIKELY(n <= WEFT__FD_REUSED)) {
+                if ((rc = relearn(fd, n, &s, &mode)) < 0)
+                    return rc;
+                continue;
+            }
             if (n != -EAGAIN) {
                 if (n > 0 && (size_t)n < len && (mode & FD_MODE_STREAM))
                     weft__reactor_note_drained(s, &snap);
@@ -265,7 +342,6 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
     int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
     if (rc)
         return rc;
-    bool sock = mode & FD_MODE_SOCKET;
     const char *p = buf;
     size_t done = 0;
     while (done < len) {
@@ -273,8 +349,13 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
         weft__reactor_snap(s, &snap);
         if (!weft__reactor_op_begin(s))
             return -EBADF;
-        ssize_t n = sys_write(fd, p + done, len - done, sock);
+        ssize_t n = sys_write(fd, p + done, len - done, mode);
         weft__reactor_op_end(s);
+        if (WEFT__UNLIKELY(n <= WEFT__FD_REUSED)) {
+            if ((rc = relearn(fd, n, &s, &mode)) < 0)
+                return rc;
+            continue;
+        }
         if (n >= 0) {
             done += (size_t)n;
             continue;

@@ -24,6 +24,15 @@ enum fd_mode {
     FD_MODE_KNOWN = 1u << 0,  /* checked: O_NONBLOCK is set */
     FD_MODE_SOCKET = 1u << 1, /* a socket: writes use send(MSG_NOSIGNAL) */
     FD_MODE_STREAM = 1u << 2, /* a stream socket: a short read drains it */
+    /* Neither a socket nor a regular file (a pipe, an eventfd, a device):
+     * reads and writes pass RWF_NOWAIT, so that they never block even if
+     * the number now names another, blocking file (closed with close(2)
+     * behind the library's back, and reused). */
+    FD_MODE_NOWAIT = 1u << 3,
+    /* Neither RWF_NOWAIT nor MSG_DONTWAIT applies (a regular file, a
+     * device that refuses RWF_NOWAIT): O_NONBLOCK is checked before each
+     * read or write instead. */
+    FD_MODE_CHECK = 1u << 4,
 };
 
 struct fd_state {

@@ -416,6 +416,80 @@ START_TEST(forked_child_uses_inherited_descriptors)
 }
 END_TEST
 
+/* --- descriptor numbers reused after close(2) ------------------------- */
+
+struct reuse {
+    int kind;   /* 0: socket pair, 1: pipe */
+    int rd, wr; /* the second pair, on the first pair's numbers */
+};
+
+static int open_pair(int kind, int fds[2])
+{
+    return kind == 0 ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds)
+                     : pipe2(fds, O_CLOEXEC);
+}
+
+static struct reuse *reuse_now;
+
+static int read_reused(void *arg)
+{
+    (void)arg;
+    char c = 0;
+    ssize_t n = weft_read(reuse_now->rd, &c, 1);
+    return n == 1 ? c : (int)n;
+}
+
+static int write_reused_later(void *arg)
+{
+    (void)arg;
+    weft_sleep(WEFT_MSEC(20));
+    return weft_write(reuse_now->wr, "z", 1) == 1 ? 0 : -1;
+}
+
+static int reuse_body(void *arg)
+{
+    struct reuse *r = arg;
+    int a[2], b[2];
+    HCHECK_INT_EQ(open_pair(r->kind, a), 0);
+    /* weft learns both files (and makes them non-blocking). */
+    HCHECK_INT_EQ(weft_write(a[1], "y", 1), 1);
+    char c = 0;
+    HCHECK_INT_EQ(weft_read(a[0], &c, 1), 1);
+    /* Closed behind weft's back; a new pair, blocking, takes the
+     * numbers. */
+    close(a[0]);
+    close(a[1]);
+    HCHECK_INT_EQ(open_pair(r->kind, b), 0);
+    HCHECK_MSG((b[0] == a[0] && b[1] == a[1]) || (b[0] == a[1] && b[1] == a[0]),
+               "numbers %d %d not reused (%d %d)", b[0], b[1], a[0], a[1]);
+    HCHECK(!(fcntl(b[0], F_GETFL) & O_NONBLOCK));
+    r->rd = b[0];
+    r->wr = b[1];
+    reuse_now = r;
+    /* With one worker, a read(2) that blocks stops the runtime: the
+     * writer never runs and the timeout never fires. */
+    weft_task *w = weft_spawn(write_reused_later, NULL);
+    HCHECK(w != NULL);
+    HCHECK_INT_EQ(weft_wait_for(read_reused, NULL, WEFT_SEC(5)), 'z');
+    if (w)
+        HCHECK_INT_EQ(weft_join(w), 0);
+    weft_close(b[0]);
+    weft_close(b[1]);
+    return 0;
+}
+
+/* A descriptor number that weft knew, closed with close(2) and reused by
+ * a blocking file of the same kind: weft used to take it for the known,
+ * non-blocking file and ran a read(2) that blocked the worker (this test
+ * timed out); now the read cannot block, it parks and is woken. */
+START_TEST(reused_descriptor_number_never_blocks_a_worker)
+{
+    struct reuse r = {.kind = _i};
+    ck_assert_int_eq(harness_run(1, reuse_body, &r), 0);
+    harness_assert_clean();
+}
+END_TEST
+
 #ifdef UNDER_ASAN
 static int returns_seven(void *arg)
 {
@@ -462,6 +536,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, memory_mapped_over_freed_stacks_is_clean);
     tc = harness_tcase(s, "descriptors", 30);
     tcase_add_test(tc, forked_child_uses_inherited_descriptors);
+    tcase_add_loop_test(tc, reused_descriptor_number_never_blocks_a_worker, 0, 2);
     tc = harness_tcase(s, "memory", 60);
     tcase_add_test(tc, stack_pages_come_back_after_a_burst);
     tc = harness_tcase(s, "misuse", 20);
