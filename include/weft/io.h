@@ -10,9 +10,14 @@
  * (-ETIMEDOUT); a call made after cancellation returns -ECANCELED without
  * trying the system call. Other errors are the system call's, negated.
  * Close descriptors the library has seen with weft_close: close(2) leaves
- * the library's record of the number behind, and a later descriptor with
- * the same number that was not made by weft_accept, weft_tcp_listen or
- * weft_tcp_connect may then miss its wake-ups. */
+ * the library's record of the number behind. A later file with the same
+ * number never blocks a worker (reads and writes are made with
+ * MSG_DONTWAIT or RWF_NOWAIT, or after checking O_NONBLOCK, and a
+ * changed file is learned afresh), but if the old file had been waited on
+ * and the new one is of the same kind, a wait on it may miss its
+ * wake-ups; deadlines and cancellation still end such a wait.
+ * Descriptors made by weft_accept, weft_tcp_listen and weft_tcp_connect
+ * are always learned afresh. */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
 

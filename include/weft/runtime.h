@@ -19,7 +19,17 @@ typedef struct weft_options {
                                   at most WEFT_MAX_WORKERS */
     size_t stack_size;         /* per-task stack in bytes; 0 = default
                                   (256 KiB, committed lazily); rounded up to
-                                  whole pages; 16 KiB .. 64 MiB */
+                                  whole pages; 16 KiB .. 64 MiB. Below each
+                                  stack lies a 64 KiB guard gap: an overflow
+                                  into it is reported with the task's name
+                                  and the process dies. A frame larger than
+                                  the gap (a big local array) jumps over it
+                                  unless the code was compiled with
+                                  -fstack-clash-protection, which weft's
+                                  pkg-config Cflags carry (see README,
+                                  "Limits"). Pages of stacks idle after a
+                                  burst go back to the kernel within a few
+                                  seconds. */
     unsigned blocking_threads; /* ceiling of the run_blocking pool;
                                   0 = default (64); at most 4096 */
     int64_t slow_task_ns;      /* warn on stderr when a task runs this long
@@ -53,7 +63,9 @@ WEFT_API weft_runtime *weft_runtime_new(const weft_options *opt);
 WEFT_API int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg);
 
 /* close(): cancels every task still alive (detached ones too), waits until
- * they have all ended, stops and joins the workers and frees rt. Tasks
+ * they have all ended and every thread outside rt that was waiting for one
+ * of them (a block_on, a weft_join from a task of another runtime) is done
+ * with it, stops and joins the workers and frees rt. Tasks
  * that never reach a suspension point are waited for. Blocking jobs
  * (weft_run_blocking) that have not started are dropped at once: fn never
  * runs and the caller gets -ECANCELED. Callers whose fn is still running
@@ -66,6 +78,15 @@ WEFT_API int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg);
  * waiting for an abandoned task does not return. NULL is ignored.
  * Plain thread only (from a task it does nothing and sets errno EPERM). */
 WEFT_API void weft_runtime_free(weft_runtime *rt);
+
+/* fork(): the child has only the thread that called fork, so none of the
+ * parent's runtimes runs there, and it must not use them, their tasks or
+ * their handles in any way (not even weft_runtime_free: their threads are
+ * gone). The child may start runtimes of its own (weft_run,
+ * weft_runtime_new) and use inherited descriptors with them, including
+ * ones the parent's runtimes had registered: the registry forgets the
+ * parent's registrations in the child. A descriptor waited on in both
+ * processes is one open file: an event wakes whichever side reads it. */
 
 /* Spawns fn(arg) as a task on rt, from any thread, inside or outside rt.
  * The caller owns the handle until weft_join() or weft_detach(). Returns

@@ -24,8 +24,13 @@ WEFT_API weft_task *weft_spawn(weft_fn fn, void *arg);
  * plain thread use weft_runtime_block_on). Task only (suspension point). */
 WEFT_API int weft_join(weft_task *t);
 
-/* Gives up the handle: t is freed when it ends. NULL is ignored. Any
- * thread. */
+/* Gives up the handle: t is freed when it ends. NULL is ignored; a second
+ * detach of the same live task is ignored with a warning on stderr. Any
+ * thread. A handle must not be used after weft_join or weft_detach (nor
+ * after its runtime is freed): that is undefined, as with free(3). Task
+ * memory is reused, so such a use may reach an unrelated new task; in
+ * ASan builds freed tasks wait in a quarantine first, so that ASan reports
+ * the use. */
 WEFT_API void weft_detach(weft_task *t);
 
 /* Requests cancellation: t's current or next suspension point returns
