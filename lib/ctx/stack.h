@@ -31,6 +31,15 @@ struct stack {
 struct region;
 
 struct stack_pool {
+    /* Read at every switch away from a task (weft__stack_any_unguarded):
+     * alone on its cache line, away from the lock and lists below (that
+     * workers write when they trade stacks) and from the runtime's
+     * neighbouring fields. Added to (relaxed) as stacks are carved, read
+     * relaxed: while 0,
+     * the canary check costs one load. */
+    char pad_before_[64];
+    _Atomic size_t n_unguarded; /* stacks ever carved without a guard */
+    char pad_after_[64];
     pthread_mutex_t lock;     /* guards everything below but the atomics */
     struct stack *free;       /* returned stacks, pages still committed */
     _Atomic size_t n_free;    /* written under lock; read unlocked as a hint */
@@ -48,10 +57,6 @@ struct stack_pool {
     int guard_pid;            /* process guard_pidfd names (fork check) */
     bool guard_batch_off;     /* the kernel refused a batch */
     unsigned n_mprotect_guards;
-    /* Stacks ever carved without a guard (written under lock, read
-     * relaxed at every switch away from a task): while 0, the canary
-     * check (weft__stack_check) costs one load. */
-    _Atomic size_t n_unguarded;
     size_t n_stacks;          /* ever carved */
 };
 
