@@ -35,8 +35,7 @@ struct stack_pool {
      * alone on its cache line, away from the lock and lists below (that
      * workers write when they trade stacks) and from the runtime's
      * neighbouring fields. Added to (relaxed) as stacks are carved, read
-     * relaxed: while 0,
-     * the canary check costs one load. */
+     * relaxed: while 0, the canary check costs one load. */
     char pad_before_[64];
     _Atomic size_t n_unguarded; /* stacks ever carved without a guard */
     char pad_after_[64];
