@@ -235,7 +235,10 @@ static struct stack *carve(struct stack_pool *p, struct stack *s, char *slot, bo
     s->next = NULL;
     s->lo = slot + p->guard_size;
     s->size = p->slot_size - p->guard_size;
-    s->fiber = NULL;
+    /* TSan: the fiber of whatever task runs on s (NULL otherwise). Made
+     * here, not at a task's first run: headers share cache lines across
+     * workers, and only carving may write them outside the pool's lists. */
+    s->fiber = weft__checker_fiber_new();
     s->guarded = guarded;
     if (!guarded) {
         /* Relaxed: whoever runs a task on s got s through a queue or the

@@ -65,8 +65,6 @@ static WEFT__NOINLINE bool prepare_first_run(struct worker *w, struct weft_task 
         }
         return false;
     }
-    if (!s->fiber)
-        s->fiber = weft__checker_fiber_new();
     weft__checker_stack_reuse(s->lo, s->size);
     t->stack = s;
     weft__ctx_make(&t->ctx, s->lo, s->size, task_entry);
