@@ -425,11 +425,19 @@ static const struct weft__sym *symbol(struct dump *d, struct sym_cache *c, uintp
 
 static bool is_weft_name(const char *f) { return f && strncmp(f, "weft_", 5) == 0; }
 
-/* The frame a group is "at": the caller of the outermost public weft_
- * call among the top frames (the wait the task is in), else the first
- * frame that is not weft's. */
+/* The frame a group is "at": the first one from the top that is not
+ * weft's own code (by module when weft is a shared object; by name when
+ * it is linked into the program: the caller of the outermost public weft_
+ * call among the top frames, else the first frame not named weft_). */
 static unsigned at_frame(struct dump *d, struct sym_cache *c, const struct stack_rec *s)
 {
+    for (unsigned i = 0; i < s->n; i++) {
+        int w = symbol(d, c, s->pc[i])->in_weft;
+        if (w < 0)
+            break;
+        if (w == 0)
+            return i;
+    }
     unsigned first_public = s->n;
     for (unsigned i = 0; i < s->n; i++) {
         const char *f = symbol(d, c, s->pc[i])->func;
@@ -675,8 +683,11 @@ static void print_group(FILE *out, struct dump *d, struct sym_cache *c, const st
         fprintf(out, ", %s", range);
     }
     fputc(']', out);
-    if (g->count == 1)
+    if (g->count == 1) {
         fprintf(out, " task %" PRIu64, r->id);
+        if (r->name[0])
+            fprintf(out, " '%s'", r->name);
+    }
     if (r->stack >= 0) {
         const struct stack_rec *s = &d->stacks[r->stack];
         const struct weft__sym *at = symbol(d, c, s->pc[at_frame(d, c, s)]);
@@ -870,8 +881,8 @@ static void dump_run(weft_runtime *rt, FILE *out, unsigned flags)
                 "(%u busy, %u idle, %lu queued)\n",
                 rt->n_workers, d.n, threads, busy, idle, queued);
         if (flags & WEFT_DUMP_SUMMARY) {
-            fprintf(out, "summary: %zu group%s, largest first\n", n_groups,
-                    n_groups == 1 ? "" : "s");
+            fprintf(out, "summary: %zu group%s, largest first (stacks: %s)\n", n_groups,
+                    n_groups == 1 ? "" : "s", weft__unwinder_name());
             for (size_t k = 0; k < n_groups; k++) {
                 print_group(out, &d, &cache, &groups[k]);
                 if (d.want_stacks && d.recs[groups[k].first].stack >= 0)

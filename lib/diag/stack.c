@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -110,6 +111,64 @@ static bool is_pic_object(const void *base)
     return base && memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_type == ET_DYN;
 }
 
+/* The executable segments of the shared object weft is in, when it is
+ * not the program itself (a static link): return addresses there are
+ * weft's own frames. Found once. */
+struct weft_text {
+    uintptr_t lo[4], hi[4];
+    unsigned n;
+    bool is_program;
+};
+
+static int find_weft_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct weft_text *wt = arg;
+    (void)size;
+    uintptr_t me = (uintptr_t)(void *)weft_runtime_dump_ex;
+    bool first = wt->n == UINT32_MAX;
+    if (first)
+        wt->n = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && me >= lo && me < hi) {
+            wt->is_program = first;
+            for (int k = 0; k < info->dlpi_phnum && wt->n < 4; k++) {
+                const ElfW(Phdr) *q = &info->dlpi_phdr[k];
+                if (q->p_type == PT_LOAD && (q->p_flags & PF_X)) {
+                    wt->lo[wt->n] = info->dlpi_addr + q->p_vaddr;
+                    wt->hi[wt->n] = wt->lo[wt->n] + q->p_memsz;
+                    wt->n++;
+                }
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static pthread_once_t weft_text_once = PTHREAD_ONCE_INIT;
+static struct weft_text weft_text;
+
+static void weft_text_init(void)
+{
+    weft_text.n = UINT32_MAX;
+    dl_iterate_phdr(find_weft_text, &weft_text);
+    if (weft_text.n == UINT32_MAX)
+        weft_text.n = 0;
+}
+
+static int in_weft(uintptr_t pc)
+{
+    pthread_once(&weft_text_once, weft_text_init);
+    if (weft_text.is_program || weft_text.n == 0)
+        return -1;
+    for (unsigned i = 0; i < weft_text.n; i++)
+        if (pc - 1 >= weft_text.lo[i] && pc - 1 < weft_text.hi[i])
+            return 1;
+    return 0;
+}
+
 /* Without debug information: the exported name of the function holding
  * pc when it has one (dladdr), and module+offset always. */
 static void symbolize_dl(uintptr_t pc, struct weft__sym *out)
@@ -117,6 +176,7 @@ static void symbolize_dl(uintptr_t pc, struct weft__sym *out)
     Dl_info info;
     const ElfW(Sym) *sym = NULL;
     memset(out, 0, sizeof *out);
+    out->in_weft = in_weft(pc);
     if (!dladdr1((void *)(pc - 1), &info, (void **)&sym, RTLD_DL_SYMENT))
         return;
     out->module = info.dli_fname;

@@ -40,6 +40,8 @@ struct weft__sym {
     int line;           /* with file */
     const char *module; /* path of the object mapped there, or NULL */
     uintptr_t mod_off;  /* pc as addr2line takes it for module */
+    int in_weft;        /* 1: weft's own code, 0: not, -1: unknown (weft
+                           linked into the program: names decide) */
 };
 
 /* Names pc, a return address (so the call before it is looked up). */
