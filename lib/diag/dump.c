@@ -179,6 +179,8 @@ struct stack_rec {
     unsigned n;
     uint64_t hash;
     uintptr_t pc[WEFT__STACK_MAX];
+    char *text, *json; /* formatted once, on first use (or NULL) */
+    size_t text_len, json_len;
 };
 
 struct dump;
@@ -254,6 +256,7 @@ static int intern_stack(struct dump *d, const uintptr_t *pcs, unsigned n)
     struct stack_rec *s = &d->stacks[d->n_stacks];
     s->n = n;
     s->hash = h;
+    s->text = s->json = NULL;
     memcpy(s->pc, pcs, n * sizeof *pcs);
     d->stack_index[i] = (int)d->n_stacks;
     return (int)d->n_stacks++;
@@ -585,9 +588,21 @@ static void print_stack(FILE *out, struct dump *d, struct sym_cache *c, int stac
         fputs("      (no stack)\n", out);
         return;
     }
-    const struct stack_rec *s = &d->stacks[stack];
-    for (unsigned i = 0; i < s->n; i++)
-        print_frame(out, d, c, i, s->pc[i]);
+    /* Formatted once per distinct stack: 100,000 tasks parked at one
+     * place print one string 100,000 times. */
+    struct stack_rec *s = &d->stacks[stack];
+    if (!s->text) {
+        FILE *m = open_memstream(&s->text, &s->text_len);
+        if (!m) {
+            for (unsigned i = 0; i < s->n; i++)
+                print_frame(out, d, c, i, s->pc[i]);
+            return;
+        }
+        for (unsigned i = 0; i < s->n; i++)
+            print_frame(m, d, c, i, s->pc[i]);
+        fclose(m);
+    }
+    fwrite(s->text, 1, s->text_len, out);
 }
 
 /* ------------------------------------------------------------ groups */
@@ -763,7 +778,28 @@ static void json_wait(FILE *out, struct dump *d, struct sym_cache *c, const stru
     fputc('}', out);
 }
 
+static void json_stack_frames(FILE *out, struct dump *d, struct sym_cache *c, int stack);
+
 static void json_stack(FILE *out, struct dump *d, struct sym_cache *c, int stack)
+{
+    if (stack < 0) {
+        fputs(",\"stack\":[]", out);
+        return;
+    }
+    struct stack_rec *s = &d->stacks[stack];
+    if (!s->json) {
+        FILE *m = open_memstream(&s->json, &s->json_len);
+        if (!m) {
+            json_stack_frames(out, d, c, stack);
+            return;
+        }
+        json_stack_frames(m, d, c, stack);
+        fclose(m);
+    }
+    fwrite(s->json, 1, s->json_len, out);
+}
+
+static void json_stack_frames(FILE *out, struct dump *d, struct sym_cache *c, int stack)
 {
     fputs(",\"stack\":[", out);
     if (stack >= 0) {
@@ -906,6 +942,10 @@ static void dump_run(weft_runtime *rt, FILE *out, unsigned flags)
     free(cache.pc);
     free(cache.sym);
     free(d.recs);
+    for (size_t k = 0; k < d.n_stacks; k++) {
+        free(d.stacks[k].text);
+        free(d.stacks[k].json);
+    }
     free(d.stacks);
     free(d.stack_index);
     weft__symbols_free(d.syms);

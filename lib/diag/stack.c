@@ -192,8 +192,28 @@ static void symbolize_dl(uintptr_t pc, struct weft__sym *out)
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
 
+#if defined(__x86_64__)
+/* The unwind step of one return address, from its CFI, when it is the
+ * common form (CFA = rsp or rbp + offset; the return address and rbp
+ * saved at CFA + offset, or rbp unchanged): cached per address, so that
+ * 100,000 tasks parked at one place cost one CFI look-up per frame, not
+ * one libdw unwind each. Anything else (DRAP frames, expressions) sends
+ * the task to libdw's own unwinder. */
+struct cfi_rule {
+    uintptr_t pc;      /* 0: empty slot */
+    bool ok;
+    uint8_t cfa_reg;   /* 6 rbp, 7 rsp */
+    bool rbp_saved;    /* else unchanged */
+    int32_t cfa_off, ra_off, rbp_off;
+};
+#endif
+
 struct weft__symbols {
     Dwfl *dwfl;       /* NULL: libdw failed, fall back */
+#if defined(__x86_64__)
+    struct cfi_rule *rules; /* open addressing, power-of-two size */
+    size_t n_rules, cap_rules;
+#endif
     bool attached;    /* unwinding state attached (dwfl_attach_state) */
     /* The unwind in progress. */
     struct saved_regs regs;
@@ -293,6 +313,9 @@ void weft__symbols_free(struct weft__symbols *s)
 {
     if (!s)
         return;
+#if defined(__x86_64__)
+    free(s->rules);
+#endif
     if (s->dwfl)
         dwfl_end(s->dwfl);
     free(s);
@@ -308,6 +331,137 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
     return s->n < s->max ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
 
+#if defined(__x86_64__)
+/* An offset from the CFA in a register rule's location expression
+ * (DW_OP_call_frame_cfa, then nothing, plus_uconst k, or consts k plus). */
+static bool cfa_offset(const Dwarf_Op *ops, size_t n, int32_t *off)
+{
+    if (n == 0 || ops[0].atom != DW_OP_call_frame_cfa)
+        return false;
+    if (n == 1) {
+        *off = 0;
+        return true;
+    }
+    if (n == 2 && ops[1].atom == DW_OP_plus_uconst) {
+        *off = (int32_t)(int64_t)ops[1].number; /* libdw stores negative ones too */
+        return true;
+    }
+    if (n == 3 && (ops[1].atom == DW_OP_consts || ops[1].atom == DW_OP_constu) &&
+        ops[2].atom == DW_OP_plus) {
+        *off = (int32_t)(int64_t)ops[1].number;
+        return true;
+    }
+    return false;
+}
+
+static void derive_rule(struct weft__symbols *s, uintptr_t pc, struct cfi_rule *r)
+{
+    r->ok = false;
+    Dwarf_Addr a = pc - 1;
+    Dwfl_Module *m = dwfl_addrmodule(s->dwfl, a);
+    if (!m)
+        return;
+    for (int which = 0; which < 2; which++) {
+        Dwarf_Addr bias;
+        Dwarf_CFI *cfi = which == 0 ? dwfl_module_eh_cfi(m, &bias) : dwfl_module_dwarf_cfi(m, &bias);
+        Dwarf_Frame *f;
+        if (!cfi || dwarf_cfi_addrframe(cfi, a - bias, &f) != 0)
+            continue;
+        Dwarf_Op *ops, mem[3];
+        size_t n;
+        /* CFA: DW_OP_bregN off, or DW_OP_bregx N off (libdw's form). */
+        bool good = dwarf_frame_cfa(f, &ops, &n) == 0 && n == 1;
+        int reg = -1;
+        int64_t off = 0;
+        if (good && (ops[0].atom == DW_OP_breg7 || ops[0].atom == DW_OP_breg6)) {
+            reg = ops[0].atom - DW_OP_breg0;
+            off = (int64_t)ops[0].number;
+        } else if (good && ops[0].atom == DW_OP_bregx) {
+            reg = (int)ops[0].number;
+            off = (int64_t)ops[0].number2;
+        }
+        good = good && (reg == 6 || reg == 7);
+        if (good) {
+            r->cfa_reg = (uint8_t)reg;
+            r->cfa_off = (int32_t)off;
+            good = dwarf_frame_register(f, 16, mem, &ops, &n) == 0 &&
+                   cfa_offset(ops, n, &r->ra_off);
+        }
+        if (good && dwarf_frame_register(f, 6, mem, &ops, &n) == 0) {
+            if (n == 0 && ops == NULL)
+                r->rbp_saved = false;
+            else if (cfa_offset(ops, n, &r->rbp_off))
+                r->rbp_saved = true;
+            else
+                good = false;
+        } else {
+            good = false;
+        }
+        free(f);
+        if (good) {
+            r->ok = true;
+            return;
+        }
+    }
+}
+
+static const struct cfi_rule *rule_for(struct weft__symbols *s, uintptr_t pc)
+{
+    if (2 * (s->n_rules + 1) > s->cap_rules) {
+        size_t cap = s->cap_rules ? 2 * s->cap_rules : 256;
+        struct cfi_rule *nr = calloc(cap, sizeof *nr);
+        if (!nr)
+            return NULL;
+        for (size_t i = 0; i < s->cap_rules; i++) {
+            if (!s->rules[i].pc)
+                continue;
+            size_t j = (s->rules[i].pc * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1);
+            while (nr[j].pc)
+                j = (j + 1) & (cap - 1);
+            nr[j] = s->rules[i];
+        }
+        free(s->rules);
+        s->rules = nr;
+        s->cap_rules = cap;
+    }
+    size_t j = (pc * 0x9E3779B97F4A7C15ull >> 17) & (s->cap_rules - 1);
+    for (; s->rules[j].pc; j = (j + 1) & (s->cap_rules - 1))
+        if (s->rules[j].pc == pc)
+            return &s->rules[j];
+    s->rules[j].pc = pc;
+    derive_rule(s, pc, &s->rules[j]);
+    s->n_rules++;
+    return &s->rules[j];
+}
+
+/* The cached-rule unwind; false when some frame needs libdw's own. */
+static bool unwind_rules(struct weft__symbols *s, const struct saved_regs *r, const char *lo,
+                         size_t size, uintptr_t *pcs, unsigned max, unsigned *n_out)
+{
+    uintptr_t pc = r->pc, rsp = r->sp, rbp = r->fp;
+    unsigned n = 0;
+    *n_out = 0;
+    while (n < max && pc != 0) {
+        pcs[n++] = pc;
+        const struct cfi_rule *rule = rule_for(s, pc);
+        if (!rule || !rule->ok)
+            return false;
+        uintptr_t cfa = (rule->cfa_reg == 7 ? rsp : rbp) + (intptr_t)rule->cfa_off;
+        uintptr_t ra, nbp = rbp;
+        if (!stack_word(lo, size, cfa + (intptr_t)rule->ra_off, &ra) ||
+            (rule->rbp_saved && !stack_word(lo, size, cfa + (intptr_t)rule->rbp_off, &nbp)))
+            return false;
+        if (cfa <= rsp)
+            return false; /* no progress: bad rule */
+        rsp = cfa;
+        rbp = nbp;
+        pc = ra;
+    }
+    *n_out = n;
+    return true;
+}
+#endif
+
 unsigned weft__unwind(struct weft__symbols *s, const void *sp, const char *lo, size_t size,
                       uintptr_t *pcs, unsigned max)
 {
@@ -316,6 +470,11 @@ unsigned weft__unwind(struct weft__symbols *s, const void *sp, const char *lo, s
         return 0;
     if (!s || !s->attached)
         return unwind_fp(&r, lo, size, pcs, max);
+#if defined(__x86_64__)
+    unsigned fast;
+    if (unwind_rules(s, &r, lo, size, pcs, max, &fast))
+        return fast;
+#endif
     s->regs = r;
     s->lo = lo;
     s->size = size;
