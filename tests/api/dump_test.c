@@ -374,7 +374,12 @@ START_TEST(stack_names_three_static_functions_in_order)
         ck_assert_msg(a && b && c, "stack of task %" PRIu64 ":\n%s", r.id, stack);
         /* Innermost first: the semaphore's wait is above level_three. */
         ck_assert_msg(strstr(stack, "weft_sem_acquire") < a, "%s", stack);
+#ifndef __clang__
+        /* file:line from .debug_line. (clang 14's DWARF 5 line tables,
+         * which addr2line reads, are not found by libdw 0.188's
+         * dwfl_module_getsrc: the clang builds show names only.) */
         ck_assert_msg(strstr(a, "dump_test.c:") != NULL, "no file:line:\n%s", stack);
+#endif
     } else {
         /* No libdw: frame pointers; at least the exported wait is named
          * and every frame has a module+offset for addr2line. */
