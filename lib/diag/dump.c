@@ -6,7 +6,7 @@
  * A dump walks the task memory (weft__task_for_each, a reference held on
  * each task) and never stops a worker. A parked task is held parked while
  * its wait and stack are read: one CAS on its park word, PARKED -> HELD.
- * A wake that comes meanwhile is recorded (HELD -> HELD_WOKEN, park.c)
+ * A wake that comes meanwhile is recorded (HELD -> HELD_WOKEN, wake.c)
  * and never waits; the dump then resumes the task itself. So a task's
  * pause is one unwind, and the dump takes no lock that a running task
  * holds: primitives' own locks are only tried (weft__mutex_peek). A
@@ -31,7 +31,7 @@
 /* ------------------------------------------------------------ waits */
 
 /* What a wait is on. Today the kind comes from the park's `what` (a
- * string literal) and the object from the task's wait_obj word (park.c);
+ * string literal) and the object from the task's wait_obj word (weft__park_obj, switch.c);
  * describe_wait is the one place that reads them. */
 enum wait_kind {
     WK_NONE,
@@ -290,7 +290,7 @@ static void release(struct weft_task *t)
                                                 memory_order_relaxed))
         return;
     /* HELD_WOKEN: a wake came during the hold and left the resumption to
-     * us (park.c). acq_rel: acquires the waker's writes (its CAS to
+     * us (wake.c). acq_rel: acquires the waker's writes (its CAS to
      * HELD_WOKEN, release) and publishes them with the schedule. Only the
      * dump moves the word out of HELD_WOKEN, so an exchange is enough. */
     atomic_exchange_explicit(&t->park, PARK_RUNNING, memory_order_acq_rel);
