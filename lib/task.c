@@ -59,7 +59,7 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
     t->name = NULL;
     struct weft_task *parent = w ? atomic_load_explicit(&w->current, memory_order_relaxed) : NULL;
     t->spawner = parent ? parent->id : 0;
-    atomic_init(&t->state_since, weft__clock_coarse_ns());
+    atomic_init(&t->state_since, w ? w->clock_cache : weft__clock_coarse_ns());
     /* Counted before anyone can see it end (weft__task_live_count). */
     if (w)
         weft__count(&w->n_spawned, 1, memory_order_relaxed);

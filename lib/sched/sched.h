@@ -138,8 +138,10 @@ struct weft_task {
     uint64_t id;
     uint64_t spawner;           /* id of the task that spawned it, 0 from
                                    a plain thread; set once at spawn */
-    /* When it was spawned or last parked (weft__clock_coarse_ns): the
-     * dump's time in state. Owner writes, dumps read. */
+    /* When it was spawned or last parked, for the dump's time in state:
+     * the worker's clock_cache (a coarse clock read at each maintenance
+     * pass, so at most 61 switches old: reading a clock on every park
+     * costs spawn_join 10 %). Owner writes, dumps read. */
     _Atomic int64_t state_since;
     char *name;                 /* NULL, or WEFT__TASK_NAME bytes from the
                                    first weft_task_set_name, written under
@@ -241,6 +243,11 @@ struct worker {
                                               (approximate, run.c) */
     unsigned front_streak;                 /* of them, run in a row */
     uint64_t rng;                          /* victim choice */
+    int64_t clock_cache;                   /* weft__clock_coarse_ns() at
+                                              the last maintenance pass:
+                                              the time a task parking or
+                                              spawned here is stamped with
+                                              (state_since); owner only */
     uint64_t id_next, id_end;              /* task ids left in this
                                               worker's block (task.c) */
     _Atomic(struct weft_task *) current;   /* running task or NULL; owner

@@ -273,7 +273,7 @@ static inline __attribute__((always_inline)) void park(struct weft_task *self,
     /* Relaxed: a dump reads both after its acquire CAS on the park word,
      * which pairs with post_switch's release CAS to PARKED. */
     atomic_store_explicit(&self->wait_obj, obj, memory_order_relaxed);
-    atomic_store_explicit(&self->state_since, weft__clock_coarse_ns(), memory_order_relaxed);
+    atomic_store_explicit(&self->state_since, w->clock_cache, memory_order_relaxed);
     w->commit = commit;
     w->commit_arg = arg;
     switch_out(w, self, PEND_PARK);
