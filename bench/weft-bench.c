@@ -783,6 +783,92 @@ static int bench_idle_cost(void *arg)
 
 /* --------------------------------------------------------------- main */
 
+/* -------------------------------------------------- dump_cost */
+
+/* N tasks parked three calls deep on one event, dumped with stacks
+ * (weft_runtime_dump_ex) per task, as a summary, and as JSON, each into
+ * a temporary file; the seconds of each dump, and whether every task
+ * was still there and woke afterwards. */
+struct dump_park {
+    weft_event *ev;
+    atomic_long parked;
+};
+
+static __attribute__((noinline)) int dump_park_3(struct dump_park *p)
+{
+    atomic_fetch_add_explicit(&p->parked, 1, memory_order_relaxed);
+    int r = weft_event_wait(p->ev);
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+static __attribute__((noinline)) int dump_park_2(struct dump_park *p)
+{
+    volatile int r = dump_park_3(p);
+    return r;
+}
+
+static int dump_park_1(void *arg)
+{
+    volatile int r = dump_park_2(arg);
+    return r;
+}
+
+static double time_dump(weft_runtime *rt, unsigned flags, long *bytes)
+{
+    FILE *f = tmpfile();
+    if (f == NULL)
+        return -1;
+    int64_t start = now_ns();
+    weft_runtime_dump_ex(rt, f, flags);
+    double secs = seconds_since(start);
+    *bytes = ftell(f);
+    fclose(f);
+    return secs;
+}
+
+static int bench_dump_cost(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    static struct dump_park p;
+    p.ev = weft_event_new();
+    weft_task **t = malloc((size_t)n * sizeof *t);
+    if (p.ev == NULL || t == NULL)
+        return -ENOMEM;
+    int err = 0;
+    int64_t n_spawned = 0;
+    for (int64_t i = 0; i < n; i++) {
+        t[i] = weft_spawn(dump_park_1, &p);
+        if (t[i] == NULL) {
+            err = -errno;
+            break;
+        }
+        n_spawned++;
+    }
+    while (atomic_load_explicit(&p.parked, memory_order_relaxed) < n_spawned)
+        first_error(&err, weft_sleep(WEFT_MSEC(1)));
+    first_error(&err, weft_sleep(WEFT_MSEC(50)));
+    weft_runtime *rt = weft_runtime_current();
+    long b_plain, b_stacks, b_summary, b_json;
+    double plain = time_dump(rt, 0, &b_plain);
+    double stacks = time_dump(rt, WEFT_DUMP_STACKS, &b_stacks);
+    double summary = time_dump(rt, WEFT_DUMP_SUMMARY | WEFT_DUMP_STACKS, &b_summary);
+    double json = time_dump(rt, WEFT_DUMP_JSON | WEFT_DUMP_STACKS, &b_json);
+    weft_event_set(p.ev);
+    for (int64_t i = 0; i < n_spawned; i++)
+        first_error(&err, weft_join(t[i]));
+    free(t);
+    weft_event_free(p.ev);
+    emit("dump_cost", n, stacks,
+         "\"plain_s\":%.3f,\"stacks_s\":%.3f,\"summary_stacks_s\":%.3f,\"json_stacks_s\":%.3f,"
+         "\"stacks_bytes\":%ld,\"summary_bytes\":%ld,\"ok\":%s",
+         plain, stacks, summary, json, b_stacks, b_summary,
+         json_bool(err == 0 && plain >= 0 && stacks >= 0 && summary >= 0 && json >= 0));
+    (void)b_plain;
+    (void)b_json;
+    return err;
+}
+
 struct micro {
     const char *name;
     weft_fn fn;
@@ -800,13 +886,14 @@ static const struct micro micros[] = {
     {"timers", bench_timers, 100000, 1},
     {"idle_memory", bench_idle_memory, 100000, 1},
     {"blocking_executor", bench_blocking_executor, 100000, BLOCKING_CONCURRENCY},
+    {"dump_cost", bench_dump_cost, 100000, 1},
 };
 
 static int usage(void)
 {
     fprintf(stderr, "usage: weft-bench skynet [N] | spawn_join [N] | yield [N] | pingpong [N]\n"
                     "                  | timers [N] | idle_memory [N] | blocking_executor [N]\n"
-                    "                  | idle_cost [WORKERS]\n"
+                    "                  | dump_cost [N] | idle_cost [WORKERS]\n"
                     "                  | echo_server PORT | http_server PORT\n");
     return 2;
 }

@@ -44,6 +44,11 @@ demos_http_server_LDADD = lib/libweft.la
 demos_http_client_SOURCES = demos/http_client.c demos/demo.h
 demos_http_client_LDADD = lib/libweft.la
 
+# A stuck lock among many tasks, found with WEFT_DUMP_SIGNAL (issue 18).
+noinst_PROGRAMS += demos/stuck
+demos_stuck_SOURCES = demos/stuck.c demos/demo.h
+demos_stuck_LDADD = lib/libweft.la
+
 # The smoke test and the stdout each demo must print. The expected files are
 # listed one by one rather than globbed: automake does not expand wildcards.
 TESTS += tests/demos.sh

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Seeing inside a runtime: weft_runtime_stats, weft_runtime_dump, and the
- * slow-task monitor thread (started only when a threshold is set) that
+/* Seeing inside a runtime: weft_runtime_stats and the slow-task monitor
+ * thread (started only when a threshold is set) that
  * reports a task holding its worker too long while it still runs. Stats
- * and dumps run on any thread; they read the workers' counters and walk
- * the task memory (weft__task_for_each), never stopping the workers. */
+ * run on any thread; they read the workers' counters, never stopping the
+ * workers. Task dumps are in diag/dump.c. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -53,127 +53,6 @@ int weft_runtime_stats(weft_runtime *rt, weft_stats *out)
     out->monitor_wakeups = mc.wakeups;
     out->monitor_rescued = mc.rescued;
     return 0;
-}
-
-/* ------------------------------------------------------------ dump */
-
-struct task_line {
-    uint64_t id;
-    char name[WEFT__TASK_NAME];
-    const char *state;
-    const char *what; /* a string literal (weft__park's argument) or NULL */
-    int worker;       /* running on it, or -1 */
-    bool cancelled;   /* cancellation requested, not ended yet */
-};
-
-/* The worker running t, or -1. */
-static int running_on(struct weft_runtime *rt, const struct weft_task *t)
-{
-    for (unsigned i = 0; i < rt->n_workers; i++)
-        if (atomic_load_explicit(&rt->workers[i].current, memory_order_relaxed) == t)
-            return (int)i;
-    return -1;
-}
-
-/* Describes the task t, which we hold a reference to. The fields read
- * here change under the task's feet (it runs on): each is read
- * atomically, and the line is a best-effort snapshot. */
-static void describe(struct weft_runtime *rt, struct weft_task *t, struct task_line *l)
-{
-    l->id = t->id;
-    weft__task_copy_name(t, l->name);
-    l->what = NULL;
-    l->worker = running_on(rt, t);
-    /* Acquire: pairs with the park CAS to PARKED (release) in post_switch,
-     * after which wait_what holds what this park waits on. */
-    uint32_t park = atomic_load_explicit(&t->park, memory_order_acquire);
-    /* Acquire: pairs with the release that sets STARTED (task.c), before
-     * which wait_what's bytes are still fn's. */
-    uint32_t flags = atomic_load_explicit(&t->flags, memory_order_acquire);
-    if (flags & TASK_DONE) {
-        l->state = "done";
-    } else if (l->worker >= 0) {
-        l->state = "running";
-    } else if (!(flags & TASK_STARTED)) {
-        l->state = "not started";
-    } else if (park == PARK_PARKED || park == PARK_PARKING) {
-        l->what = atomic_load_explicit(&t->wait_what, memory_order_relaxed);
-        l->state = (l->what && strcmp(l->what, "sleep") == 0) ? "sleeping" : "parked";
-    } else {
-        l->state = "ready";
-    }
-    l->cancelled = (flags & (TASK_CANCELLED | TASK_DONE)) == TASK_CANCELLED;
-}
-
-static void print_line(FILE *out, const struct task_line *l)
-{
-    fprintf(out, "  task %llu", (unsigned long long)l->id);
-    if (l->name[0])
-        fprintf(out, " '%s'", l->name);
-    fprintf(out, ": %s", l->state);
-    if (l->worker >= 0)
-        fprintf(out, " on worker %d", l->worker);
-    if (l->what)
-        fprintf(out, ", waits on %s", l->what);
-    if (l->cancelled)
-        fputs(", cancelled", out);
-    fputc('\n', out);
-}
-
-struct dump_lines {
-    struct weft_runtime *rt;
-    struct task_line *lines;
-    size_t n, cap;
-    bool out_of_memory;
-};
-
-/* Collects a line for each task that has not ended. */
-static void collect(struct weft_task *t, void *arg)
-{
-    struct dump_lines *d = arg;
-    if (atomic_load_explicit(&t->flags, memory_order_relaxed) & TASK_DONE)
-        return;
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 256;
-        struct task_line *l = realloc(d->lines, cap * sizeof *l);
-        if (!l) {
-            d->out_of_memory = true;
-            return;
-        }
-        d->lines = l;
-        d->cap = cap;
-    }
-    describe(d->rt, t, &d->lines[d->n++]);
-}
-
-static int by_id(const void *a, const void *b)
-{
-    uint64_t x = ((const struct task_line *)a)->id, y = ((const struct task_line *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-void weft_runtime_dump(weft_runtime *rt, FILE *out)
-{
-    if (!rt || !out)
-        return;
-    /* Lines are taken first and printed after, so that a slow stream
-     * never holds a task's reference (and so its memory) for long. */
-    struct dump_lines d = {.rt = rt};
-    weft__task_for_each(rt, collect, &d);
-    if (d.n > 1) /* lines may be NULL: nothing to sort */
-        qsort(d.lines, d.n, sizeof *d.lines, by_id); /* about spawn order */
-    unsigned threads, busy, idle;
-    unsigned long queued;
-    weft__pool_counts(rt->pool, &threads, &busy, &idle, &queued);
-    fprintf(out, "weft runtime: %u workers, %zu live tasks, blocking pool %u threads "
-                 "(%u busy, %u idle, %lu queued)\n",
-            rt->n_workers, d.n, threads, busy, idle, queued);
-    for (size_t k = 0; k < d.n; k++)
-        print_line(out, &d.lines[k]);
-    if (d.out_of_memory)
-        fputs("  (out of memory: some tasks are not listed)\n", out);
-    free(d.lines);
-    fflush(out);
 }
 
 /* ------------------------------------------------------------ slow tasks */

@@ -165,7 +165,7 @@ int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
                 if (poll_ns < WAIT_ANY_POLL_MAX_NS)
                     poll_ns *= 2;
             }
-            weft__park(NULL, NULL, until, "wait_any");
+            weft__park_obj(self, NULL, NULL, until, "wait_any", (uint64_t)(uintptr_t)tasks[0]);
         }
         withdraw(self, tasks, n);
     }

@@ -4,7 +4,8 @@
 noinst_LTLIBRARIES += lib/libweft-core.la
 lib_LTLIBRARIES += lib/libweft.la
 
-lib_libweft_core_la_CFLAGS = $(AM_CFLAGS) $(WEFT_VISIBILITY) $(WEFT_STACK_CLASH)
+lib_libweft_core_la_CFLAGS = $(AM_CFLAGS) $(WEFT_VISIBILITY) $(WEFT_STACK_CLASH) $(LIBDW_CFLAGS)
+lib_libweft_core_la_LIBADD = $(LIBDW_LIBS)
 lib_libweft_core_la_CCASFLAGS = $(AM_CCASFLAGS)
 lib_libweft_core_la_SOURCES = \
 	lib/internal.h \
@@ -52,6 +53,9 @@ lib_libweft_core_la_SOURCES = \
 	lib/exec/pool.c \
 	lib/blocking.c \
 	lib/diag.c \
+	lib/diag/stack.h \
+	lib/diag/stack.c \
+	lib/diag/dump.c \
 	lib/deadline.c \
 	lib/group.c \
 	lib/runtime.c \

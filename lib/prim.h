@@ -97,4 +97,9 @@ static inline void weft__prim_warn_busy_free(const char *what)
     fprintf(stderr, "weft: %s freed while tasks or threads wait on it; not freed\n", what);
 }
 
+/* For dumps (sync.c): a mutex's holder (0: none) and a semaphore's free
+ * permits, read without waiting; false when the object's lock is busy. */
+bool weft__mutex_peek(const void *mutex, uint64_t *holder);
+bool weft__sem_peek(const void *sem, unsigned *permits);
+
 #endif /* WEFT_PRIM_H */

@@ -175,6 +175,8 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     /* The slow-task monitor is a diagnostic: without its thread the
      * workers still warn at the end of a slow stretch. */
     weft__monitor_start(rt);
+    /* Likewise the dump signal (WEFT_DUMP_SIGNAL). */
+    weft__dump_signal_start(rt);
     return rt;
 fail:
     runtime_release(rt, n_init);
@@ -251,6 +253,7 @@ void weft_runtime_free(weft_runtime *rt)
         errno = EPERM;
         return;
     }
+    weft__dump_signal_stop(rt); /* no dump of rt from here on */
     int64_t give_up = rt->blocking_shutdown_ns == INT64_MAX
                           ? INT64_MAX
                           : weft__clock_ns() + rt->blocking_shutdown_ns;

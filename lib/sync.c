@@ -114,6 +114,34 @@ struct weft_mutex {
     struct weft_task *owner;  /* holder, or NULL; NULL only while q is empty */
 };
 
+/* For dumps (diag/dump.c), which see a task parked in weft_mutex_lock
+ * or weft_sem_acquire: the holder's id (0: none) or the free permits.
+ * Never waits: p.mu is only tried, false when it is busy. The caller
+ * holds a waiter parked (PARK_HELD), so the object is not freed yet. */
+bool weft__mutex_peek(const void *obj, uint64_t *holder)
+{
+    struct weft_mutex *m = (struct weft_mutex *)obj;
+    if (pthread_mutex_trylock(&m->p.mu) != 0)
+        return false;
+    struct weft_task *o = m->owner;
+    bool ref = o && weft__task_tryref(o);
+    *holder = ref ? o->id : 0;
+    pthread_mutex_unlock(&m->p.mu);
+    if (ref)
+        weft__task_unref(o);
+    return true;
+}
+
+bool weft__sem_peek(const void *obj, unsigned *permits)
+{
+    struct weft_sem *s = (struct weft_sem *)obj;
+    if (pthread_mutex_trylock(&s->p.mu) != 0)
+        return false;
+    *permits = s->permits;
+    pthread_mutex_unlock(&s->p.mu);
+    return true;
+}
+
 weft_mutex *weft_mutex_new(void)
 {
     struct weft_mutex *m = malloc(sizeof *m);

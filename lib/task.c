@@ -57,6 +57,9 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
     t->deadline_floor = 0;
     t->id = next_id(rt, w);
     t->name = NULL;
+    struct weft_task *parent = w ? atomic_load_explicit(&w->current, memory_order_relaxed) : NULL;
+    t->spawner = parent ? parent->id : 0;
+    atomic_init(&t->state_since, w ? w->clock_cache : weft__clock_coarse_ns());
     /* Counted before anyone can see it end (weft__task_live_count). */
     if (w)
         weft__count(&w->n_spawned, 1, memory_order_relaxed);
@@ -242,7 +245,7 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
             rc = -EINVAL; /* somebody else waits for t */
             break;
         }
-        weft__park_self(self, NULL, NULL, deadline, "join");
+        weft__park_obj(self, NULL, NULL, deadline, "join", (uint64_t)(uintptr_t)t);
         if (weft__task_ended(t))
             break;
         if ((rc = weft__interrupted(self)) != 0)

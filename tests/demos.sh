@@ -376,5 +376,73 @@ for w in 1 4; do
 done
 unset WEFT_WORKERS
 
+# ---------------------------------------------------------------------------
+# stuck: a mutex held forever by 'client-7' among 300 clients. With
+# WEFT_DUMP_SIGNAL=QUIT one `kill -QUIT` must write a summary to stderr
+# naming the holder (the waiters' group says "held by task K", and task K
+# is client-7's group) with both stacks, while the demo keeps running;
+# closing its stdin then ends it cleanly (client-7 cancelled, every other
+# client served).
+for w in 1 4; do
+    why=
+    in=$tmp/stuck-w$w.in out=$tmp/stuck-w$w.out err=$tmp/stuck-w$w.err
+    rm -f "$in" "$out" "$err"
+    if [ ! -x "$bindir/stuck" ]; then
+        why="$bindir/stuck is missing (make builds it)"
+    elif ! mkfifo "$in"; then
+        why="mkfifo failed"
+    else
+        WEFT_WORKERS=$w WEFT_DUMP_SIGNAL=QUIT timeout 30 "$bindir/stuck" 300 \
+            <"$in" >"$out" 2>"$err" &
+        job=$!
+        exec 4>"$in" # stdin stays open until we close it
+        pid=
+        i=0
+        while [ -z "$pid" ] && [ $i -lt 100 ]; do
+            pid=$(sed -n 's/.*all waiting for the room (pid \([0-9]*\)).*/\1/p' "$out" 2>/dev/null)
+            [ -n "$pid" ] || sleep 0.1
+            i=$((i + 1))
+        done
+        if [ -z "$pid" ]; then
+            why="stuck did not say that its clients wait"
+        else
+            kill -QUIT "$pid"
+            i=0
+            while ! grep -q 'at demo_main\|task 1 at' "$err" 2>/dev/null && [ $i -lt 100 ]; do
+                sleep 0.1
+                i=$((i + 1))
+            done
+            holder=$(sed -n "s/.*\] task \([0-9]*\) 'client-7'.*/\1/p" "$err")
+            if ! grep -q '^weft: dump on signal' "$err"; then
+                why="no dump on stderr after SIGQUIT"
+            elif [ -z "$holder" ]; then
+                why="the dump has no group for client-7"
+            elif ! grep -Eq "^  299 tasks \[parked, waits on mutex 0x[0-9a-f]+ held by task $holder[,]" "$err"; then
+                why="the dump does not show 299 waiters on the mutex held by task $holder"
+            elif grep -q 'stacks: libdw' "$err" &&
+                { ! grep -q " wait_for_room+0x" "$err" || ! grep -q " await_ack" "$err" ||
+                  ! grep -Eq "held by task $holder, .*\] at wait_for_room stuck\.c:[0-9]+" "$err"; }; then
+                why="the dump lacks the waiters' or the holder's stack"
+            fi
+        fi
+        exec 4>&-
+        wait "$job"
+        rc=$?
+        [ -z "$why" ] && [ "$rc" -ne 0 ] && why="exit status $rc"
+        [ -z "$why" ] && ! grep -q '^stuck: room unstuck, 300 posts, 0 clients failed$' "$out" &&
+            why="stuck did not end cleanly"
+    fi
+    if [ -z "$why" ]; then
+        echo "PASS: stuck-w$w"
+        n_pass=$((n_pass + 1))
+    else
+        echo "FAIL: stuck-w$w: $why"
+        for f in "$out" "$err"; do
+            [ -s "$f" ] && head -40 "$f" | sed "s|^|    $(basename "$f"): |"
+        done
+        n_fail=$((n_fail + 1))
+    fi
+done
+
 echo "demos: $n_pass passed, $n_fail failed"
 [ "$n_fail" -eq 0 ]

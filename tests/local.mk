@@ -97,6 +97,11 @@ tests_api_blocking_test_LDADD = $(tests_api_ldadd) -lpthread
 tests_api_diag_test_SOURCES = tests/api/diag_test.c
 tests_api_diag_test_CFLAGS = $(tests_api_cflags)
 tests_api_diag_test_LDADD = $(tests_api_ldadd) -lpthread
+# dump: task dumps (waits, stacks, groups, JSON, the dump signal).
+check_PROGRAMS += tests/api/dump_test
+tests_api_dump_test_SOURCES = tests/api/dump_test.c
+tests_api_dump_test_CFLAGS = $(tests_api_cflags)
+tests_api_dump_test_LDADD = $(tests_api_ldadd) -lpthread
 
 # --- ABI: <weft.h> alone as strict C11 and as C++11, version macros ---
 # Own flags only (not AM_CFLAGS): the point is the strict dialect.

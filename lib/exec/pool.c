@@ -369,7 +369,8 @@ int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void
             atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
             continue;
         }
-        weft__park(NULL, NULL, s == JOB_QUEUED ? look_again : INT64_MAX, "run_blocking");
+        weft__park_obj(self, NULL, NULL, s == JOB_QUEUED ? look_again : INT64_MAX, "run_blocking",
+                       (uint64_t)(uintptr_t)&j);
     }
     if (held)
         self->shield--;

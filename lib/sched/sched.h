@@ -45,7 +45,18 @@
 #define WEFT__QCHECK 1
 #endif
 
-enum park_state { PARK_RUNNING, PARK_PARKING, PARK_PARKED, PARK_NOTIFIED };
+/* PARK_HELD: parked, and a dump reads its stack and wait (diag/dump.c):
+ * a wake that finds it moves it to PARK_HELD_WOKEN and returns, and the
+ * dump, when done, either puts PARKED back or (woken meanwhile) resumes
+ * the task itself, exactly as that wake would have. */
+enum park_state {
+    PARK_RUNNING,
+    PARK_PARKING,
+    PARK_PARKED,
+    PARK_NOTIFIED,
+    PARK_HELD,
+    PARK_HELD_WOKEN
+};
 
 enum task_flags {
     TASK_CANCELLED = 1u << 0, /* cancellation requested (sticky) */
@@ -73,7 +84,8 @@ struct worker;
  * that are dead in some phase of a task's life share space with fields of
  * another phase, and what only a running task needs lives on its stack
  * (errno, across a switch, in switch_out; the park timer, in
- * weft__park_self). 16 bytes are free. */
+ * weft__park_self). No bytes are free: the last 16 went to the dump's
+ * spawner and state_since. */
 struct weft_task {
     struct ctx ctx;             /* saved registers while not running */
     struct stack *stack;        /* NULL until it first runs */
@@ -114,8 +126,23 @@ struct weft_task {
                                    its first task (see qlast) */
     };
     _Atomic(void *) joiner;     /* who waits for the end (see above) */
-    struct weft_task *qnext;    /* inject-queue and free-list link */
+    union {
+        /* Queued in the inject queue, or free: the link. */
+        struct weft_task *qnext;
+        /* Parked (a dead phase of qnext: a parked task is in no queue):
+         * the object its wait is on, for dumps (diag/dump.c), which read
+         * it only while holding the task parked (PARK_HELD). Written by
+         * the task before it parks; its meaning depends on wait_what. */
+        _Atomic uint64_t wait_obj;
+    };
     uint64_t id;
+    uint64_t spawner;           /* id of the task that spawned it, 0 from
+                                   a plain thread; set once at spawn */
+    /* When it was spawned or last parked, for the dump's time in state:
+     * the worker's clock_cache (a coarse clock read at each maintenance
+     * pass, so at most 61 switches old: reading a clock on every park
+     * costs spawn_join 10 %). Owner writes, dumps read. */
+    _Atomic int64_t state_since;
     char *name;                 /* NULL, or WEFT__TASK_NAME bytes from the
                                    first weft_task_set_name, written under
                                    rt->name_lock, freed with the struct */
@@ -216,6 +243,11 @@ struct worker {
                                               (approximate, run.c) */
     unsigned front_streak;                 /* of them, run in a row */
     uint64_t rng;                          /* victim choice */
+    int64_t clock_cache;                   /* weft__clock_coarse_ns() at
+                                              the last maintenance pass:
+                                              the time a task parking or
+                                              spawned here is stamped with
+                                              (state_since); owner only */
     uint64_t id_next, id_end;              /* task ids left in this
                                               worker's block (task.c) */
     _Atomic(struct weft_task *) current;   /* running task or NULL; owner
@@ -344,6 +376,10 @@ void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char 
 /* The same for self, the calling task (saves the thread-local look-up). */
 void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
                      const char *what);
+/* The same, with obj what a dump shows as the object waited on (park_self
+ * shows arg): the task joined, a sleep's end instant, a blocking job. */
+void weft__park_obj(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
+                    const char *what, uint64_t obj);
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
 void weft__wake(struct weft_task *t);
 /* The same; a parked t goes to the calling worker's next slot (front) or
@@ -438,6 +474,16 @@ void weft__runtime_unhold(struct weft_runtime *rt);
 int weft__monitor_start(struct weft_runtime *rt);
 /* Stops and joins it (no-op when off). */
 void weft__monitor_stop(struct weft_runtime *rt);
+/* ---- diag/dump.c ---- */
+
+/* With WEFT_DUMP_SIGNAL set, registers rt for dumps on that signal
+ * (starting the dump thread and the handler with the first runtime).
+ * Returns 0 or -errno. */
+int weft__dump_signal_start(struct weft_runtime *rt);
+/* Unregisters rt (waits for a dump of it in progress); no-op when it was
+ * not registered. */
+void weft__dump_signal_stop(struct weft_runtime *rt);
+
 /* Prints the one slow-task line to stderr. */
 void weft__slow_report(struct weft_runtime *rt, unsigned worker, uint64_t id, const char *name,
                        int64_t ran_ns, bool still_running);

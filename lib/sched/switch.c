@@ -260,8 +260,11 @@ void weft__park_timer_fire(struct timer *tm)
     weft__wake_to(weft__container_of(tm, struct park_timer, tm)->task, false);
 }
 
-void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
-                     const char *what)
+/* The park; obj is what a dump shows as the object waited on. */
+static inline __attribute__((always_inline)) void park(struct weft_task *self,
+                                                       void (*commit)(void *), void *arg,
+                                                       int64_t deadline, const char *what,
+                                                       uint64_t obj)
 {
     struct worker *w = self->worker;
     int64_t dl = weft__effective_deadline(self, deadline);
@@ -282,12 +285,28 @@ void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, 
         return;
     }
     atomic_store_explicit(&self->wait_what, what, memory_order_relaxed);
+    /* Relaxed: a dump reads both after its acquire CAS on the park word,
+     * which pairs with post_switch's release CAS to PARKED. */
+    atomic_store_explicit(&self->wait_obj, obj, memory_order_relaxed);
+    atomic_store_explicit(&self->state_since, w->clock_cache, memory_order_relaxed);
     w->commit = commit;
     w->commit_arg = arg;
     switch_out(w, self, PEND_PARK);
     atomic_store_explicit(&self->wait_what, NULL, memory_order_relaxed);
     if (armed)
         weft__timer_disarm(&pt.tm); /* before pt goes out of scope */
+}
+
+void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
+                     const char *what)
+{
+    park(self, commit, arg, deadline, what, (uint64_t)(uintptr_t)arg);
+}
+
+void weft__park_obj(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
+                    const char *what, uint64_t obj)
+{
+    park(self, commit, arg, deadline, what, obj);
 }
 
 void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)

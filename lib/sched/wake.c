@@ -45,6 +45,17 @@ void weft__wake_to(struct weft_task *t, bool front)
                 weft__schedule_on(weft__worker_self(), t, front);
                 return;
             }
+        } else if (s >= PARK_HELD) {
+            /* Held by a dump, which resumes the task when done, after
+             * every write made before this wake (diag/dump.c): one wake
+             * recorded is enough, as with NOTIFIED. Strong: a HELD_WOKEN
+             * read may be stale, the CAS fails only against the latest
+             * value. acq_rel: publishes our writes to the dump's exchange
+             * (acquire) that ends the hold. */
+            if (atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_HELD_WOKEN,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return;
         } else {
             /* Notified already, so ours is not needed; but a plain load
              * may return a value since overwritten (the worker that

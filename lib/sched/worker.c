@@ -70,6 +70,7 @@ static void maintenance(struct worker *w)
     /* Relaxed: the monitor only compares it with its last look. */
     atomic_store_explicit(&w->n_maint, atomic_load_explicit(&w->n_maint, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+    w->clock_cache = weft__clock_coarse_ns();
     size_t inj = weft__inject_len(&rt->inject);
     if (inj) {
         size_t share = inj / rt->n_workers + 1;
@@ -162,6 +163,7 @@ int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index)
     atomic_init(&w->next, NULL);
     atomic_init(&w->tick, 0);
     atomic_init(&w->n_maint, 0);
+    w->clock_cache = weft__clock_coarse_ns();
     w->rt = rt;
     w->index = index;
     w->is_single = rt->n_workers == 1;

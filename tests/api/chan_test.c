@@ -39,7 +39,7 @@ static int n_parked_on(const char *what)
     char pat[64];
     int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
     for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
-        n += p[k] == '\n' || p[k] == ',';
+        n += p[k] == '\n' || p[k] == ',' || p[k] == ' '; /* ' ': the object follows */
     free(buf);
     return n;
 }

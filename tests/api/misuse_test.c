@@ -180,6 +180,8 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_EQ(weft_runtime_stats(NULL, NULL), -EINVAL);
     TRY_VOID(weft_runtime_dump(NULL, NULL));
     TRY_VOID(weft_runtime_dump(NULL, stderr));
+    TRY_VOID(weft_runtime_dump_ex(NULL, NULL, 0));
+    TRY_VOID(weft_runtime_dump_ex(NULL, stderr, WEFT_DUMP_STACKS | WEFT_DUMP_SUMMARY));
     TRY_EQ(weft_runtime_workers(NULL), 0);
     TRY_VOID(weft_runtime_free(NULL));
     TRY_EQ(weft_group_spawn(NULL, ret7, NULL), -EINVAL);
@@ -240,6 +242,8 @@ START_TEST(runtime_rejects_bad_options_and_arguments)
     TRY_EQ(weft_runtime_stats(NULL, &st), -EINVAL);
     TRY_EQ(weft_runtime_stats(rt, &st), 0);
     TRY_VOID(weft_runtime_dump(rt, NULL));
+    TRY_VOID(weft_runtime_dump_ex(rt, NULL, WEFT_DUMP_JSON));
+    TRY_VOID(weft_runtime_dump_ex(rt, stderr, 0x80000000u)); /* unknown flag: nothing */
     TRY_EQ(weft_runtime_workers(rt), 1);
     weft_runtime_free(rt);
     o.stack_size = (size_t)64 * 1024 * 1024;
