@@ -713,6 +713,7 @@ END_TEST
 
 struct idle_st {
     int src_w, src_r, dst_w, dst_r;
+    int64_t idle_ns;
     ssize_t rc;
     int64_t took_ns;
 };
@@ -721,7 +722,7 @@ static int idle_copier(void *arg)
 {
     struct idle_st *s = arg;
     int64_t t0 = weft_now();
-    s->rc = weft_copy(s->src_r, s->dst_w, WEFT_MSEC(100));
+    s->rc = weft_copy(s->src_r, s->dst_w, s->idle_ns);
     s->took_ns = weft_now() - t0;
     return 0;
 }
@@ -732,32 +733,14 @@ static int idle_body(void *arg)
     int a[2], b[2];
     HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0, -1);
     HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0, -1);
-    struct idle_st s = {.src_w = a[0], .src_r = a[1], .dst_w = b[0], .dst_r = b[1]};
-
-    /* A byte every 20 ms for 300 ms: each is progress, no timeout. */
+    struct idle_st s;
+    /* Silence: -ETIMEDOUT after the idle time, not before. */
+    char buf[32];
+    s = (struct idle_st){.src_w = a[0], .src_r = a[1], .dst_w = b[0], .dst_r = b[1],
+                         .idle_ns = WEFT_MSEC(100)};
+    HCHECK_INT_EQ(weft_write(s.src_w, "abc", 3), 3); /* there before the copy starts */
     weft_task *t = weft_spawn(idle_copier, &s);
     HREQUIRE(t != NULL, -1);
-    for (int i = 0; i < 15; i++) {
-        HCHECK_INT_EQ(weft_write(s.src_w, "x", 1), 1);
-        weft_sleep(WEFT_MSEC(20));
-    }
-    shutdown(s.src_w, SHUT_WR);
-    HCHECK_INT_EQ(weft_join(t), 0);
-    HCHECK_INT_EQ(s.rc, 15);
-    char buf[32];
-    HCHECK_INT_EQ(read_all(s.dst_r, buf, sizeof buf), 15);
-
-    /* Silence: -ETIMEDOUT after the idle time, not before. */
-    weft_close(a[0]);
-    weft_close(a[1]);
-    weft_close(b[0]);
-    weft_close(b[1]);
-    HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0, -1);
-    HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0, -1);
-    s = (struct idle_st){.src_w = a[0], .src_r = a[1], .dst_w = b[0], .dst_r = b[1]};
-    t = weft_spawn(idle_copier, &s);
-    HREQUIRE(t != NULL, -1);
-    HCHECK_INT_EQ(weft_write(s.src_w, "abc", 3), 3);
     HCHECK_INT_EQ(weft_join(t), 0);
     HCHECK_INT_EQ(s.rc, -ETIMEDOUT);
     HCHECK(s.took_ns >= WEFT_MSEC(100));
@@ -795,6 +778,43 @@ static int idle_body(void *arg)
 START_TEST(copy_idle_timeout)
 {
     ck_assert_int_eq(harness_run(harness_workers_variant(_i), idle_body, NULL), 0);
+}
+END_TEST
+
+/* A byte every 10 ms for 800 ms under an idle bound of 500 ms: each byte
+ * is progress, so the copy never times out. (Timing: a machine so loaded
+ * that a 10 ms sleep takes 500 ms would fail it.) */
+static int progress_body(void *arg)
+{
+    (void)arg;
+    int a[2], b[2];
+    HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0, -1);
+    HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0, -1);
+    struct idle_st s = {.src_w = a[0], .src_r = a[1], .dst_w = b[0], .dst_r = b[1],
+                        .idle_ns = WEFT_MSEC(500)};
+    weft_task *t = weft_spawn(idle_copier, &s);
+    HREQUIRE(t != NULL, -1);
+    for (int i = 0; i < 80; i++) {
+        HCHECK_INT_EQ(weft_write(s.src_w, "x", 1), 1);
+        weft_sleep(WEFT_MSEC(10));
+    }
+    shutdown(s.src_w, SHUT_WR);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_MSG(s.rc == 80, "rc %zd after %.1f ms", s.rc, s.took_ns / 1e6);
+    HCHECK(s.took_ns > WEFT_MSEC(500)); /* longer than one idle period */
+    char buf[128];
+    if (s.rc == 80) /* else dst never sees its end */
+        HCHECK_INT_EQ(read_all(s.dst_r, buf, sizeof buf), 80);
+    weft_close(a[0]);
+    weft_close(a[1]);
+    weft_close(b[0]);
+    weft_close(b[1]);
+    return 0;
+}
+
+START_TEST(copy_progress_resets_the_idle_timeout)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), progress_body, NULL), 0);
 }
 END_TEST
 
@@ -941,6 +961,9 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, copy_half_closes_in_both_directions, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, copy_idle_timeout, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, copy_from_a_file, 0, HARNESS_N_WORKER_VARIANTS);
+    tc = harness_tcase(s, "copy_timing", 30);
+    tcase_set_tags(tc, "timing");
+    tcase_add_loop_test(tc, copy_progress_resets_the_idle_timeout, 0, HARNESS_N_WORKER_VARIANTS);
     tc = harness_tcase(s, "reader", 30);
     tcase_add_loop_test(tc, reader_lines_split_long_and_last, 0, HARNESS_N_WORKER_VARIANTS);
     return s;
