@@ -99,6 +99,11 @@ static int ret7(void *arg)
     return 7;
 }
 
+static void noop_cancel(void *arg)
+{
+    (void)arg;
+}
+
 static int sleep_ms(void *arg)
 {
     return weft_sleep(WEFT_MSEC((intptr_t)arg));
@@ -141,6 +146,8 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_EQ(weft_group_wait(NULL), -EPERM);
     TRY_EQ(weft_run_blocking(ret7, NULL), -EPERM);
     TRY_EQ(weft_run_blocking(NULL, NULL), -EPERM);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, NULL), -EPERM);
+    TRY_EQ(weft_run_blocking_ex(NULL, NULL, noop_cancel), -EPERM);
     TRY_EQ(weft_wait_fd(0, WEFT_READABLE), -EPERM);
     TRY_EQ(weft_wait_fd(-1, 0), -EPERM);
     TRY_EQ(weft_read(0, buf, sizeof buf), -EPERM);
@@ -327,6 +334,10 @@ static int tasks_body(void *arg)
     TRY_EQ(weft_wait_for(sleep_ms, (void *)(intptr_t)10000, WEFT_MSEC(1)), -ETIMEDOUT);
     TRY_EQ(weft_shield(NULL, NULL), -EINVAL);
     TRY_EQ(weft_run_blocking(NULL, NULL), -EINVAL);
+    TRY_EQ(weft_run_blocking_ex(NULL, NULL, NULL), -EINVAL);
+    TRY_EQ(weft_run_blocking_ex(NULL, NULL, noop_cancel), -EINVAL);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, NULL), 7);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, noop_cancel), 7);
     TRY_EQ(weft_sleep(0), 0);
     TRY_EQ(weft_sleep(-1), 0);
     TRY_EQ(weft_sleep(INT64_MIN), 0);
@@ -413,6 +424,15 @@ static int tasks_body(void *arg)
     TRY_EQ(weft_sleep(WEFT_SEC(1)), -ECANCELED);
     TRY_EQ(weft_sleep(0), -ECANCELED);
     TRY_EQ(weft_run_blocking(ret7, NULL), -ECANCELED);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, noop_cancel), -ECANCELED);
+    char cbuf[4];
+    TRY_EQ(weft_recvfrom(0, cbuf, sizeof cbuf, 0, NULL, NULL), -ECANCELED);
+    TRY_EQ(weft_sendto(1, cbuf, 1, 0, NULL, 0), -ECANCELED);
+    TRY_EQ(weft_pread(0, cbuf, sizeof cbuf, 0), -ECANCELED);
+    TRY_EQ(weft_pwrite(1, cbuf, 1, 0), -ECANCELED);
+    TRY_EQ(weft_fsync(1), -ECANCELED);
+    TRY_EQ(weft_copy(0, 1, -1), -ECANCELED);
+    TRY_EQ(weft_unix_connect("@weft-misuse-cancelled"), -ECANCELED);
     TRY_EQ(weft_wait_for(ret7, NULL, -1), -ECANCELED);
     return 0;
 }

@@ -4,7 +4,9 @@
  * sockets (path and abstract, stale files, SCM_RIGHTS), files on the
  * blocking pool (pread/pwrite/fsync, read/write, a 256 MiB read that
  * leaves a ticking task on the same worker ticking), weft_copy (half-close
- * both ways, idle timeouts) and weft_reader (split lines, long lines). */
+ * both ways, idle timeouts), weft_reader (split lines, long lines) and
+ * weft_run_blocking_ex (on_cancel once, on cancel and on deadline; the
+ * runtime inside fn). */
 #define _GNU_SOURCE 1
 #include <arpa/inet.h>
 #include <errno.h>
@@ -942,6 +944,216 @@ START_TEST(reader_lines_split_long_and_last)
 }
 END_TEST
 
+
+/* --- weft_run_blocking_ex -------------------------------------------------- */
+
+struct ex_st {
+    atomic_int started;  /* fn is running */
+    atomic_int stop;     /* set by on_cancel */
+    atomic_int calls;    /* on_cancel calls */
+    atomic_int returned; /* fn has returned */
+    atomic_int by_stop;  /* fn returned because of stop */
+    pthread_t fn_thread, cancel_thread;
+    weft_runtime *rt_in_fn;
+    weft_task *spawned;  /* by fn, with weft_spawn_on */
+    int rc;
+};
+
+/* Waits for stop, at most 20 s (the test would then fail on by_stop). */
+static int ex_fn(void *arg)
+{
+    struct ex_st *st = arg;
+    st->fn_thread = pthread_self();
+    st->rt_in_fn = weft_runtime_current();
+    atomic_store(&st->started, 1);
+    int64_t end = harness_now_ns() + WEFT_SEC(20);
+    while (!atomic_load(&st->stop) && harness_now_ns() < end)
+        usleep(100);
+    atomic_store(&st->by_stop, atomic_load(&st->stop));
+    atomic_store(&st->returned, 1);
+    return 42;
+}
+
+static void ex_on_cancel(void *arg)
+{
+    struct ex_st *st = arg;
+    st->cancel_thread = pthread_self();
+    /* Called at most once, and while fn still runs. */
+    HCHECK(!atomic_load(&st->returned));
+    atomic_fetch_add(&st->calls, 1);
+    atomic_store(&st->stop, 1);
+}
+
+static int ex_caller(void *arg)
+{
+    struct ex_st *st = arg;
+    st->rc = weft_run_blocking_ex(ex_fn, st, ex_on_cancel);
+    return 0;
+}
+
+static int ex_caller_deadline(void *arg)
+{
+    struct ex_st *st = arg;
+    weft_deadline d;
+    weft_deadline_enter(&d, WEFT_MSEC(30));
+    st->rc = weft_run_blocking_ex(ex_fn, st, ex_on_cancel);
+    weft_deadline_leave(&d);
+    return 0;
+}
+
+static int ex_body(void *arg)
+{
+    (void)arg;
+    /* Cancelled while fn runs: on_cancel once, from another thread than
+     * fn's; fn returns early; the call returns -ECANCELED after fn. */
+    struct ex_st st;
+    memset(&st, 0, sizeof st);
+    weft_task *t = weft_spawn(ex_caller, &st);
+    HREQUIRE(t != NULL, -1);
+    HYIELD_UNTIL(atomic_load(&st.started));
+    weft_cancel(t);
+    weft_cancel(t); /* a second request changes nothing */
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(st.rc, -ECANCELED);
+    HCHECK_INT_EQ(atomic_load(&st.calls), 1);
+    HCHECK_INT_EQ(atomic_load(&st.returned), 1);
+    HCHECK(atomic_load(&st.by_stop));
+    HCHECK(!pthread_equal(st.fn_thread, st.cancel_thread));
+    HCHECK_PTR_EQ(st.rt_in_fn, weft_runtime_current());
+
+    /* The deadline of the caller's scope passes while fn runs. */
+    memset(&st, 0, sizeof st);
+    t = weft_spawn(ex_caller_deadline, &st);
+    HREQUIRE(t != NULL, -1);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(st.rc, -ETIMEDOUT);
+    HCHECK_INT_EQ(atomic_load(&st.calls), 1);
+    HCHECK(atomic_load(&st.by_stop));
+
+    /* No interruption: fn's status; no on_cancel, not even for a
+     * cancellation that comes after fn has returned. */
+    memset(&st, 0, sizeof st);
+    atomic_store(&st.stop, 1); /* fn returns at once */
+    t = weft_spawn(ex_caller, &st);
+    HREQUIRE(t != NULL, -1);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(st.rc, 42);
+    HCHECK_INT_EQ(atomic_load(&st.calls), 0);
+    HCHECK_INT_EQ(weft_run_blocking_ex(ex_fn, &st, ex_on_cancel), 42);
+    weft_cancel(weft_current());
+    HCHECK_INT_EQ(weft_sleep(WEFT_MSEC(1)), -ECANCELED);
+    HCHECK_INT_EQ(atomic_load(&st.calls), 0);
+    /* Already cancelled: nothing runs. */
+    atomic_store(&st.started, 0);
+    HCHECK_INT_EQ(weft_run_blocking_ex(ex_fn, &st, ex_on_cancel), -ECANCELED);
+    HCHECK_INT_EQ(atomic_load(&st.started), 0);
+    HCHECK_INT_EQ(atomic_load(&st.calls), 0);
+    return 0;
+}
+
+START_TEST(run_blocking_ex_calls_on_cancel_once)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), ex_body, NULL), 0);
+}
+END_TEST
+
+/* With one pool thread busy, a second call waits in the queue; cancelled
+ * there, it is dropped: fn never runs, on_cancel is not called. */
+static int ex_blocker(void *arg)
+{
+    struct ex_st *st = arg;
+    st->rc = weft_run_blocking_ex(ex_fn, st, NULL); /* until its stop */
+    return 0;
+}
+
+static int ex_queued_body(void *arg)
+{
+    (void)arg;
+    struct ex_st busy, queued;
+    memset(&busy, 0, sizeof busy);
+    memset(&queued, 0, sizeof queued);
+    weft_task *b = weft_spawn(ex_blocker, &busy);
+    HREQUIRE(b != NULL, -1);
+    HYIELD_UNTIL(atomic_load(&busy.started));
+    weft_task *q = weft_spawn(ex_caller, &queued);
+    HREQUIRE(q != NULL, -1);
+    weft_stats s;
+    int64_t end = harness_now_ns() + harness_wait_ns();
+    do {
+        weft_yield();
+        weft_runtime_stats(weft_runtime_current(), &s);
+    } while (s.blocking_queued == 0 && harness_now_ns() < end);
+    HCHECK(s.blocking_queued >= 1);
+    weft_cancel(q);
+    HCHECK_INT_EQ(weft_join(q), 0);
+    HCHECK_INT_EQ(queued.rc, -ECANCELED);
+    HCHECK_INT_EQ(atomic_load(&queued.started), 0);
+    HCHECK_INT_EQ(atomic_load(&queued.calls), 0);
+    atomic_store(&busy.stop, 1);
+    HCHECK_INT_EQ(weft_join(b), 0);
+    HCHECK_INT_EQ(busy.rc, 42);
+    return 0;
+}
+
+START_TEST(run_blocking_ex_queued_call_is_dropped)
+{
+    weft_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.workers = harness_workers_variant(_i);
+    opt.blocking_threads = 1;
+    ck_assert_int_eq(harness_run_opts(&opt, ex_queued_body, NULL), 0);
+}
+END_TEST
+
+/* Inside fn, weft_runtime_current() is the submitting runtime: fn hands
+ * work back to it with weft_spawn_on. */
+static int ex_child(void *arg)
+{
+    atomic_int *ran = arg;
+    atomic_store(ran, 1);
+    return 9;
+}
+
+struct handback {
+    weft_runtime *rt;
+    weft_task *child;
+    atomic_int ran;
+};
+
+static int ex_handback_fn(void *arg)
+{
+    struct handback *h = arg;
+    h->rt = weft_runtime_current();
+    if (!h->rt)
+        return -1;
+    h->child = weft_spawn_on(h->rt, ex_child, &h->ran);
+    return h->child ? 0 : -errno;
+}
+
+static int ex_handback_body(void *arg)
+{
+    (void)arg;
+    struct handback h = {0};
+    HCHECK_INT_EQ(weft_run_blocking(ex_handback_fn, &h), 0);
+    HCHECK_PTR_EQ(h.rt, weft_runtime_current());
+    HREQUIRE(h.child != NULL, -1);
+    HCHECK_INT_EQ(weft_join(h.child), 9);
+    HCHECK_INT_EQ(atomic_load(&h.ran), 1);
+    memset(&h, 0, sizeof h);
+    HCHECK_INT_EQ(weft_run_blocking_ex(ex_handback_fn, &h, ex_on_cancel), 0);
+    HCHECK_PTR_EQ(h.rt, weft_runtime_current());
+    HREQUIRE(h.child != NULL, -1);
+    HCHECK_INT_EQ(weft_join(h.child), 9);
+    return 0;
+}
+
+START_TEST(run_blocking_fn_sees_the_submitting_runtime)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), ex_handback_body, NULL), 0);
+    ck_assert_ptr_null(weft_runtime_current()); /* the test's own thread */
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("server");
@@ -964,6 +1176,11 @@ Suite *test_suite(void)
     tc = harness_tcase(s, "copy_timing", 30);
     tcase_set_tags(tc, "timing");
     tcase_add_loop_test(tc, copy_progress_resets_the_idle_timeout, 0, HARNESS_N_WORKER_VARIANTS);
+    tc = harness_tcase(s, "blocking_ex", 60);
+    tcase_add_loop_test(tc, run_blocking_ex_calls_on_cancel_once, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, run_blocking_ex_queued_call_is_dropped, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, run_blocking_fn_sees_the_submitting_runtime, 0,
+                        HARNESS_N_WORKER_VARIANTS);
     tc = harness_tcase(s, "reader", 30);
     tcase_add_loop_test(tc, reader_lines_split_long_and_last, 0, HARNESS_N_WORKER_VARIANTS);
     return s;
