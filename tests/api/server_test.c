@@ -606,9 +606,16 @@ START_TEST(big_file_read_leaves_the_worker_free)
     ck_assert_uint_eq(t.bad, 0);
     fprintf(stderr, "256 MiB in %.1f ms; %u ticks, longest gap %.2f ms\n", t.read_ns / 1e6,
             t.ticks, t.max_gap_ns / 1e6);
-    /* "A few milliseconds", with room for a loaded machine and sanitizers. */
-    ck_assert_msg(t.max_gap_ns <= harness_scale_ns(WEFT_MSEC(40)),
-                  "the ticker stopped for %.2f ms while the file was read", t.max_gap_ns / 1e6);
+    /* "A few milliseconds" (typically 2-10 ms here), with room for a loaded
+     * machine: at most 40 ms, or a third of the read's own time when the
+     * machine is so busy that the read itself took long. Were the read
+     * on the worker, the ticker would stop for all of it (one call). */
+    int64_t bound = harness_scale_ns(WEFT_MSEC(40));
+    if (t.read_ns / 3 > bound)
+        bound = t.read_ns / 3;
+    ck_assert_msg(t.max_gap_ns <= bound,
+                  "the ticker stopped for %.2f ms while the file was read (%.1f ms; bound %.1f)",
+                  t.max_gap_ns / 1e6, t.read_ns / 1e6, bound / 1e6);
 }
 END_TEST
 
