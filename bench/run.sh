@@ -8,7 +8,8 @@
 #
 # N per workload comes from the environment (the peers' defaults otherwise):
 # SKYNET_N (leaves), SPAWN_JOIN_N, YIELD_N, PINGPONG_N, TIMERS_N,
-# IDLE_MEMORY_N, BLOCKING_EXECUTOR_N. BENCH_TIMEOUT (s, default 90) bounds
+# IDLE_MEMORY_N, BLOCKING_EXECUTOR_N, UDP_ECHO_N, FILE_READ_N (their Tokio
+# and Go twins: bench/peers/run.sh). BENCH_TIMEOUT (s, default 90) bounds
 # each run. PEERS_DIR (default: ../shared/peers beside the source tree) and
 # PEERS_ARGS (extra options for its run.sh, e.g. "--runtimes weft,go,tokio")
 # steer --peers. Exit status 1 when a run failed or printed "ok":false.
@@ -17,7 +18,7 @@ set -u
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 BIN=""
 RUNS=1
-BENCHES="skynet,spawn_join,yield,pingpong,timers,idle_memory,blocking_executor"
+BENCHES="skynet,spawn_join,yield,pingpong,timers,idle_memory,blocking_executor,udp_echo,file_read"
 PEERS=0
 PEERS_DIR=${PEERS_DIR:-$SRCDIR/../shared/peers}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-90}
@@ -56,6 +57,8 @@ n_for() { # the N of a workload, from the environment or empty (default)
         timers) echo "${TIMERS_N:-}" ;;
         idle_memory) echo "${IDLE_MEMORY_N:-}" ;;
         blocking_executor) echo "${BLOCKING_EXECUTOR_N:-}" ;;
+        udp_echo) echo "${UDP_ECHO_N:-}" ;;
+        file_read) echo "${FILE_READ_N:-}" ;;
     esac
 }
 
@@ -66,6 +69,8 @@ metric_for() { # the headline key of a workload
         yield|pingpong) echo ns_per_op ;;
         idle_memory) echo per_task_kib ;;
         blocking_executor) echo ops_per_s ;;
+        udp_echo) echo datagrams_per_s ;;
+        file_read) echo mib_per_s ;;
     esac
 }
 

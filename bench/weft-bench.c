@@ -3,7 +3,9 @@
  * Each micro benchmark does the work of ../shared/peers/go/main.go and
  * prints one JSON line with the same keys, so peers/run.sh can put weft in
  * the same table (WEFT_BENCH=path/to/weft-bench). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -496,6 +498,216 @@ static int bench_blocking_executor(void *arg)
     return err;
 }
 
+
+/* ----------------------------------------------------------- udp_echo */
+
+/* N round trips of a 64-byte datagram: UDP_CLIENTS client tasks, each with
+ * its own socket, send and wait for the echo; one server socket served by
+ * one task per worker (each recvfrom / sendto on the shared socket). A
+ * datagram lost on the way (loopback drops only when a buffer overflows)
+ * is resent after a second and counted. */
+#define UDP_CLIENTS 32
+#define UDP_PAYLOAD 64
+
+struct udp_bench {
+    int server_fd;
+    struct sockaddr_in server_addr;
+    int64_t per_client;
+    atomic_llong echoed, lost;
+};
+
+static int udp_server_task(void *arg)
+{
+    struct udp_bench *b = arg;
+    char buf[2048];
+    for (;;) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = weft_recvfrom(b->server_fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n < 0)
+            return n == -ECANCELED ? 0 : (int)n;
+        ssize_t m = weft_sendto(b->server_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+        if (m < 0 && m != -ECANCELED)
+            return (int)m;
+    }
+}
+
+static int udp_client_task(void *arg)
+{
+    struct udp_bench *b = arg;
+    int fd = weft_udp_bind("127.0.0.1", "0");
+    if (fd < 0)
+        return fd;
+    char out[UDP_PAYLOAD], in[2048];
+    memset(out, 'u', sizeof out);
+    int rc = 0;
+    int64_t ok = 0, lost = 0;
+    for (int64_t i = 0; i < b->per_client && rc == 0; i++) {
+        memcpy(out, &i, sizeof i); /* the answer must be to this request */
+        for (;;) {
+            ssize_t n = weft_sendto(fd, out, sizeof out, 0, (struct sockaddr *)&b->server_addr,
+                                    sizeof b->server_addr);
+            if (n < 0) {
+                rc = (int)n;
+                break;
+            }
+            weft_deadline d;
+            weft_deadline_enter(&d, WEFT_SEC(1));
+            do
+                n = weft_recvfrom(fd, in, sizeof in, 0, NULL, NULL);
+            while (n == (ssize_t)sizeof out && memcmp(in, &i, sizeof i) != 0); /* a late echo */
+            weft_deadline_leave(&d);
+            if (n == (ssize_t)sizeof out) {
+                ok++;
+                break;
+            }
+            if (n != -ETIMEDOUT) {
+                rc = n < 0 ? (int)n : -EIO;
+                break;
+            }
+            lost++;
+        }
+    }
+    weft_close(fd);
+    /* Relaxed: read after the joins, which order them. */
+    atomic_fetch_add_explicit(&b->echoed, ok, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->lost, lost, memory_order_relaxed);
+    return rc;
+}
+
+static int bench_udp_echo(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    struct udp_bench b = {.per_client = n / UDP_CLIENTS};
+    atomic_init(&b.echoed, 0);
+    atomic_init(&b.lost, 0);
+    b.server_fd = weft_udp_bind("127.0.0.1", "0");
+    if (b.server_fd < 0)
+        return b.server_fd;
+    socklen_t sl = sizeof b.server_addr;
+    getsockname(b.server_fd, (struct sockaddr *)&b.server_addr, &sl);
+    unsigned n_servers = current_workers();
+    weft_task *servers[256], *clients[UDP_CLIENTS];
+    if (n_servers > 256)
+        n_servers = 256;
+    int err = 0;
+    unsigned n_srv = 0, n_cli = 0;
+    for (; n_srv < n_servers; n_srv++)
+        if ((servers[n_srv] = weft_spawn(udp_server_task, &b)) == NULL)
+            break;
+    int64_t start = now_ns();
+    for (; n_cli < UDP_CLIENTS; n_cli++)
+        if ((clients[n_cli] = weft_spawn(udp_client_task, &b)) == NULL)
+            break;
+    if (n_srv < n_servers || n_cli < UDP_CLIENTS)
+        err = -ENOMEM;
+    for (unsigned i = 0; i < n_cli; i++)
+        first_error(&err, weft_join(clients[i]));
+    double secs = seconds_since(start);
+    for (unsigned i = 0; i < n_srv; i++)
+        weft_cancel(servers[i]);
+    for (unsigned i = 0; i < n_srv; i++)
+        first_error(&err, weft_join(servers[i]));
+    weft_close(b.server_fd);
+    int64_t total = b.per_client * UDP_CLIENTS;
+    long long echoed = atomic_load_explicit(&b.echoed, memory_order_relaxed);
+    emit("udp_echo", total, secs,
+         "\"clients\":%d,\"servers\":%u,\"payload\":%d,\"lost\":%lld,\"datagrams_per_s\":%.0f,"
+         "\"ok\":%s",
+         UDP_CLIENTS, n_srv, UDP_PAYLOAD, (long long)atomic_load(&b.lost),
+         (double)echoed / secs, json_bool(err == 0 && echoed == total));
+    return err;
+}
+
+/* ---------------------------------------------------------- file_read */
+
+/* FILE_TASKS tasks, each with its own descriptor of one FILE_MIB file
+ * (made first, so it is in the page cache), read it again and again in
+ * 64 KiB chunks with weft_read until N chunks have been read in all. Each
+ * read runs on the blocking pool. */
+#define FILE_TASKS 64
+#define FILE_CHUNK 65536
+#define FILE_MIB 16
+
+struct file_bench {
+    const char *path;
+    int64_t per_task;
+    atomic_llong bytes;
+};
+
+static int file_task(void *arg)
+{
+    struct file_bench *b = arg;
+    int fd = open(b->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char *buf = malloc(FILE_CHUNK);
+    int rc = buf ? 0 : -ENOMEM;
+    /* Bytes, not calls, as the peers count (Tokio's File hands out at
+     * most 16 KiB per read). */
+    long long bytes = 0, want = (long long)b->per_task * FILE_CHUNK;
+    while (bytes < want && rc == 0) {
+        size_t room = want - bytes < FILE_CHUNK ? (size_t)(want - bytes) : FILE_CHUNK;
+        ssize_t n = weft_read(fd, buf, room);
+        if (n < 0) {
+            rc = (int)n;
+        } else if (n == 0) {
+            if (lseek(fd, 0, SEEK_SET) < 0) /* the page cache's: no disk wait */
+                rc = -errno;
+        } else {
+            bytes += n;
+        }
+    }
+    free(buf);
+    weft_close(fd);
+    /* Relaxed: read after the joins. */
+    atomic_fetch_add_explicit(&b->bytes, bytes, memory_order_relaxed);
+    return rc;
+}
+
+static int bench_file_read(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    const char *dir = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/weft-bench-file-%d", dir && *dir ? dir : "/tmp", (int)getpid());
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    char *chunk = malloc(1 << 20);
+    if (!chunk) {
+        close(fd);
+        unlink(path);
+        return -ENOMEM;
+    }
+    memset(chunk, 'f', 1 << 20);
+    int err = 0;
+    for (int i = 0; i < FILE_MIB && err == 0; i++)
+        if (write(fd, chunk, 1 << 20) != 1 << 20)
+            err = -EIO;
+    free(chunk);
+    close(fd);
+    struct file_bench b = {.path = path, .per_task = n / FILE_TASKS};
+    atomic_init(&b.bytes, 0);
+    weft_task *tasks[FILE_TASKS];
+    int n_spawned = 0;
+    int64_t start = now_ns();
+    for (; err == 0 && n_spawned < FILE_TASKS; n_spawned++)
+        if ((tasks[n_spawned] = weft_spawn(file_task, &b)) == NULL)
+            err = -ENOMEM;
+    for (int i = 0; i < n_spawned; i++)
+        first_error(&err, weft_join(tasks[i]));
+    double secs = seconds_since(start);
+    unlink(path);
+    int64_t total = b.per_task * FILE_TASKS;
+    long long bytes = atomic_load_explicit(&b.bytes, memory_order_relaxed);
+    emit("file_read", total, secs,
+         "\"tasks\":%d,\"chunk\":%d,\"file_mib\":%d,\"mib_per_s\":%.1f,\"ok\":%s", FILE_TASKS,
+         FILE_CHUNK, FILE_MIB, (double)bytes / (1 << 20) / secs,
+         json_bool(err == 0 && bytes == total * FILE_CHUNK));
+    return err;
+}
+
 /* ------------------------------------------------------------ servers */
 
 static const char http_response[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
@@ -887,13 +1099,16 @@ static const struct micro micros[] = {
     {"idle_memory", bench_idle_memory, 100000, 1},
     {"blocking_executor", bench_blocking_executor, 100000, BLOCKING_CONCURRENCY},
     {"dump_cost", bench_dump_cost, 100000, 1},
+    /* Round trips; 64 KiB reads (32768: 2 GiB). */
+    {"udp_echo", bench_udp_echo, 200000, UDP_CLIENTS},
+    {"file_read", bench_file_read, 32768, FILE_TASKS},
 };
 
 static int usage(void)
 {
     fprintf(stderr, "usage: weft-bench skynet [N] | spawn_join [N] | yield [N] | pingpong [N]\n"
                     "                  | timers [N] | idle_memory [N] | blocking_executor [N]\n"
-                    "                  | dump_cost [N] | idle_cost [WORKERS]\n"
+                    "                  | dump_cost [N] | idle_cost [WORKERS] | udp_echo [N] | file_read [N]\n"
                     "                  | echo_server PORT | http_server PORT\n");
     return 2;
 }

@@ -78,3 +78,16 @@ demos_throughput_LDADD = lib/libweft.la
 noinst_PROGRAMS += demos/pipeline
 demos_pipeline_SOURCES = demos/pipeline.c demos/demo.h
 demos_pipeline_LDADD = lib/libweft.la
+
+# Server building blocks (issue 17): datagrams, a Unix-socket service, a
+# proxy on weft_copy, a line protocol on weft_reader. tests/demos.sh
+# drives each with a scripted client.
+noinst_PROGRAMS += demos/udp_echo demos/unix_service demos/tcp_proxy demos/line_server
+demos_udp_echo_SOURCES = demos/udp_echo.c demos/demo.h demos/serve.h
+demos_udp_echo_LDADD = lib/libweft.la
+demos_unix_service_SOURCES = demos/unix_service.c demos/demo.h demos/serve.h
+demos_unix_service_LDADD = lib/libweft.la
+demos_tcp_proxy_SOURCES = demos/tcp_proxy.c demos/demo.h demos/serve.h
+demos_tcp_proxy_LDADD = lib/libweft.la
+demos_line_server_SOURCES = demos/line_server.c demos/demo.h demos/serve.h
+demos_line_server_LDADD = lib/libweft.la

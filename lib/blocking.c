@@ -17,3 +17,16 @@ int weft_run_blocking(weft_fn fn, void *arg)
         return rc;
     return weft__pool_run(self->rt->pool, self, fn, arg);
 }
+
+int weft_run_blocking_ex(weft_fn fn, void *arg, void (*on_cancel)(void *arg))
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if (!fn)
+        return -EINVAL;
+    int rc = weft__interrupted(self);
+    if (rc)
+        return rc;
+    return weft__pool_run_ex(self->rt->pool, self, fn, arg, on_cancel);
+}

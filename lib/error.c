@@ -73,6 +73,8 @@ static const struct {
     {ERANGE, "result too large"},
     {ENOTTY, "inappropriate ioctl for device"},
     {ETXTBSY, "text file busy"},
+    /* Unix-domain sockets (weft_unix_*). */
+    {ENAMETOOLONG, "file name too long"},
 };
 
 const char *weft_strerror(int err)

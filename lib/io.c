@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fdcall.h"
 #include "reactor/reactor.h"
 #include "sched/sched.h"
 
@@ -175,8 +176,8 @@ static WEFT__NOINLINE int sys_poll_now(int fd, uint32_t events)
     return (int)r;
 }
 
-/* Makes the file non-blocking (once per file) and learns whether it is a
- * socket. Returns the enum fd_mode bits or a negative errno. */
+/* Makes the file non-blocking (once per file) and learns what it is: a
+ * socket, a file for the pool, or another. Returns the enum fd_mode bits or a negative errno. */
 static WEFT__NOINLINE int sys_learn_mode(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -187,11 +188,12 @@ static WEFT__NOINLINE int sys_learn_mode(int fd)
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
+    /* Regular files and block devices: their calls go to the blocking
+     * pool (file.c), since no readiness says when a disk would block. */
+    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+        return (int)(FD_MODE_KNOWN | FD_MODE_CHECK | FD_MODE_FILE);
     if (!S_ISSOCK(st.st_mode))
-        return (int)(FD_MODE_KNOWN | (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
-                                              S_ISBLK(st.st_mode)
-                                          ? FD_MODE_CHECK
-                                          : FD_MODE_NOWAIT));
+        return (int)(FD_MODE_KNOWN | (S_ISDIR(st.st_mode) ? FD_MODE_CHECK : FD_MODE_NOWAIT));
     int type = 0;
     socklen_t len = sizeof type;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
@@ -205,7 +207,7 @@ static WEFT__NOINLINE int sys_learn_mode(int fd)
  * args are sane (-EINVAL), delivers a pending cancellation or deadline,
  * and returns fd's state made non-blocking in *sp and its mode in *modep
  * (when non-NULL). */
-static int io_begin(int fd, bool args_ok, struct fd_state **sp, uint32_t *modep)
+int weft__io_begin(int fd, bool args_ok, struct fd_state **sp, uint32_t *modep)
 {
     struct weft_task *self = weft__task_self();
     if (!self)
@@ -255,7 +257,25 @@ static WEFT__NOINLINE int relearn(int fd, ssize_t why, struct fd_state **sp, uin
     int rc = weft__reactor_adopt(fd, 0);
     if (rc < 0)
         return rc;
-    return io_begin(fd, true, sp, modep);
+    return weft__io_begin(fd, true, sp, modep);
+}
+
+ssize_t weft__io_retry(struct fd_state *s, int fd, uint32_t events, weft__fd_op op, void *ctx,
+                       bool nowait, const char *what)
+{
+    for (;;) {
+        struct fd_snap snap;
+        weft__reactor_snap(s, &snap);
+        if (!weft__reactor_op_begin(s))
+            return -EBADF;
+        ssize_t n = op(fd, ctx);
+        weft__reactor_op_end(s);
+        if (n != -EAGAIN || nowait)
+            return n;
+        int rc = weft__reactor_wait(s, events, &snap, what);
+        if (rc < 0)
+            return rc;
+    }
 }
 
 /* ------------------------------------------------------------ public calls */
@@ -307,10 +327,12 @@ ssize_t weft_read(int fd, void *buf, size_t len)
 {
     struct fd_state *s;
     uint32_t mode;
-    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
+    int rc = weft__io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
     if (rc)
         return rc;
     for (;;) {
+        if (mode & FD_MODE_FILE)
+            return weft__file_read(s, fd, buf, len);
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
         if (!weft__reactor_is_drained(s, &snap) || !len) {
@@ -339,12 +361,16 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
 {
     struct fd_state *s;
     uint32_t mode;
-    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
+    int rc = weft__io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
     if (rc)
         return rc;
     const char *p = buf;
     size_t done = 0;
     while (done < len) {
+        if (mode & FD_MODE_FILE) {
+            ssize_t n = weft__file_write(s, fd, p + done, len - done);
+            return n < 0 ? n : (ssize_t)len;
+        }
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
         if (!weft__reactor_op_begin(s))
@@ -373,7 +399,7 @@ ssize_t weft_recv(int fd, void *buf, size_t len, int flags)
 {
     struct fd_state *s;
     uint32_t mode;
-    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
+    int rc = weft__io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, &mode);
     if (rc)
         return rc;
     for (;;) {
@@ -401,7 +427,7 @@ ssize_t weft_recv(int fd, void *buf, size_t len, int flags)
 ssize_t weft_send(int fd, const void *buf, size_t len, int flags)
 {
     struct fd_state *s;
-    int rc = io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, NULL);
+    int rc = weft__io_begin(fd, (buf || !len) && len <= SSIZE_MAX, &s, NULL);
     if (rc)
         return rc;
     for (;;) {
@@ -423,7 +449,7 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
 {
     struct fd_state *s;
     uint32_t lmode;
-    int rc = io_begin(lfd, !addr || addrlen, &s, &lmode);
+    int rc = weft__io_begin(lfd, !addr || addrlen, &s, &lmode);
     if (rc)
         return rc;
     for (;;) {
@@ -469,7 +495,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct fd_state *s;
     uint32_t mode;
-    int rc = io_begin(fd, addr != NULL, &s, &mode);
+    int rc = weft__io_begin(fd, addr != NULL, &s, &mode);
     if (rc)
         return rc;
     if (!weft__reactor_op_begin(s))

@@ -47,7 +47,12 @@ lib_libweft_core_la_SOURCES = \
 	lib/reactor/epoll.c \
 	lib/reactor/reactor.h \
 	lib/reactor/reactor.c \
+	lib/fdcall.h \
 	lib/io.c \
+	lib/dgram.c \
+	lib/file.c \
+	lib/copy.c \
+	lib/reader.c \
 	lib/net.c \
 	lib/exec/pool.h \
 	lib/exec/pool.c \

@@ -345,7 +345,8 @@ weft_task *weft_spawn_on(weft_runtime *rt, weft_fn fn, void *arg)
 weft_runtime *weft_runtime_current(void)
 {
     struct weft_task *self = weft__task_self();
-    return self ? self->rt : NULL;
+    /* On a pool thread: the runtime whose weft_run_blocking fn it runs. */
+    return self ? self->rt : weft__pool_job_runtime();
 }
 
 unsigned weft_runtime_workers(const weft_runtime *rt) { return rt ? rt->n_workers : 0; }

@@ -444,5 +444,184 @@ for w in 1 4; do
     fi
 done
 
+# ---------------------------------------------------------------------------
+# Server building blocks (issue 17): udp_echo, unix_service, tcp_proxy on
+# weft_copy, line_server on weft_reader, each driven by a scripted client
+# and stopped with SIGINT (exit status 0, summary printed).
+
+# bg_start ID PROG ARGS...: starts demos/PROG in the background; sets
+# bg_port (when it printed one), bg_pid, bg_job, bg_out. Fails when it does
+# not say it listens within 10 s.
+bg_start() {
+    bg_id=$1 bg_out=$tmp/$1.out
+    shift
+    rm -f "$bg_out" "$tmp/$bg_id.err"
+    prog=$1
+    shift
+    timeout 60 "$bindir/$prog" "$@" >"$bg_out" 2>"$tmp/$bg_id.err" &
+    bg_job=$!
+    bg_port= bg_pid=
+    i=0
+    while [ $i -lt 100 ]; do
+        line=$(grep 'listening on' "$bg_out" 2>/dev/null)
+        if [ -n "$line" ]; then
+            bg_port=$(echo "$line" | sed -n 's/.*port \([0-9]*\) .*/\1/p')
+            bg_pid=$(echo "$line" | sed 's/.*(pid \([0-9]*\)).*/\1/')
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill "$bg_job" 2>/dev/null
+    return 1
+}
+
+# bg_stop: SIGINT to the last bg_start'ed server; sets srv_why on failure.
+bg_stop() {
+    kill -INT "$bg_pid" 2>/dev/null
+    wait "$bg_job"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        srv_why="$bg_id exit status $rc after SIGINT"
+    elif ! grep -q 'shutting down' "$bg_out" || ! grep -q '^served ' "$bg_out"; then
+        srv_why="$bg_id printed no shutdown summary"
+    fi
+}
+
+srv_result() { # srv_result ID
+    if [ -z "$srv_why" ]; then
+        echo "PASS: $1"
+        n_pass=$((n_pass + 1))
+    else
+        echo "FAIL: $1: $srv_why"
+        for f in "$tmp"/srv-*.out "$tmp"/srv-*.err; do
+            [ -s "$f" ] && sed "s|^|    $(basename "$f"): |" "$f"
+        done
+        n_fail=$((n_fail + 1))
+    fi
+}
+
+for w in 1 4; do
+    export WEFT_WORKERS=$w
+
+    # UDP: three datagrams echoed, in order, then the server's count.
+    srv_why=
+    if ! bg_start srv-udp-w$w udp_echo 0 127.0.0.1; then
+        srv_why="udp_echo did not start"
+    else
+        got=$(timeout 20 "$bindir/udp_echo" --client 127.0.0.1 "$bg_port" one "two words" three 2>&1)
+        want=$(printf 'one\ntwo words\nthree')
+        [ "$got" = "$want" ] || srv_why="udp_echo client printed \"$got\""
+        bg_stop
+        [ -z "$srv_why" ] && ! grep -q '^served 3 datagrams, 17 bytes$' "$bg_out" &&
+            srv_why="udp_echo server did not count 3 datagrams"
+    fi
+    srv_result demo-udp-echo-w$w
+
+    # Unix socket: two clients; a second server on the same path refuses;
+    # a server killed with SIGKILL leaves its file, which the next one
+    # replaces; an abstract name has no file at all.
+    srv_why=
+    sock=$tmp/svc-w$w.sock
+    if ! bg_start srv-unix-w$w unix_service "$sock"; then
+        srv_why="unix_service did not start"
+    else
+        got=$(timeout 20 "$bindir/unix_service" --client "$sock" hello "weft here" 2>&1)
+        [ "$got" = "$(printf 'client 1: HELLO\nclient 1: WEFT HERE')" ] ||
+            srv_why="unix_service client printed \"$got\""
+        if [ -z "$srv_why" ]; then
+            got=$(timeout 20 "$bindir/unix_service" --client "$sock" again 2>&1)
+            [ "$got" = "client 2: AGAIN" ] || srv_why="second client printed \"$got\""
+        fi
+        if [ -z "$srv_why" ] && timeout 20 "$bindir/unix_service" "$sock" \
+                >"$tmp/srv-unix2.out" 2>&1; then
+            srv_why="a second server started on a live socket"
+        fi
+        [ -z "$srv_why" ] && ! grep -q 'address already in use' "$tmp/srv-unix2.out" &&
+            srv_why="the second server did not say the address is in use"
+        bg_stop
+        [ -z "$srv_why" ] && [ -e "$sock" ] && srv_why="unix_service left its socket file"
+    fi
+    if [ -z "$srv_why" ]; then
+        if ! bg_start srv-unix-kill-w$w unix_service "$sock"; then
+            srv_why="unix_service did not start the second time"
+        else
+            kill -KILL "$bg_pid" 2>/dev/null
+            wait "$bg_job" 2>/dev/null
+            if [ ! -S "$sock" ]; then
+                srv_why="a killed server left no socket file (test cannot check stale files)"
+            elif ! bg_start srv-unix-stale-w$w unix_service "$sock"; then
+                srv_why="unix_service did not replace the stale socket file"
+            else
+                got=$(timeout 20 "$bindir/unix_service" --client "$sock" stale 2>&1)
+                [ "$got" = "client 1: STALE" ] || srv_why="after the stale file: \"$got\""
+                bg_stop
+            fi
+        fi
+    fi
+    if [ -z "$srv_why" ]; then
+        name="@weft-demo-$$-w$w"
+        if ! bg_start srv-unix-abs-w$w unix_service "$name"; then
+            srv_why="unix_service did not start on $name"
+        else
+            got=$(timeout 20 "$bindir/unix_service" --client "$name" abstract 2>&1)
+            [ "$got" = "client 1: ABSTRACT" ] || srv_why="abstract client printed \"$got\""
+            bg_stop
+        fi
+    fi
+    rm -f "$sock"
+    srv_result demo-unix-service-w$w
+
+    # Proxy: an echo through tcp_proxy to echo_server, then a quiet
+    # connection that the proxy closes after its 0.5 s idle time.
+    srv_why=
+    if ! bg_start srv-proxy-echo-w$w echo_server 0 127.0.0.1; then
+        srv_why="echo_server (the proxy's target) did not start"
+        srv_result demo-tcp-proxy-w$w
+        continue
+    fi
+    echo_pid=$bg_pid echo_job=$bg_job echo_port=$bg_port
+    if ! bg_start srv-proxy-w$w tcp_proxy 0 127.0.0.1 127.0.0.1 "$echo_port" 0.5; then
+        srv_why="tcp_proxy did not start"
+    else
+        got=$(timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+            printf "through the proxy\n" >&3; IFS= read -r line <&3; echo "$line"' _ "$bg_port")
+        [ "$got" = "through the proxy" ] || srv_why="through tcp_proxy: \"$got\""
+        # A client that says nothing: the proxy ends it (end of stream)
+        # well before the 10 s limit.
+        if [ -z "$srv_why" ]; then
+            timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1; cat <&3 >/dev/null' \
+                _ "$bg_port" || srv_why="tcp_proxy did not close an idle connection"
+        fi
+        bg_stop
+        [ -z "$srv_why" ] && ! grep -q '(1 closed idle)' "$bg_out" &&
+            srv_why="tcp_proxy did not count the idle connection"
+        [ -z "$srv_why" ] && ! grep -q '18 bytes up, 18 down' "$bg_out" &&
+            srv_why="tcp_proxy did not count 18 bytes each way"
+    fi
+    kill -INT "$echo_pid" 2>/dev/null
+    wait "$echo_job"
+    srv_result demo-tcp-proxy-w$w
+
+    # Line protocol: commands split at odd places (a line across writes),
+    # CRLF, an over-long line, QUIT.
+    srv_why=
+    if ! bg_start srv-line-w$w line_server 0 127.0.0.1; then
+        srv_why="line_server did not start"
+    else
+        got=$(timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+            printf "PI" >&3; sleep 0.2; printf "NG\r\nECHO hi" >&3; sleep 0.2
+            printf " there\nADD 2 40\n%0300d\nBOGUS\nQUIT\nPING\n" 0 >&3
+            cat <&3' _ "$bg_port")
+        want=$(printf 'PONG\nhi there\n42\nERR line too long\nERR unknown command\nBYE')
+        [ "$got" = "$want" ] || srv_why="line_server answered \"$got\""
+        bg_stop
+        [ -z "$srv_why" ] && ! grep -q '^served 1 connections, 5 commands' "$bg_out" &&
+            srv_why="line_server did not count 5 commands"
+    fi
+    srv_result demo-line-server-w$w
+done
+unset WEFT_WORKERS
+
 echo "demos: $n_pass passed, $n_fail failed"
 [ "$n_fail" -eq 0 ]

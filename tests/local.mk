@@ -89,6 +89,12 @@ tests_api_io_test_SOURCES = tests/api/io_test.c
 tests_api_io_test_CFLAGS = $(tests_api_cflags)
 tests_api_io_test_LDADD = $(tests_api_ldadd) -lpthread
 
+# server: datagrams, Unix sockets, files on the pool, copy, line reader.
+check_PROGRAMS += tests/api/server_test
+tests_api_server_test_SOURCES = tests/api/server_test.c
+tests_api_server_test_CFLAGS = $(tests_api_cflags)
+tests_api_server_test_LDADD = $(tests_api_ldadd) -lpthread
+
 # blocking, diag: the run_blocking pool, stats, dumps, slow-task warnings.
 check_PROGRAMS += tests/api/blocking_test tests/api/diag_test
 tests_api_blocking_test_SOURCES = tests/api/blocking_test.c

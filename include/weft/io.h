@@ -16,8 +16,20 @@
  * changed file is learned afresh), but if the old file had been waited on
  * and the new one is of the same kind, a wait on it may miss its
  * wake-ups; deadlines and cancellation still end such a wait.
- * Descriptors made by weft_accept, weft_tcp_listen and weft_tcp_connect
- * are always learned afresh. */
+ * Descriptors made by weft_accept, weft_tcp_listen, weft_tcp_connect,
+ * weft_udp_bind, weft_unix_listen and weft_unix_connect, and those received
+ * by weft_recvmsg, are always learned afresh.
+ *
+ * Regular files and block devices: epoll cannot tell when a disk would
+ * block, so weft_read, weft_write, weft_pread, weft_pwrite and weft_fsync
+ * on them never run the system call on a worker: it runs on the blocking
+ * pool (see weft_run_blocking) while the task parks, with the same return
+ * conventions. What the descriptor is (fstat) is learnt on its first use
+ * and remembered until weft_close. A cancellation or deadline that comes
+ * while the call runs takes effect when it returns, and its result is
+ * dropped (a read may have moved the file position; a write may have
+ * written); one that comes before it started cancels it (nothing
+ * happened). */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
 
@@ -40,7 +52,8 @@ enum { WEFT_READABLE = 1, WEFT_WRITABLE = 2 };
  * find nothing to do. Regular files are always ready. */
 WEFT_API int weft_wait_fd(int fd, int events);
 
-/* read(2): returns bytes read (0 at end of file) or a negative errno. */
+/* read(2): returns bytes read (0 at end of file) or a negative errno.
+ * Regular files and block devices: on the blocking pool (see above). */
 WEFT_API ssize_t weft_read(int fd, void *buf, size_t len);
 
 /* Writes all len bytes of buf, looping over partial writes; returns len,
@@ -112,6 +125,119 @@ WEFT_API int weft_tcp_listen_flags(const char *host, const char *port, int backl
  * 65535;
  * -ECANCELED / -ETIMEDOUT end the attempts. Task only (suspension point). */
 WEFT_API int weft_tcp_connect(const char *host, const char *port);
+
+/* --- datagrams and messages --------------------------------------------
+ * recvfrom(2), sendto(2), recvmsg(2), sendmsg(2): try the call, park while
+ * it would block (EAGAIN); with MSG_DONTWAIT in flags they return -EAGAIN
+ * instead. Sends add MSG_NOSIGNAL (-EPIPE, never SIGPIPE). Datagram
+ * semantics are the kernel's: one call, one datagram; a datagram longer
+ * than len is truncated (the rest is lost) and, with MSG_TRUNC in flags,
+ * its real length is returned; msg_flags of recvmsg reports MSG_TRUNC and
+ * MSG_CTRUNC. weft_recvmsg adds MSG_CMSG_CLOEXEC: descriptors received
+ * with SCM_RIGHTS are close-on-exec, and the library forgets what it knew
+ * of earlier files with their numbers. Returns bytes received or sent, or
+ * a negative errno: -EINVAL (NULL buf with len > 0, len > SSIZE_MAX, src
+ * without srclen, dst NULL with dstlen > 0, NULL msg), -EBADF, -ECANCELED,
+ * -ETIMEDOUT, -EPERM outside a task, and the system call's errors. Task
+ * only (suspension points). */
+WEFT_API ssize_t weft_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src,
+                               socklen_t *srclen);
+WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t len, int flags,
+                             const struct sockaddr *dst, socklen_t dstlen);
+WEFT_API ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags);
+WEFT_API ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags);
+
+/* A UDP socket bound to host:port (host NULL or "" = any address: "::"
+ * taking IPv4 too where IPv6 exists, else 0.0.0.0; port "0" picks a free
+ * port, getsockname tells which), non-blocking and close-on-exec, without
+ * SO_REUSEADDR. Returns the descriptor or a negative errno: -EINVAL (NULL
+ * port, a numeric port above 65535), -EADDRINUSE, ... and the name
+ * lookup's errors, as weft_tcp_listen. Task only (suspension point when a
+ * name is looked up). */
+WEFT_API int weft_udp_bind(const char *host, const char *port);
+
+/* --- Unix-domain stream sockets -----------------------------------------
+ * path is a file path, or "@name" for name in Linux's abstract namespace
+ * (no file; the name is the bytes after '@'). */
+
+/* A listening Unix-domain stream socket on path, non-blocking and
+ * close-on-exec; backlog <= 0 means SOMAXCONN. When path is a socket file
+ * that nobody listens on (left by a process that died), it is replaced;
+ * one somebody listens on gives -EADDRINUSE and is left alone (the probe
+ * that tells is a connection attempt, which such a listener accepts and
+ * sees closed at once); a file of another kind gives -EADDRINUSE. The
+ * file stays when the socket is closed: unlink it. Returns the descriptor
+ * or a negative errno: -EINVAL (NULL or empty path), -ENAMETOOLONG (over
+ * 107 bytes), -EADDRINUSE, -EACCES, ... Task only (not a suspension
+ * point). */
+WEFT_API int weft_unix_listen(const char *path, int backlog);
+
+/* A Unix-domain stream socket connected to path, non-blocking and
+ * close-on-exec. Returns the descriptor or a negative errno: -ENOENT (no
+ * such file), -ECONNREFUSED (nobody listens), -EAGAIN (the listener's
+ * backlog is full: Linux does not wait for room), -EINVAL,
+ * -ENAMETOOLONG as weft_unix_listen, -ECANCELED. Task only (suspension
+ * point). */
+WEFT_API int weft_unix_connect(const char *path);
+
+/* --- files --------------------------------------------------------------- */
+
+/* pread(2): bytes read at offset off (0 at end of file; fewer than len
+ * near it), or a negative errno (-EINVAL for off < 0, -ESPIPE for pipes
+ * and sockets). The file position is unchanged. Regular files and block
+ * devices: on the blocking pool (see above). Task only (suspension
+ * point). */
+WEFT_API ssize_t weft_pread(int fd, void *buf, size_t len, off_t off);
+
+/* pwrite(2) of all len bytes at offset off, looping over short writes;
+ * returns len or a negative errno (-EINVAL for off < 0 or off + len past
+ * the largest offset; bytes already written are lost to the count).
+ * Regular files and block devices: on the blocking pool. Task only
+ * (suspension point). */
+WEFT_API ssize_t weft_pwrite(int fd, const void *buf, size_t len, off_t off);
+
+/* fsync(2): 0 or a negative errno (-EIO, -EINVAL for a descriptor that
+ * cannot be synced, ...). Regular files and block devices: on the
+ * blocking pool. Task only (suspension point). */
+WEFT_API int weft_fsync(int fd);
+
+/* --- building blocks for servers ------------------------------------------ */
+
+/* A proxy's inner loop: copies everything read from `from` to `to` until
+ * end of file on from, then shuts down the write side of `to`
+ * (shutdown(2) SHUT_WR when to is a socket; a pipe or file is left as it
+ * is) so that its peer sees the end too. idle_timeout_ns >= 0 bounds each
+ * read and each partial write: -ETIMEDOUT once that long passes without a
+ * byte moving (< 0: no idle bound; 0: times out at once, as a deadline
+ * scope of 0 does; an enclosing deadline scope still applies). Returns the bytes copied, or a negative errno (the bytes
+ * copied so far are lost to the count; nothing is shut down): -EBADF,
+ * -EINVAL (from == to), -ENOMEM, -ETIMEDOUT, -ECANCELED, -EPIPE or
+ * -ECONNRESET when to's peer has gone, the reads' and writes' errors.
+ * Copy both ways with two tasks, one weft_copy each; each half-closes its
+ * own direction. Task only (suspension point). */
+WEFT_API ssize_t weft_copy(int from, int to, int64_t idle_timeout_ns);
+
+/* A buffered line reader over weft_read, for line protocols. Opaque. */
+typedef struct weft_reader weft_reader;
+
+/* A reader of fd's lines, with a buffer of cap bytes (the longest line
+ * it can hand out, '\n' included). Does not own fd. Returns NULL with
+ * errno EBADF (fd < 0), EINVAL (cap 0 or huge), ENOMEM. Any thread. */
+WEFT_API weft_reader *weft_reader_new(int fd, size_t cap);
+
+/* The next line of r's descriptor, '\n' included, as *line, a pointer
+ * into r's buffer valid until the next call on r; returns its length.
+ * A last line without '\n' at end of file is returned as it is; then 0
+ * (end of file, *line unchanged). -ENOBUFS for a line longer than cap: it
+ * is dropped, and the next call returns the line after it. Read errors as
+ * weft_read (-ECANCELED, -ETIMEDOUT, -ECONNRESET, ...): the data buffered
+ * stays, a later call goes on from there. -EINVAL for NULL r or line,
+ * -EPERM outside a task. One task at a time per reader. Task only
+ * (suspension point). */
+WEFT_API ssize_t weft_reader_line(weft_reader *r, const char **line);
+
+/* Frees r (NULL: nothing); fd stays open. Any thread. */
+WEFT_API void weft_reader_free(weft_reader *r);
 
 #ifdef __cplusplus
 }

@@ -93,7 +93,9 @@ WEFT_API void weft_runtime_free(weft_runtime *rt);
  * NULL and sets errno: EINVAL (NULL rt or fn), ENOMEM. */
 WEFT_API weft_task *weft_spawn_on(weft_runtime *rt, weft_fn fn, void *arg);
 
-/* The runtime the calling task runs on; NULL outside a task. */
+/* The runtime the calling task runs on; inside a weft_run_blocking or
+ * weft_run_blocking_ex function, the submitting task's runtime; NULL on
+ * any other thread. Any thread. */
 WEFT_API weft_runtime *weft_runtime_current(void);
 
 /* Number of worker threads of rt (0 if rt is NULL). Any thread. */

@@ -164,9 +164,24 @@ static void finish_job(struct job *j, int final)
     atomic_store_explicit(&j->state, final, memory_order_release);
 }
 
+/* The submitting runtime, for weft_runtime_current() inside fn. */
+static _Thread_local weft_runtime *job_runtime;
+
+weft_runtime *weft__pool_job_runtime(void)
+{
+    return job_runtime;
+}
+
 static void run_job(struct exec_pool *p, struct job *j)
 {
+    job_runtime = j->task->rt;
     j->status = j->fn(j->arg);
+    job_runtime = NULL;
+    /* acq_rel: against the task's CAS in weft__pool_run_ex; from here on
+     * on_cancel is not called (if the task won, it is calling it: fine,
+     * it does not return before on_cancel has). */
+    if (j->on_cancel)
+        (void)atomic_exchange_explicit(&j->cancel, CANCEL_RETURNED, memory_order_acq_rel);
     /* Abandoned by runtime_free: the task will never run again and its
      * runtime is being torn down; wake nobody. (A stale false is harmless:
      * the runtime is freed only after this thread has exited.) */
@@ -305,8 +320,16 @@ static int64_t rescue(struct exec_pool *p, struct job *j, int64_t *wait_ns)
 
 int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void *arg)
 {
-    struct job j = {.next = NULL, .fn = fn, .arg = arg, .status = 0, .task = self};
+    return weft__pool_run_ex(p, self, fn, arg, NULL);
+}
+
+int weft__pool_run_ex(struct exec_pool *p, struct weft_task *self, weft_fn fn, void *arg,
+                      void (*on_cancel)(void *))
+{
+    struct job j = {
+        .next = NULL, .fn = fn, .arg = arg, .on_cancel = on_cancel, .status = 0, .task = self};
     atomic_init(&j.state, JOB_QUEUED);
+    atomic_init(&j.cancel, CANCEL_NONE);
     int64_t now = weft__clock_ns();
     int64_t look_again = INT64_MAX; /* rescue deadline while queued lazily */
     pthread_mutex_lock(&p->lock);
@@ -353,9 +376,16 @@ int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void
                 return rc;
             }
             pthread_mutex_unlock(&p->lock);
-            /* Running: wait for fn to return (arg must stay valid). */
+            /* Running: wait for fn to return (arg must stay valid), and
+             * ask it to return early if the caller said how. */
             held = rc;
             self->shield++;
+            int none = CANCEL_NONE;
+            /* acq_rel: pairs with run_job's exchange (see there). */
+            if (on_cancel && atomic_compare_exchange_strong_explicit(&j.cancel, &none, CANCEL_CALLED,
+                                                                     memory_order_acq_rel,
+                                                                     memory_order_acquire))
+                on_cancel(arg);
             continue;
         }
         if (s == JOB_QUEUED && look_again != INT64_MAX && weft__clock_ns() >= look_again) {

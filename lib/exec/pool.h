@@ -26,11 +26,18 @@ struct pool_thread;
  * return (and free the job and perhaps the task) until DONE or DROPPED. */
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_WAKING, JOB_DONE, JOB_DROPPED };
 
+/* Whether on_cancel may still be called (struct job.cancel): the first of
+ * the task (CANCEL_CALLED, it calls on_cancel) and the pool thread
+ * (CANCEL_RETURNED, as soon as fn has returned) to move it wins. */
+enum job_cancel { CANCEL_NONE, CANCEL_CALLED, CANCEL_RETURNED };
+
 /* A job lives on the stack of the task that submitted it. */
 struct job {
     struct job *next;       /* queue link, under the pool lock */
     weft_fn fn;
     void *arg;
+    void (*on_cancel)(void *arg); /* weft_run_blocking_ex's, or NULL */
+    _Atomic int cancel;     /* enum job_cancel */
     int status;             /* fn's return, published by DONE */
     _Atomic int state;      /* enum job_state */
     struct weft_task *task; /* woken when the job is done or dropped */
@@ -77,6 +84,13 @@ void weft__pool_free(struct exec_pool *p);
 /* Runs fn(arg) on the pool for the calling task (see weft_run_blocking).
  * Returns fn's status, -ECANCELED, -EAGAIN (no thread could start). */
 int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void *arg);
+/* The same, and if the task is interrupted while fn runs, on_cancel(arg)
+ * (non-NULL) is called once, on the task's thread, unless fn has returned
+ * (see weft_run_blocking_ex). */
+int weft__pool_run_ex(struct exec_pool *p, struct weft_task *self, weft_fn fn, void *arg,
+                      void (*on_cancel)(void *));
+/* The runtime whose job the calling pool thread runs now, else NULL. */
+weft_runtime *weft__pool_job_runtime(void);
 /* Counters for weft_runtime_stats (one consistent snapshot). */
 void weft__pool_counts(struct exec_pool *p, unsigned *threads, unsigned *busy, unsigned *idle,
                        unsigned long *queued);

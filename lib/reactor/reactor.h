@@ -33,6 +33,10 @@ enum fd_mode {
      * device that refuses RWF_NOWAIT): O_NONBLOCK is checked before each
      * read or write instead. */
     FD_MODE_CHECK = 1u << 4,
+    /* A regular file or block device (with FD_MODE_CHECK): epoll cannot
+     * tell when it would block, so its reads and writes run on the
+     * blocking pool (file.c). */
+    FD_MODE_FILE = 1u << 5,
 };
 
 struct fd_state {

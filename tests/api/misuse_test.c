@@ -99,6 +99,11 @@ static int ret7(void *arg)
     return 7;
 }
 
+static void noop_cancel(void *arg)
+{
+    (void)arg;
+}
+
 static int sleep_ms(void *arg)
 {
     return weft_sleep(WEFT_MSEC((intptr_t)arg));
@@ -141,6 +146,8 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_EQ(weft_group_wait(NULL), -EPERM);
     TRY_EQ(weft_run_blocking(ret7, NULL), -EPERM);
     TRY_EQ(weft_run_blocking(NULL, NULL), -EPERM);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, NULL), -EPERM);
+    TRY_EQ(weft_run_blocking_ex(NULL, NULL, noop_cancel), -EPERM);
     TRY_EQ(weft_wait_fd(0, WEFT_READABLE), -EPERM);
     TRY_EQ(weft_wait_fd(-1, 0), -EPERM);
     TRY_EQ(weft_read(0, buf, sizeof buf), -EPERM);
@@ -152,6 +159,36 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_EQ(weft_tcp_listen("127.0.0.1", "0", 0), -EPERM);
     TRY_EQ(weft_tcp_listen_flags(NULL, NULL, 0, ~0u), -EPERM);
     TRY_EQ(weft_tcp_connect("127.0.0.1", "1"), -EPERM);
+    TRY_EQ(weft_recvfrom(0, buf, 1, 0, NULL, NULL), -EPERM);
+    TRY_EQ(weft_recvfrom(-1, NULL, SIZE_MAX, 0, (struct sockaddr *)&sa, NULL), -EPERM);
+    TRY_EQ(weft_sendto(1, buf, 1, 0, (struct sockaddr *)&sa, sl), -EPERM);
+    TRY_EQ(weft_sendto(-1, NULL, 1, 0, NULL, 1), -EPERM);
+    TRY_EQ(weft_recvmsg(0, NULL, 0), -EPERM);
+    TRY_EQ(weft_sendmsg(1, NULL, 0), -EPERM);
+    TRY_EQ(weft_udp_bind("127.0.0.1", "0"), -EPERM);
+    TRY_EQ(weft_udp_bind(NULL, NULL), -EPERM);
+    TRY_EQ(weft_unix_listen("@weft-misuse", 0), -EPERM);
+    TRY_EQ(weft_unix_listen(NULL, -1), -EPERM);
+    TRY_EQ(weft_unix_connect("@weft-misuse"), -EPERM);
+    TRY_EQ(weft_unix_connect(NULL), -EPERM);
+    TRY_EQ(weft_pread(0, buf, 1, 0), -EPERM);
+    TRY_EQ(weft_pread(-1, NULL, SIZE_MAX, -1), -EPERM);
+    TRY_EQ(weft_pwrite(1, buf, 1, 0), -EPERM);
+    TRY_EQ(weft_pwrite(-1, NULL, 1, -1), -EPERM);
+    TRY_EQ(weft_fsync(1), -EPERM);
+    TRY_EQ(weft_fsync(-1), -EPERM);
+    TRY_EQ(weft_copy(0, 1, -1), -EPERM);
+    TRY_EQ(weft_copy(-1, -1, 0), -EPERM);
+    TRY_EQ(weft_reader_line(NULL, NULL), -EPERM);
+    TRY_VOID(weft_reader_free(NULL));
+    TRY_NULL(weft_reader_new(-1, 16), EBADF);
+    TRY_NULL(weft_reader_new(0, 0), EINVAL);
+    TRY_NULL(weft_reader_new(0, SIZE_MAX), EINVAL);
+    weft_reader *rd = weft_reader_new(0, 16); /* any thread; reading is task only */
+    TRY_EQ(rd != NULL, 1);
+    const char *line = NULL;
+    TRY_EQ(weft_reader_line(rd, &line), -EPERM);
+    TRY_VOID(weft_reader_free(rd));
     TRY_EQ(weft_sem_acquire(NULL), -EPERM);
     TRY_EQ(weft_mutex_lock(NULL), -EPERM);
     TRY_EQ(weft_event_wait(NULL), -EPERM);
@@ -301,6 +338,10 @@ static int tasks_body(void *arg)
     TRY_EQ(weft_wait_for(sleep_ms, (void *)(intptr_t)10000, WEFT_MSEC(1)), -ETIMEDOUT);
     TRY_EQ(weft_shield(NULL, NULL), -EINVAL);
     TRY_EQ(weft_run_blocking(NULL, NULL), -EINVAL);
+    TRY_EQ(weft_run_blocking_ex(NULL, NULL, NULL), -EINVAL);
+    TRY_EQ(weft_run_blocking_ex(NULL, NULL, noop_cancel), -EINVAL);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, NULL), 7);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, noop_cancel), 7);
     TRY_EQ(weft_sleep(0), 0);
     TRY_EQ(weft_sleep(-1), 0);
     TRY_EQ(weft_sleep(INT64_MIN), 0);
@@ -387,6 +428,15 @@ static int tasks_body(void *arg)
     TRY_EQ(weft_sleep(WEFT_SEC(1)), -ECANCELED);
     TRY_EQ(weft_sleep(0), -ECANCELED);
     TRY_EQ(weft_run_blocking(ret7, NULL), -ECANCELED);
+    TRY_EQ(weft_run_blocking_ex(ret7, NULL, noop_cancel), -ECANCELED);
+    char cbuf[4];
+    TRY_EQ(weft_recvfrom(0, cbuf, sizeof cbuf, 0, NULL, NULL), -ECANCELED);
+    TRY_EQ(weft_sendto(1, cbuf, 1, 0, NULL, 0), -ECANCELED);
+    TRY_EQ(weft_pread(0, cbuf, sizeof cbuf, 0), -ECANCELED);
+    TRY_EQ(weft_pwrite(1, cbuf, 1, 0), -ECANCELED);
+    TRY_EQ(weft_fsync(1), -ECANCELED);
+    TRY_EQ(weft_copy(0, 1, -1), -ECANCELED);
+    TRY_EQ(weft_unix_connect("@weft-misuse-cancelled"), -ECANCELED);
     TRY_EQ(weft_wait_for(ret7, NULL, -1), -ECANCELED);
     return 0;
 }
@@ -458,6 +508,74 @@ static int io_body(void *arg)
     TRY_EQ(weft_accept(sv[0], NULL, NULL), -EINVAL); /* not listening: the kernel's */
     TRY_EQ(weft_connect(-1, (struct sockaddr *)&sa, sl), -EBADF);
     TRY_EQ(weft_connect(sv[0], NULL, 0), -EINVAL);
+    /* Messages and datagrams. */
+    TRY_EQ(weft_recvfrom(-1, buf, 1, 0, NULL, NULL), -EBADF);
+    TRY_EQ(weft_recvfrom(dead[0], buf, 1, 0, NULL, NULL), -EBADF);
+    TRY_EQ(weft_recvfrom(sv[0], NULL, 1, 0, NULL, NULL), -EINVAL);
+    TRY_EQ(weft_recvfrom(sv[0], buf, SIZE_MAX, 0, NULL, NULL), -EINVAL);
+    TRY_EQ(weft_recvfrom(sv[0], buf, 1, 0, (struct sockaddr *)&sa, NULL), -EINVAL);
+    TRY_EQ(weft_recvfrom(sv[0], buf, 1, MSG_DONTWAIT, NULL, NULL), -EAGAIN);
+    TRY_EQ(weft_sendto(-1, buf, 1, 0, NULL, 0), -EBADF);
+    TRY_EQ(weft_sendto(dead[1], buf, 1, 0, NULL, 0), -EBADF);
+    TRY_EQ(weft_sendto(sv[0], NULL, 1, 0, NULL, 0), -EINVAL);
+    TRY_EQ(weft_sendto(sv[0], buf, SIZE_MAX, 0, NULL, 0), -EINVAL);
+    TRY_EQ(weft_sendto(sv[0], buf, 1, 0, NULL, 16), -EINVAL);
+    TRY_EQ(weft_recvmsg(-1, NULL, 0), -EBADF);
+    TRY_EQ(weft_recvmsg(sv[0], NULL, 0), -EINVAL);
+    TRY_EQ(weft_sendmsg(-1, NULL, 0), -EBADF);
+    TRY_EQ(weft_sendmsg(sv[0], NULL, 0), -EINVAL);
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    TRY_EQ(weft_recvmsg(sv[0], &mh, MSG_DONTWAIT), -EAGAIN);
+    TRY_EQ(weft_recvmsg(dead[0], &mh, 0), -EBADF);
+    TRY_EQ(weft_udp_bind(NULL, NULL), -EINVAL);
+    TRY_EQ(weft_udp_bind("127.0.0.1", NULL), -EINVAL);
+    TRY_EQ(weft_udp_bind("127.0.0.1", "65536"), -EINVAL);
+    TRY_EQ(weft_udp_bind("127.0.0.1", "99999999999999999999"), -EINVAL);
+    /* Unix sockets. */
+    TRY_EQ(weft_unix_listen(NULL, 0), -EINVAL);
+    TRY_EQ(weft_unix_listen("", 0), -EINVAL);
+    TRY_EQ(weft_unix_connect(NULL), -EINVAL);
+    TRY_EQ(weft_unix_connect(""), -EINVAL);
+    char longname[300];
+    memset(longname, '@', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    TRY_EQ(weft_unix_listen(longname, INT_MIN), -ENAMETOOLONG);
+    TRY_EQ(weft_unix_connect(longname), -ENAMETOOLONG);
+    TRY_EQ(weft_unix_connect("/nonexistent-dir-of-weft/sock"), -ENOENT);
+    /* Files. */
+    TRY_EQ(weft_pread(-1, buf, 1, 0), -EBADF);
+    TRY_EQ(weft_pread(dead[0], buf, 1, 0), -EBADF);
+    TRY_EQ(weft_pread(sv[0], NULL, 1, 0), -EINVAL);
+    TRY_EQ(weft_pread(sv[0], buf, SIZE_MAX, 0), -EINVAL);
+    TRY_EQ(weft_pread(sv[0], buf, 1, -1), -EINVAL);
+    TRY_EQ(weft_pread(sv[0], buf, 1, 0), -ESPIPE);
+    TRY_EQ(weft_pwrite(-1, buf, 1, 0), -EBADF);
+    TRY_EQ(weft_pwrite(sv[0], NULL, 1, 0), -EINVAL);
+    TRY_EQ(weft_pwrite(sv[0], buf, SIZE_MAX, 0), -EINVAL);
+    TRY_EQ(weft_pwrite(sv[0], buf, 1, -1), -EINVAL);
+    TRY_EQ(weft_pwrite(sv[0], buf, 2, INT64_MAX), -EINVAL);
+    TRY_EQ(weft_pwrite(sv[0], buf, 1, 0), -ESPIPE);
+    TRY_EQ(weft_pwrite(sv[0], NULL, 0, 0), 0);
+    TRY_EQ(weft_fsync(-1), -EBADF);
+    TRY_EQ(weft_fsync(dead[0]), -EBADF);
+    TRY_EQ(weft_fsync(sv[0]), -EINVAL);
+    /* Copy and reader. */
+    TRY_EQ(weft_copy(-1, sv[0], -1), -EBADF);
+    TRY_EQ(weft_copy(sv[0], -1, -1), -EBADF);
+    TRY_EQ(weft_copy(sv[0], sv[0], -1), -EINVAL);
+    TRY_EQ(weft_copy(sv[0], dead[1], 0), -EBADF);
+    TRY_EQ(weft_copy(dead[0], sv[0], 0), -EBADF);
+    TRY_EQ(weft_reader_line(NULL, NULL), -EINVAL);
+    weft_reader *rd = weft_reader_new(sv[0], 4);
+    HREQUIRE(rd != NULL, -1);
+    TRY_EQ(weft_reader_line(rd, NULL), -EINVAL);
+    weft_reader_free(rd);
+    rd = weft_reader_new(dead[0], 4);
+    HREQUIRE(rd != NULL, -1);
+    const char *line;
+    TRY_EQ(weft_reader_line(rd, &line), -EBADF);
+    weft_reader_free(rd);
 
     /* A task waiting on a descriptor that another task closes gets -EBADF. */
     struct io_st s = {sv[0]};
