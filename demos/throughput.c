@@ -1117,7 +1117,7 @@ static bool row_in(const struct row *r, const char *a, const char *b)
 
 static const char *bar_color(const struct row *r)
 {
-    if (!strcmp(r->server, "weft"))
+    if (!strncmp(r->server, "weft", 4))
         return "#3b7dd8";
     if (!strcmp(r->scenario, "peers"))
         return "#9467bd";
@@ -1193,17 +1193,12 @@ static double v_value(const struct row *r) { return r->value; }
 
 static bool write_svg(const char *path, const char *subtitle, const char *summary)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "throughput: cannot write %s: %s\n", path, strerror(errno));
-        return false;
-    }
-    int height = 130 + n_rows * (BAR_H + BAR_GAP) + 5 * 54 + 17 * (int)(strlen(summary) / 100 + 2);
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "font-family=\"sans-serif\" font-size=\"13\">\n",
-            SVG_W, height);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    /* The body first, in memory: the height is known at its end. */
+    char *body = NULL;
+    size_t body_len = 0;
+    FILE *f = open_memstream(&body, &body_len);
+    if (!f)
+        die("open_memstream", errno);
     fprintf(f, "<text x=\"10\" y=\"24\" font-size=\"18\" font-weight=\"bold\">weft throughput "
                "demo</text>\n");
     fprintf(f, "<text x=\"10\" y=\"44\" fill=\"#444\">");
@@ -1241,8 +1236,22 @@ static bool write_svg(const char *path, const char *subtitle, const char *summar
         while (*p == ' ')
             p++;
     }
-    fprintf(f, "</svg>\n");
-    return fclose(f) == 0;
+    fclose(f);
+    FILE *o = fopen(path, "w");
+    if (!o) {
+        fprintf(stderr, "throughput: cannot write %s: %s\n", path, strerror(errno));
+        free(body);
+        return false;
+    }
+    fprintf(o,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"13\">\n",
+            SVG_W, s.y + 16);
+    fprintf(o, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fwrite(body, 1, body_len, o);
+    fprintf(o, "</svg>\n");
+    free(body);
+    return fclose(o) == 0;
 }
 
 /* ------------------------------------------------------------ summary */
@@ -1289,8 +1298,8 @@ static void summarize(char *buf, size_t len)
     }
     if (w && e && w->rps < e->rps)
         n += snprintf(buf + n, len - (size_t)n,
-                      "The epoll loop, with no scheduler and no per-connection stack, is "
-                      "%.0f%% faster: the price of writing plain blocking code. ",
+                      "The hand-written epoll loop (no scheduler, no stack per connection, "
+                      "callback-style code) answered %.0f%% more requests per second. ",
                       (e->rps / w->rps - 1) * 100);
     const struct row *cw = find_row("c10k", "weft", 1), *ct = find_row("c10k", "thread_per_conn", -1),
                      *ce = find_row("c10k", "epoll_loop", -1);
@@ -1423,7 +1432,7 @@ int main(int argc, char **argv)
         double secs = cpu_phase(w, &run, &steals, &cpu);
         if (w == 1)
             base = secs;
-        snprintf(label, sizeof label, "%u worker%s", w, w > 1 ? "s" : "");
+        snprintf(label, sizeof label, "weft, %u worker%s", w, w > 1 ? "s" : "");
         struct row *r = new_row("cpu", "weft", label);
         r->workers = (int)w;
         r->rps = run.n / secs;
