@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -971,7 +972,8 @@ static void peer_run(const struct peer *p, int conns, int busy)
         n = snprintf(r->note, sizeof r->note, "THE SERVER DIED; ");
     if (r->errors)
         n += snprintf(r->note + n, sizeof r->note - (size_t)n, "%ld errors; ", r->errors);
-    snprintf(r->note + n, sizeof r->note - (size_t)n, "%ld threads", r->threads);
+    snprintf(r->note + n, sizeof r->note - (size_t)n, "%ld thread%s", r->threads,
+             r->threads == 1 ? "" : "s");
     emit(r);
 }
 
@@ -1265,53 +1267,84 @@ static const struct row *find_row(const char *scenario, const char *server, int 
     return NULL;
 }
 
-/* "1.74x the req/s of X at 0.58x its CPU per request" */
-static int compare(char *buf, size_t len, const struct row *w, const struct row *o,
-                   const char *name)
+/* A bounded string builder: appends stop (and are cut) at the end. */
+struct sbuf {
+    char *p;
+    size_t len, n;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_add(struct sbuf *b, const char *fmt, ...)
 {
-    if (!w || !o || o->rps <= 0)
-        return 0;
-    int n = snprintf(buf, len, "%.2fx the req/s of %s", w->rps / o->rps, name);
+    if (b->n + 1 >= b->len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->p + b->n, b->len - b->n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        b->n = b->n + (size_t)k < b->len ? b->n + (size_t)k : b->len - 1;
+}
+
+/* "1.74x the req/s of X at 0.58x its CPU per request" */
+static void compare(struct sbuf *b, const struct row *w, const struct row *o, const char *name)
+{
+    sb_add(b, "%.2fx the req/s of %s", w->rps / o->rps, name);
     if (w->cpu_us_per_req > 0 && o->cpu_us_per_req > 0)
-        n += snprintf(buf + n, len - (size_t)n, " at %.2fx its CPU per request",
-                      w->cpu_us_per_req / o->cpu_us_per_req);
-    return n;
+        sb_add(b, " at %.2fx its CPU per request", w->cpu_us_per_req / o->cpu_us_per_req);
 }
 
 static void summarize(char *buf, size_t len)
 {
+    struct sbuf b = {buf, len, 0};
+    buf[0] = 0;
     const struct row *w = find_row("echo", "weft", 1), *t = find_row("echo", "thread_per_conn", -1),
                      *e = find_row("echo", "epoll_loop", -1);
-    int n = 0;
-    char a[160] = "", b[160] = "";
-    compare(a, sizeof a, w, t, "thread per connection");
-    compare(b, sizeof b, w, e, "the hand-written epoll loop");
-    if (w && t && e)
-        n += snprintf(buf + n, len - (size_t)n, "Echo, one server CPU: weft on 1 worker made %s, "
-                                                "and %s. ", a, b);
-    if (w && t) {
+    if (w && t && e && t->rps > 0 && e->rps > 0 && w->rps > 0) {
+        sb_add(&b, "Echo, one server CPU: weft on 1 worker made ");
+        compare(&b, w, t, "thread per connection");
+        sb_add(&b, ", and ");
+        compare(&b, w, e, "the hand-written epoll loop");
+        sb_add(&b, ". ");
         bool faster = w->rps > t->rps, cheaper = w->cpu_us_per_req < t->cpu_us_per_req;
         if (!faster || !cheaper)
-            n += snprintf(buf + n, len - (size_t)n,
-                          "Here weft did NOT beat thread per connection on %s. ",
-                          !faster && !cheaper ? "speed or CPU" : !faster ? "speed" : "CPU");
+            sb_add(&b, "Here weft did NOT beat thread per connection on %s. ",
+                   !faster && !cheaper ? "speed or CPU" : !faster ? "speed" : "CPU");
+        if (w->rps < e->rps)
+            sb_add(&b,
+                   "The hand-written epoll loop (no scheduler, no stack per connection, "
+                   "callback-style code) answered %.0f%% more requests per second. ",
+                   (e->rps / w->rps - 1) * 100);
     }
-    if (w && e && w->rps < e->rps)
-        n += snprintf(buf + n, len - (size_t)n,
-                      "The hand-written epoll loop (no scheduler, no stack per connection, "
-                      "callback-style code) answered %.0f%% more requests per second. ",
-                      (e->rps / w->rps - 1) * 100);
+    static const char *const peer_names[][2] = {
+        {"go", "Go's"}, {"tokio", "Tokio's"}, {"asyncio", "asyncio's"}};
+    bool any_peer = false;
+    for (size_t i = 0; i < sizeof peer_names / sizeof peer_names[0]; i++) {
+        const struct row *p = find_row("peers", peer_names[i][0], -1);
+        if (!w || !p || p->rps <= 0 || w->rps <= 0)
+            continue;
+        sb_add(&b, "%s%.2fx %s req/s", any_peer ? ", " : "Against other runtimes on the same CPU, weft made ",
+               w->rps / p->rps, peer_names[i][1]);
+        if (w->cpu_us_per_req > 0 && p->cpu_us_per_req > 0)
+            sb_add(&b, " at %.2fx its CPU per request", w->cpu_us_per_req / p->cpu_us_per_req);
+        any_peer = true;
+    }
+    if (any_peer)
+        sb_add(&b, ". ");
     const struct row *cw = find_row("c10k", "weft", 1), *ct = find_row("c10k", "thread_per_conn", -1),
                      *ce = find_row("c10k", "epoll_loop", -1);
-    if (cw && ct && ce && cw->conns > 0)
-        n += snprintf(buf + n, len - (size_t)n,
-                      "With %d connections (%d busy): weft %.1f KiB per connection and %.0f req/s, "
-                      "threads %.1f KiB and %.0f req/s%s, epoll loop %.1f KiB and %.0f req/s.",
-                      cw->conns, cw->busy, v_kib_per_conn(cw), cw->rps, v_kib_per_conn(ct),
-                      ct->rps, ct->errors ? " WITH FAILED CONNECTIONS" : "", v_kib_per_conn(ce),
-                      ce->rps);
-    if (n == 0)
-        snprintf(buf, len, "no echo rows to compare");
+    if (cw && ct && ce && cw->conns > 0) {
+        sb_add(&b, "With %d connections (%d busy), server memory per connection and req/s: weft "
+                   "%.1f KiB, %.0f; thread per connection (%ld threads) %.1f KiB, %.0f",
+               cw->conns, cw->busy, v_kib_per_conn(cw), cw->rps, ct->threads, v_kib_per_conn(ct),
+               ct->rps);
+        if (ct->errors)
+            sb_add(&b, ", and %ld of its connections FAILED", ct->errors);
+        if (cw->errors)
+            sb_add(&b, " (weft: %ld connections FAILED)", cw->errors);
+        sb_add(&b, "; epoll loop %.1f KiB, %.0f.", v_kib_per_conn(ce), ce->rps);
+    }
+    if (b.n == 0)
+        sb_add(&b, "no echo rows to compare");
 }
 
 /* ------------------------------------------------------------ main */
@@ -1378,6 +1411,18 @@ int main(int argc, char **argv)
                  "the load generator (%d epoll thread%s) on CPU%s %s\n",
             n_all, n_server > 1 ? "s" : "", srv_list, n_load, n_load > 1 ? "s" : "",
             n_load > 1 ? "s" : "", load_list);
+    double load = -1;
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        if (fscanf(la, "%lf", &load) != 1)
+            load = -1;
+        fclose(la);
+    }
+    if (load > n_all * 0.75)
+        fprintf(out, "(this machine is busy: load average %.1f on %d CPUs. Other processes share "
+                     "the server CPU, so req/s shows each server's share of it as much as its "
+                     "speed; the server CPU per request is the steadier figure)\n",
+                load, n_all);
     if (n_all == 1)
         fprintf(out, "(only one CPU: servers and load share it, so req/s is about half of "
                      "what the server alone could do)\n");
@@ -1483,7 +1528,7 @@ int main(int argc, char **argv)
                 n_peers == 0 ? "no Go, Tokio or asyncio peers found" : "some peers are missing");
     fprintf(out, "\n");
 
-    char summary[1024];
+    char summary[2048];
     summarize(summary, sizeof summary);
     fprintf(out, "Summary: %s\n", summary);
     char subtitle[640];
