@@ -1532,10 +1532,14 @@ int main(int argc, char **argv)
     summarize(summary, sizeof summary);
     fprintf(out, "Summary: %s\n", summary);
     char subtitle[640];
+    char busy[64] = "";
+    if (load > n_all * 0.75)
+        snprintf(busy, sizeof busy, "; a busy machine (load average %.1f)", load);
     snprintf(subtitle, sizeof subtitle,
              "%d CPUs: servers on CPU %s, load (%d epoll thread%s) on CPU %s; %d-byte echoes, "
-             "%.1f s per run",
-             n_all, srv_list, n_load, n_load > 1 ? "s" : "", load_list, opt.size, opt.seconds);
+             "%.1f s per run%s",
+             n_all, srv_list, n_load, n_load > 1 ? "s" : "", load_list, opt.size, opt.seconds,
+             busy);
     if (write_svg(opt.svg, subtitle, summary)) {
         char *abs = realpath(opt.svg, NULL);
         fprintf(out, "chart written to %s (open it in a browser)\n", abs ? abs : opt.svg);
