@@ -73,6 +73,12 @@ EXTRA_DIST += demos/README.md tests/demos.sh \
 noinst_PROGRAMS += demos/throughput
 demos_throughput_SOURCES = demos/throughput.c
 demos_throughput_LDADD = lib/libweft.la
+# Where to look for ../shared/peers (the Go, Tokio and asyncio echo servers).
+demos_throughput_CPPFLAGS = $(AM_CPPFLAGS) -DWEFT_TOP_SRCDIR='"$(abs_top_srcdir)"'
+# tests/demos.sh parses `throughput --json` with this strict JSON checker
+# (built by make, like the demos: a check program would also be run as a test).
+noinst_PROGRAMS += tests/demos/json_lines
+tests_demos_json_lines_SOURCES = tests/demos/json_lines.c
 
 # Producer -> channel -> workers -> sink with back-pressure (issue 5).
 noinst_PROGRAMS += demos/pipeline

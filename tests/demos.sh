@@ -3,8 +3,8 @@
 # Smoke test of demos/: runs every demo with its sleeps scaled down
 # (WEFT_DEMO_SCALE) and compares its stdout with tests/demos/<name>.expected,
 # printing a diff on mismatch. Each demo runs twice: with WEFT_WORKERS=1,
-# where weft must print exactly asyncio's lines in asyncio's order (API.md:
-# one worker runs ready tasks in FIFO order), and with
+# where weft must print exactly asyncio's lines in asyncio's order (one
+# worker runs ready tasks in the order they became ready), and with
 # WEFT_WORKERS=4, where demos whose tasks start at the same instant may
 # print those lines in any order and are compared sorted. Elapsed-time lines
 # are checked against a range of tutorial seconds and then masked as N.NN.
@@ -195,20 +195,45 @@ for w in 1 4; do
     check_interactive_slow $w
 done
 
-# The headline demo in its short mode: every phase reports, nothing errs,
-# and the chart is a complete SVG document.
+# The headline demo in its short mode, with --json: it exits 0, every line
+# of its stdout is a JSON object with the promised keys (tests/demos/
+# json_lines parses them strictly), every scenario has its rows, no row
+# counts a failed connection and every server answered (rps > 0: no timing
+# is asserted), the table names every server, and the chart is a complete
+# SVG document. The measured numbers themselves are not checked.
 check_throughput() {
-    local out="$tmp/throughput.out" svg="$tmp/throughput.svg"
-    if timeout 120 "$top_builddir/demos/throughput" --quick --svg "$svg" >"$out" 2>&1 &&
-        grep -q '^\[1/3\] TCP echo' "$out" && grep -q '^\[2/3\] CPU work' "$out" &&
-        grep -q '^\[3/3\] Blocking calls' "$out" &&
-        grep -q 'weft, 1 worker ' "$out" && grep -q 'thread per connection' "$out" &&
-        grep -q 'single-threaded epoll loop' "$out" &&
-        ! grep -E 'req/s +[1-9][0-9]* errors' "$out" >/dev/null &&
-        grep -q '^<svg ' "$svg" && tail -1 "$svg" | grep -q '^</svg>$'; then
+    local json="$tmp/throughput.json" txt="$tmp/throughput.txt" svg="$tmp/throughput.svg"
+    local why=
+    if ! timeout 120 "$top_builddir/demos/throughput" --quick --json --svg "$svg" \
+        >"$json" 2>"$txt"; then
+        why="exit status $?"
+    elif ! "$top_builddir/tests/demos/json_lines" <"$json" >"$tmp/json_lines.out"; then
+        why="its JSON does not parse: $(cat "$tmp/json_lines.out")"
+    else
+        for sc in echo c10k cpu blocking; do
+            grep -q "^{\"scenario\":\"$sc\"," "$json" || why="no \"$sc\" rows"
+        done
+        for srv in weft thread_per_conn epoll_loop; do
+            [ "$(grep -c "\"server\":\"$srv\"" "$json")" -ge 2 ] ||
+                why="no echo and c10k rows for $srv"
+        done
+        grep -v '"errors":0,' "$json" | grep -q . && why="a row counts errors"
+        grep -E '"scenario":"(echo|c10k)"' "$json" | grep -q '"rps":0,' &&
+            why="a server answered nothing"
+        grep -q '^\[1/4\] TCP echo' "$txt" && grep -q '^\[2/4\] C10K' "$txt" &&
+            grep -q '^\[3/4\] CPU work' "$txt" && grep -q '^\[4/4\] Other runtimes' "$txt" &&
+            grep -q '^  weft, 1 worker ' "$txt" && grep -q '^  thread per connection ' "$txt" &&
+            grep -q '^  single-threaded epoll loop ' "$txt" && grep -q '^Summary: ' "$txt" ||
+            why="the table lacks a section, a server or the summary"
+        grep -q '^<svg ' "$svg" && tail -1 "$svg" | grep -q '^</svg>$' ||
+            why="the chart is not a complete SVG document"
+    fi
+    if [ -z "$why" ]; then
+        echo "PASS: throughput --quick --json ($(cat "$tmp/json_lines.out"))"
         n_pass=$((n_pass + 1))
     else
-        echo "FAIL: throughput --quick"; cat "$out"
+        echo "FAIL: throughput --quick --json: $why"
+        sed 's/^/    /' "$txt" "$json"
         n_fail=$((n_fail + 1))
     fi
 }

@@ -25,9 +25,9 @@ WEFT_API weft_chan *weft_chan_new(size_t elem_size, size_t capacity);
 WEFT_API int weft_chan_send(weft_chan *c, const void *elem);
 /* Copies the oldest element out, waiting for one. 0, -EPIPE (closed and
  * drained), -ECANCELED, -ETIMEDOUT (nothing was taken), -EINVAL. Any
- * thread: a task parks (suspension point); weft extends API.md here and
- * lets a plain thread block until an element or the close arrives,
- * instead of refusing with -EPERM. */
+ * thread: a task parks (suspension point), and a plain thread blocks until
+ * an element or the close arrives (it is not refused with -EPERM as the
+ * task-only calls are). */
 WEFT_API int weft_chan_recv(weft_chan *c, void *elem);
 /* Closes c: buffered elements can still be received, then -EPIPE; waiting
  * senders get -EPIPE. Idempotent. Any thread. */
