@@ -849,10 +849,17 @@ static int reuseport_acceptor(void *arg)
  * connections the three measure the same; with a new connection per
  * request (a connect-churn client, 2 cores) they measured the same too
  * (about 20k connections/s each), so the default stays "single". */
+static int park_bystanders(void);
+
 static int serve(void *arg)
 {
     struct server *srv = arg;
     const char *mode = getenv("WEFT_BENCH_ACCEPT");
+    int pr = park_bystanders();
+    if (pr < 0) {
+        fprintf(stderr, "weft-bench: WEFT_BENCH_PARKED: %s\n", weft_strerror(pr));
+        return pr;
+    }
     unsigned n = weft_runtime_workers(weft_runtime_current());
     if (mode && strcmp(mode, "reuseport") == 0) {
         weft_task *t[WEFT_MAX_WORKERS];
@@ -1024,6 +1031,38 @@ static int dump_park_1(void *arg)
 {
     volatile int r = dump_park_2(arg);
     return r;
+}
+
+/* WEFT_BENCH_PARKED=N beside echo_server/http_server: N tasks parked three
+ * calls deep for as long as the server runs, so that a dump taken under
+ * load (WEFT_DUMP_SIGNAL=USR1, then kill -USR1) has a large runtime to
+ * walk while the connections are served. Returns 0 or a negative errno. */
+static int park_bystanders(void)
+{
+    const char *env = getenv("WEFT_BENCH_PARKED");
+    if (env == NULL || *env == '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(env, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 0)
+        return -EINVAL;
+    static struct dump_park p;
+    if ((p.ev = weft_event_new()) == NULL)
+        return -errno;
+    for (long long i = 0; i < n; i++) {
+        weft_task *t = weft_spawn(dump_park_1, &p);
+        if (t == NULL)
+            return -errno;
+        weft_detach(t);
+    }
+    while (atomic_load_explicit(&p.parked, memory_order_relaxed) < n) {
+        int r = weft_sleep(WEFT_MSEC(1));
+        if (r < 0)
+            return r;
+    }
+    fprintf(stderr, "weft-bench: %lld tasks parked beside the server\n", n);
+    return 0;
 }
 
 static double time_dump(weft_runtime *rt, unsigned flags, long *bytes)
