@@ -32,9 +32,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctx/checker.h"
 #include "sched/sched.h"
 #include "sched/waitq.h"
 #include "util/list.h"
+
+/* ThreadSanitizer runs a handler it deferred on whatever task fiber the
+ * thread was in, and then takes the worker's own errno writes (same
+ * thread, another fiber) for a race with the handler's restore of errno:
+ * the handler's plain accesses go uninstrumented (its atomics stay). */
+#ifdef WEFT__TSAN
+#define WEFT__HANDLER_NO_TSAN __attribute__((no_sanitize("thread")))
+#else
+#define WEFT__HANDLER_NO_TSAN
+#endif
 
 _Static_assert(NSIG <= 65, "signal sets are kept as 64-bit masks");
 
@@ -74,7 +85,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------ handler */
 
-static void on_signal(int sig, siginfo_t *info, void *uctx)
+WEFT__HANDLER_NO_TSAN static void on_signal(int sig, siginfo_t *info, void *uctx)
 {
     (void)info;
     (void)uctx;
