@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <weft.h>
@@ -512,6 +513,46 @@ START_TEST(runtime_free_cancels_a_waiting_task)
 }
 END_TEST
 
+static int waitpid_job(void *arg)
+{
+    int st;
+    pid_t pid = *(pid_t *)arg;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static int fork_body(void *arg)
+{
+    (void)arg;
+    arm(SIGUSR1, 0);
+    kill(getpid(), SIGUSR1); /* pending in the parent */
+    HCHECK_INT_EQ(wait_for(SIGUSR1, 0), SIGUSR1);
+    kill(getpid(), SIGUSR1); /* pending again: must not matter to the child */
+    pid_t pid = fork();
+    HREQUIRE(pid >= 0, -1);
+    if (pid == 0) {
+        /* Only async-signal-safe calls here: the child has one thread. */
+        struct sigaction cur;
+        sigaction(SIGUSR1, NULL, &cur);
+        _exit(!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL ? 0 : 1);
+    }
+    HCHECK_INT_EQ(weft_run_blocking(waitpid_job, &pid), 0);
+    /* The parent still catches it and kept its pending delivery. */
+    HCHECK_INT_EQ(wait_for(SIGUSR1, 0), SIGUSR1);
+    return 0;
+}
+
+/* A fork child gets the previous disposition back (it has neither weft's
+ * signal thread nor the runtime's workers); the parent keeps catching. */
+START_TEST(fork_child_gets_the_previous_disposition)
+{
+    sigset_t old = mask_main(SIG_BLOCK, SIGUSR1, 0);
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), fork_body, NULL), 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("signal");
@@ -535,5 +576,7 @@ Suite *test_suite(void)
                         HARNESS_N_WORKER_VARIANTS);
     tcase_add_test(tc, two_runtimes_each_wait_for_signals);
     tcase_add_loop_test(tc, runtime_free_cancels_a_waiting_task, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, fork_child_gets_the_previous_disposition, 0,
+                        HARNESS_N_WORKER_VARIANTS);
     return s;
 }
