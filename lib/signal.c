@@ -327,6 +327,9 @@ static struct sigrt *enroll(struct weft_runtime *rt, uint64_t mask, int *rc)
         for (int s = 1; s < NSIG; s++) {
             if (!(add & sig_bit(s)) || g_refs[s]++ > 0)
                 continue;
+            /* A handler still running when the signal was last given
+             * back may have left a flag: not a delivery of this catch. */
+            atomic_store_explicit(&g_hit[s], 0, memory_order_relaxed);
             struct sigaction sa;
             memset(&sa, 0, sizeof sa);
             sa.sa_sigaction = on_signal;
