@@ -39,7 +39,9 @@ extern "C" {
  * or a number the C library reserves (32, 33 with glibc). -ECANCELED,
  * -ETIMEDOUT (deadline scope); -EPERM outside a task. Suspension point.
  * weft_runtime_free restores the previous disposition of the signals its
- * tasks waited on, once no other live runtime has waited on them. */
+ * tasks waited on, once no other live runtime has waited on them; until
+ * then the previous handler is not called, and the program should not
+ * change those dispositions itself (the restore would undo it). */
 WEFT_API int weft_signal_wait(const sigset_t *set);
 
 #ifdef __cplusplus
