@@ -11,9 +11,10 @@
  * life_lock, g_lock, sigrt.mu.
  *
  * Why a thread of its own: it is the one thread whose mask weft controls
- * whatever the program did, so it unblocks exactly the caught signals and
- * a signal that every program thread blocks (a mask set in main before the
- * runtime, inherited by the workers) is still delivered, to it. Unblocking
+ * whatever the program did, so it unblocks exactly the caught signals
+ * (inside ppoll only, see signal_main), and a signal that every program
+ * thread blocks (a mask set in main before the runtime, inherited by the
+ * workers) is still delivered, to it. Unblocking
  * in the workers instead would change masks the program chose for threads
  * it thinks it knows, would need every worker to follow a generation
  * number at each loop turn, and would leave a signal undelivered while all
@@ -55,8 +56,8 @@ static inline uint64_t sig_bit(int s) { return UINT64_C(1) << (s - 1); }
  * weft_runtime_free once its tasks have ended. */
 struct sigrt {
     struct list link;     /* in g_rts; g_lock */
-    uint64_t registered;  /* signals its tasks waited on; life_lock to
-                             write, life_lock or g_lock to read */
+    uint64_t registered;  /* signals its tasks waited on; written under
+                             life_lock and g_lock, read under either */
     pthread_mutex_t mu;   /* q and pending */
     struct waitq q;       /* waiting tasks, FIFO; waiter.data: their mask */
     uint64_t pending;     /* delivered, not yet returned by a wait */
@@ -71,7 +72,8 @@ static unsigned g_refs[NSIG];      /* runtimes registered per signal; g_lock */
 static struct sigaction g_old[NSIG]; /* dispositions to restore; g_lock */
 static uint64_t g_mask_gen;        /* bumped when g_caught loses signals; g_lock */
 static uint64_t g_mask_seen;       /* the generation the thread's mask follows; g_lock */
-static bool g_running;             /* the thread runs iff g_caught != 0; life_lock */
+static bool g_running;             /* the thread runs (from the first caught
+                                      signal to the last); life_lock */
 static pthread_t g_thread;         /* life_lock */
 /* The self-pipe. Never closed in the process that made it: a handler that
  * read the descriptor just before a close could write into whatever file
