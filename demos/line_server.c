@@ -12,7 +12,8 @@
  *   line_server [PORT [HOST]]     default port 7777 on every address
  *
  * Prints "line server listening on port PORT (pid N)" and, at SIGINT or
- * SIGTERM, a summary. Try it with `nc 127.0.0.1 7777`. */
+ * SIGTERM (caught with weft_signal_wait), a summary. Try it with
+ * `nc 127.0.0.1 7777`. */
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <inttypes.h>
@@ -28,7 +29,7 @@
 
 struct server {
     const char *host, *port;
-    int lfd, sigfd;
+    int lfd;
     atomic_ulong conns, commands;
     atomic_uint open_conns;
 };
@@ -129,13 +130,17 @@ static int accept_loop(void *arg)
 static int main_task(void *arg)
 {
     struct server *srv = arg;
+    /* Before the "listening" line: a SIGINT sent once it shows is ours. */
+    int rc = serve_signals_arm();
+    if (rc < 0)
+        return rc;
     srv->lfd = weft_tcp_listen(srv->host, srv->port, 0);
     if (srv->lfd < 0)
         return srv->lfd;
     printf("line server listening on port %u (pid %d); Ctrl-C stops it\n", serve_port(srv->lfd),
            (int)getpid());
     fflush(stdout);
-    int rc = serve_until_signal(srv->sigfd, accept_loop, srv);
+    rc = serve_until_signal_wait(accept_loop, srv);
     weft_close(srv->lfd);
     printf("served %lu connections, %lu commands; closing %u still open\n",
            atomic_load(&srv->conns), atomic_load(&srv->commands), atomic_load(&srv->open_conns));
@@ -149,10 +154,6 @@ int main(int argc, char **argv)
         return 2;
     }
     struct server srv = {.port = argc > 1 ? argv[1] : "7777", .host = argc > 2 ? argv[2] : NULL};
-    srv.sigfd = serve_signals_open();
-    if (srv.sigfd < 0)
-        return EXIT_FAILURE;
     int rc = weft_run(main_task, &srv);
-    close(srv.sigfd);
     return demo_exit("line_server", rc);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* What the server demos of the second round share (udp_echo, unix_service,
- * tcp_proxy, line_server): SIGINT/SIGTERM read from a signalfd by a task
- * that then cancels the server's main loop, and the port a socket got.
+ * tcp_proxy, line_server): SIGINT/SIGTERM read by a task (from a signalfd,
+ * or with weft_signal_wait) that then cancels the server's main loop, and
+ * the port a socket got.
  * Header-only, like demo.h. */
 #ifndef WEFT_DEMO_SERVE_H
 #define WEFT_DEMO_SERVE_H
@@ -69,6 +70,68 @@ static inline int serve_until_signal(int sigfd, weft_fn loop, void *arg)
         return rc;
     }
     int rc = weft_join(w.loop);
+    weft_cancel(watcher);
+    weft_join(watcher);
+    return rc == -ECANCELED ? 0 : rc;
+}
+
+/* The same with weft_signal_wait instead of a signalfd: no mask to set in
+ * main. serve_signals_arm() has weft catch SIGINT and SIGTERM from now on
+ * (a wait under an expired deadline scope: a signal sent before the real
+ * wait is kept pending), so call it before telling the world the server
+ * is up; it also ignores SIGPIPE. Task only; 0 or a negative errno. */
+static inline void serve_signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+static inline int serve_signals_arm(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    serve_signal_set(&set);
+    weft_deadline d;
+    int rc = weft_deadline_enter(&d, 0);
+    if (rc < 0)
+        return rc;
+    rc = weft_signal_wait(&set);
+    weft_deadline_leave(&d);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* A task body: waits for SIGINT or SIGTERM, says so, cancels the loop. */
+static inline int serve_wait_signals(void *arg)
+{
+    weft_task *loop = arg;
+    sigset_t set;
+    serve_signal_set(&set);
+    int sig = weft_signal_wait(&set);
+    if (sig > 0) {
+        printf("got %s, shutting down\n", strsignal(sig));
+        fflush(stdout);
+    }
+    weft_cancel(loop);
+    return sig < 0 ? sig : 0;
+}
+
+/* Runs loop(arg) as a task until it returns or SIGINT/SIGTERM cancels it
+ * (call serve_signals_arm first); its status, -ECANCELED (the signal) as
+ * 0. Task only. */
+static inline int serve_until_signal_wait(weft_fn loop, void *arg)
+{
+    weft_task *t = weft_spawn(loop, arg);
+    if (!t)
+        return -errno;
+    weft_task *watcher = weft_spawn(serve_wait_signals, t);
+    if (!watcher) {
+        int rc = -errno;
+        weft_cancel(t);
+        weft_join(t);
+        return rc;
+    }
+    int rc = weft_join(t);
     weft_cancel(watcher);
     weft_join(watcher);
     return rc == -ECANCELED ? 0 : rc;

@@ -24,7 +24,7 @@
 struct proxy {
     const char *host, *port, *target_host, *target_port;
     int64_t idle_ns;
-    int lfd, sigfd;
+    int lfd;
     atomic_ulong conns, idle_closed;
     atomic_ullong bytes_up, bytes_down;
     atomic_uint open_conns;
@@ -115,13 +115,17 @@ static int accept_loop(void *arg)
 static int main_task(void *arg)
 {
     struct proxy *px = arg;
+    /* Before the "listening" line: a SIGINT sent once it shows is ours. */
+    int rc = serve_signals_arm();
+    if (rc < 0)
+        return rc;
     px->lfd = weft_tcp_listen(px->host, px->port, 0);
     if (px->lfd < 0)
         return px->lfd;
     printf("tcp proxy listening on port %u (pid %d) for %s:%s; Ctrl-C stops it\n",
            serve_port(px->lfd), (int)getpid(), px->target_host, px->target_port);
     fflush(stdout);
-    int rc = serve_until_signal(px->sigfd, accept_loop, px);
+    rc = serve_until_signal_wait(accept_loop, px);
     weft_close(px->lfd);
     printf("served %lu connections (%lu closed idle), %llu bytes up, %llu down; closing %u "
            "still open\n",
@@ -147,10 +151,6 @@ int main(int argc, char **argv)
         }
         px.idle_ns = (int64_t)(s * 1e9);
     }
-    px.sigfd = serve_signals_open();
-    if (px.sigfd < 0)
-        return EXIT_FAILURE;
     int rc = weft_run(main_task, &px);
-    close(px.sigfd);
     return demo_exit("tcp_proxy", rc);
 }

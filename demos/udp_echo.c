@@ -22,7 +22,7 @@
 
 struct server {
     const char *host, *port;
-    int fd, sigfd;
+    int fd;
     unsigned long datagrams, bytes;
 };
 
@@ -48,13 +48,17 @@ static int echo_loop(void *arg)
 static int server_main(void *arg)
 {
     struct server *srv = arg;
+    /* Before the "listening" line: a SIGINT sent once it shows is ours. */
+    int rc = serve_signals_arm();
+    if (rc < 0)
+        return rc;
     srv->fd = weft_udp_bind(srv->host, srv->port);
     if (srv->fd < 0)
         return srv->fd;
     printf("udp echo server listening on port %u (pid %d); Ctrl-C stops it\n",
            serve_port(srv->fd), (int)getpid());
     fflush(stdout);
-    int rc = serve_until_signal(srv->sigfd, echo_loop, srv);
+    rc = serve_until_signal_wait(echo_loop, srv);
     weft_close(srv->fd);
     printf("served %lu datagrams, %lu bytes\n", srv->datagrams, srv->bytes);
     return rc;
@@ -136,10 +140,6 @@ int main(int argc, char **argv)
         return 2;
     }
     struct server srv = {.port = argc > 1 ? argv[1] : "9999", .host = argc > 2 ? argv[2] : NULL};
-    srv.sigfd = serve_signals_open();
-    if (srv.sigfd < 0)
-        return EXIT_FAILURE;
     int rc = weft_run(server_main, &srv);
-    close(srv.sigfd);
     return demo_exit("udp_echo", rc);
 }

@@ -25,7 +25,7 @@
 
 struct service {
     const char *path;
-    int lfd, sigfd;
+    int lfd;
     atomic_ulong clients, lines;
 };
 
@@ -101,12 +101,16 @@ static int accept_loop(void *arg)
 static int server_main(void *arg)
 {
     struct service *svc = arg;
+    /* Before the "listening" line: a SIGINT sent once it shows is ours. */
+    int rc = serve_signals_arm();
+    if (rc < 0)
+        return rc;
     svc->lfd = weft_unix_listen(svc->path, 0);
     if (svc->lfd < 0)
         return svc->lfd;
     printf("unix service listening on %s (pid %d); Ctrl-C stops it\n", svc->path, (int)getpid());
     fflush(stdout);
-    int rc = serve_until_signal(svc->sigfd, accept_loop, svc);
+    rc = serve_until_signal_wait(accept_loop, svc);
     weft_close(svc->lfd);
     if (svc->path[0] != '@')
         unlink(svc->path);
@@ -161,10 +165,6 @@ int main(int argc, char **argv)
         return 2;
     }
     struct service svc = {.path = argv[1]};
-    svc.sigfd = serve_signals_open();
-    if (svc.sigfd < 0)
-        return EXIT_FAILURE;
     int rc = weft_run(server_main, &svc);
-    close(svc.sigfd);
     return demo_exit("unix_service", rc);
 }

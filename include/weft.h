@@ -19,5 +19,6 @@
 #include "weft/chan.h"
 #include "weft/gen.h"
 #include "weft/diag.h"
+#include "weft/signals.h"
 
 #endif /* WEFT_H */

@@ -69,7 +69,8 @@ lib_libweft_core_la_SOURCES = \
 	lib/sync.c \
 	lib/chan.c \
 	lib/gen.c \
-	lib/error.c
+	lib/error.c \
+	lib/signal.c
 
 # libtool's version rules: C:R:A. Change of code only: R++. Interfaces added:
 # C++, R=0, A++. Interfaces removed or changed: C++, R=0, A=0.
@@ -90,4 +91,5 @@ weftinclude_HEADERS += \
 	include/weft/sync.h \
 	include/weft/chan.h \
 	include/weft/gen.h \
-	include/weft/diag.h
+	include/weft/diag.h \
+	include/weft/signals.h

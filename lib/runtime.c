@@ -302,6 +302,8 @@ void weft_runtime_free(weft_runtime *rt)
     }
     rt->sealed = true; /* holds are refused from now on */
     pthread_mutex_unlock(&rt->close_lock);
+    /* No task waits on a signal any more (or ever will run again). */
+    weft__signal_runtime_stop(rt);
     atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
     weft__workers_wake_all(rt);
     for (unsigned i = 0; i < rt->n_workers; i++)

@@ -133,6 +133,12 @@ tests_abi_headers_cxx_LDADD = lib/libweft.la
 tests_abi_version_test_SOURCES = tests/abi/version_test.c
 tests_abi_version_test_LDADD = lib/libweft.la
 
+# signal: weft_signal_wait (masks, pending, waking, dispositions, runtimes).
+check_PROGRAMS += tests/api/signal_test
+tests_api_signal_test_SOURCES = tests/api/signal_test.c
+tests_api_signal_test_CFLAGS = $(tests_api_cflags)
+tests_api_signal_test_LDADD = $(tests_api_ldadd) -lpthread
+
 # misuse: the bad-input sweep over every public function.
 check_PROGRAMS += tests/api/misuse_test
 tests_api_misuse_test_SOURCES = tests/api/misuse_test.c

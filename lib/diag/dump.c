@@ -1028,6 +1028,12 @@ static int parse_signal(const char *s)
     return 0;
 }
 
+int weft__dump_signal_number(void)
+{
+    const char *env = getenv("WEFT_DUMP_SIGNAL");
+    return env && *env ? parse_signal(env) : 0;
+}
+
 int weft__dump_signal_start(struct weft_runtime *rt)
 {
     const char *env = getenv("WEFT_DUMP_SIGNAL");

@@ -333,6 +333,8 @@ struct weft_runtime {
     struct task_quarantine *quarantine; /* sanitizer builds (taskmem.c) */
     unsigned blocking_max;
     struct exec_pool *pool;     /* blocking pool (exec/pool.c) */
+    struct sigrt *signals;      /* signal.c: made by the first
+                                   weft_signal_wait; its lock */
 };
 
 /* A plain thread waiting for a task (weft_runtime_block_on). */
@@ -483,6 +485,14 @@ int weft__dump_signal_start(struct weft_runtime *rt);
 /* Unregisters rt (waits for a dump of it in progress); no-op when it was
  * not registered. */
 void weft__dump_signal_stop(struct weft_runtime *rt);
+/* The signal WEFT_DUMP_SIGNAL names, or 0 (unset or invalid). */
+int weft__dump_signal_number(void);
+
+/* ---- signal.c ---- */
+
+/* Called by weft_runtime_free once rt's tasks have ended: forgets rt's
+ * signal waits and restores the dispositions no other runtime needs. */
+void weft__signal_runtime_stop(struct weft_runtime *rt);
 
 /* Prints the one slow-task line to stderr. */
 void weft__slow_report(struct weft_runtime *rt, unsigned worker, uint64_t id, const char *name,

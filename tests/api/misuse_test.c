@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -195,6 +196,12 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_EQ(weft_gen_next(NULL, NULL), -EPERM);
     TRY_EQ(weft_gen_close(NULL), -EPERM);
     TRY_EQ(weft_gen_yield(NULL, NULL), -EPERM);
+    TRY_EQ(weft_signal_wait(NULL), -EPERM);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    TRY_EQ(weft_signal_wait(&sigs), -EPERM);
+    sigaddset(&sigs, SIGKILL);
+    TRY_EQ(weft_signal_wait(&sigs), -EPERM);
     TRY_NULL(weft_spawn(ret7, NULL), EPERM);
     TRY_NULL(weft_spawn(NULL, NULL), EPERM);
     TRY_NULL(weft_group_new(), EPERM);
@@ -342,6 +349,21 @@ static int tasks_body(void *arg)
     TRY_EQ(weft_run_blocking_ex(NULL, NULL, noop_cancel), -EINVAL);
     TRY_EQ(weft_run_blocking_ex(ret7, NULL, NULL), 7);
     TRY_EQ(weft_run_blocking_ex(ret7, NULL, noop_cancel), 7);
+    /* Refused sets, which arm nothing. */
+    sigset_t sigs;
+    TRY_EQ(weft_signal_wait(NULL), -EINVAL);
+    sigemptyset(&sigs);
+    TRY_EQ(weft_signal_wait(&sigs), -EINVAL);
+    sigaddset(&sigs, SIGKILL);
+    TRY_EQ(weft_signal_wait(&sigs), -EINVAL);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGSTOP);
+    TRY_EQ(weft_signal_wait(&sigs), -EINVAL);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGSEGV);
+    TRY_EQ(weft_signal_wait(&sigs), -EINVAL);
+    sigfillset(&sigs);
+    TRY_EQ(weft_signal_wait(&sigs), -EINVAL);
     TRY_EQ(weft_sleep(0), 0);
     TRY_EQ(weft_sleep(-1), 0);
     TRY_EQ(weft_sleep(INT64_MIN), 0);
