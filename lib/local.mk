@@ -68,6 +68,7 @@ lib_libweft_core_la_SOURCES = \
 	lib/prim.h \
 	lib/sync.c \
 	lib/chan.c \
+	lib/select.h \
 	lib/gen.c \
 	lib/error.c
 

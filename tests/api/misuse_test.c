@@ -233,6 +233,9 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_VOID(weft_event_free(NULL));
     TRY_EQ(weft_chan_send(NULL, buf), -EINVAL);
     TRY_EQ(weft_chan_recv(NULL, buf), -EINVAL);
+    TRY_EQ(weft_chan_try_send(NULL, buf), -EINVAL);
+    TRY_EQ(weft_chan_try_recv(NULL, buf), -EINVAL);
+    TRY_EQ(weft_chan_len(NULL), 0);
     TRY_VOID(weft_chan_close(NULL));
     TRY_VOID(weft_chan_free(NULL));
     TRY_EQ(weft_now() > 0, 1);
@@ -722,8 +725,14 @@ static int sync_body(void *arg)
     int v = 3;
     TRY_EQ(weft_chan_send(c, NULL), -EINVAL);
     TRY_EQ(weft_chan_recv(c, NULL), -EINVAL);
+    TRY_EQ(weft_chan_try_send(c, NULL), -EINVAL);
+    TRY_EQ(weft_chan_try_recv(c, NULL), -EINVAL);
+    TRY_EQ(weft_chan_try_recv(c, &v), -EAGAIN);
     TRY_EQ(weft_chan_send(c, &v), 0);
+    TRY_EQ(weft_chan_try_send(c, &v), -EAGAIN);
+    TRY_EQ(weft_chan_len(c), 1);
     TRY_VOID(weft_chan_close(c));
+    TRY_EQ(weft_chan_try_send(c, &v), -EPIPE);
     TRY_VOID(weft_chan_close(c)); /* idempotent */
     TRY_EQ(weft_chan_send(c, &v), -EPIPE);
     v = 0;
