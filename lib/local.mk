@@ -69,6 +69,7 @@ lib_libweft_core_la_SOURCES = \
 	lib/sync.c \
 	lib/chan.c \
 	lib/select.h \
+	lib/select.c \
 	lib/gen.c \
 	lib/error.c
 
@@ -90,5 +91,6 @@ weftinclude_HEADERS += \
 	include/weft/io.h \
 	include/weft/sync.h \
 	include/weft/chan.h \
+	include/weft/select.h \
 	include/weft/gen.h \
 	include/weft/diag.h

@@ -11,8 +11,8 @@
  * completed, or is completing, another case) and tries the next one. The
  * other cases (event, fd, task) hand nothing over: their wakers only wake
  * the selector, which looks again. */
-#ifndef WEFT_SELECT_H
-#define WEFT_SELECT_H
+#ifndef WEFT_LIB_SELECT_H
+#define WEFT_LIB_SELECT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -59,6 +59,24 @@ static inline bool weft__sel_claim(struct sel_rec *s, int index)
                                                    memory_order_acq_rel, memory_order_acquire);
 }
 
+/* ---- sync.c: events ---- */
+struct weft_event;
+struct waiter;
+/* Queues w (task self) on e unless e is set (then false, nothing queued).
+ * Counts as a caller inside e's waits until the withdrawal. */
+bool weft__event_sel_enqueue(struct weft_event *e, struct waiter *w, struct weft_task *self);
+/* Takes w off e (unless set() did) and leaves e (freeing it if it was
+ * freed meanwhile and we were the last inside). */
+void weft__event_sel_withdraw(struct weft_event *e, struct waiter *w);
+
+/* ---- io.c: descriptors ---- */
+struct fd_state;
+struct fd_snap;
+/* Readiness of fd for events (WEFT_READABLE/WRITABLE) now: the ready mask
+ * (> 0), 0, or a negative errno; *sp and *snap are set for a later
+ * weft__reactor_sel_enqueue whenever it returns 0. */
+int weft__fd_sel_look(int fd, int events, struct fd_state **sp, struct fd_snap *snap);
+
 /* ---- chan.c ---- */
 struct weft_chan;
 void weft__chan_lock(struct weft_chan *c);
@@ -77,4 +95,4 @@ void weft__chan_withdraw(struct weft_chan *c, struct chan_waiter *w);
 /* Waits until the waker that handed w a result is done with it. */
 void weft__chan_settle(struct chan_waiter *w);
 
-#endif /* WEFT_SELECT_H */
+#endif /* WEFT_LIB_SELECT_H */

@@ -61,6 +61,10 @@ tests_api_chan_test_SOURCES = tests/api/chan_test.c
 tests_api_chan_test_CFLAGS = $(tests_api_cflags)
 tests_api_chan_test_LDADD = $(tests_api_ldadd)
 tests_api_gen_test_SOURCES = tests/api/gen_test.c
+check_PROGRAMS += tests/api/select_test
+tests_api_select_test_SOURCES = tests/api/select_test.c
+tests_api_select_test_CFLAGS = $(tests_api_cflags)
+tests_api_select_test_LDADD = $(tests_api_ldadd) -lpthread
 tests_api_gen_test_CFLAGS = $(tests_api_cflags)
 tests_api_gen_test_LDADD = $(tests_api_ldadd)
 
