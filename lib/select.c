@@ -199,15 +199,21 @@ static int enqueue_other(weft_sel *c, struct weft_task *self)
     return QUEUED;
 }
 
-static void withdraw_other(weft_sel *c)
+/* Withdraws c's waiter if it has one queued. True when that was a task
+ * case whose end woke it: the case is then complete (c->result set), and
+ * nothing may look at the task again (its joiner may have freed it). */
+static bool withdraw_other(weft_sel *c)
 {
     if (c->weft__state != SEL_QUEUED)
-        return;
+        return false;
     c->weft__state = SEL_IDLE;
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
     case SEL_TASK:
-        weft__task_end_withdraw(&st->end);
+        if (weft__task_end_withdraw(&st->end)) {
+            c->result = st->end.status;
+            return true;
+        }
         break;
     case SEL_EVENT:
         weft__event_sel_withdraw(c->weft__obj, &st->event);
@@ -216,6 +222,7 @@ static void withdraw_other(weft_sel *c)
         weft__reactor_sel_withdraw(st->fd.s, &st->fd.w);
         break;
     }
+    return false;
 }
 
 /* Locks every channel of cases once, in ascending address order. */
@@ -348,8 +355,14 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_
             }
         }
     }
-    for (size_t i = 0; i < n; i++)
-        withdraw_other(&cases[i]);
+    /* A task case whose end woke us is complete (taken in look order,
+     * so that several at once are chosen uniformly), unless a channel
+     * case already is. */
+    for (size_t k = 0; k < n; k++) {
+        unsigned i = cases[k].weft__order;
+        if (withdraw_other(&cases[i]) && done < 0)
+            done = (int)i;
+    }
     return done;
 }
 

@@ -25,6 +25,25 @@ static unsigned workers_of(int i)
     return w[i % 3];
 }
 
+/* How many tasks of the calling task's runtime are parked on `what`, as
+ * weft_runtime_dump names the wait. */
+static int n_parked_on(const char *what)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    weft_runtime_dump(weft_runtime_current(), f);
+    fclose(f);
+    char pat[64];
+    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
+    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
+        n += p[k] == '\n' || p[k] == ',' || p[k] == ' ';
+    free(buf);
+    return n;
+}
+
 /* --- each case kind, ready at once ------------------------------------- */
 
 static int ret_n(void *arg) { return (int)(intptr_t)arg; }
@@ -598,6 +617,13 @@ static int sleeper(void *arg)
     return 31;
 }
 
+static int long_sleeper(void *arg)
+{
+    (void)arg;
+    weft_sleep(WEFT_MSEC(100));
+    return 31;
+}
+
 static int task_selector(void *arg)
 {
     struct joined *j = arg;
@@ -637,12 +663,15 @@ static int joined_main(void *arg)
 static int join_beside_main(void *arg)
 {
     (void)arg;
-    weft_task *t = weft_spawn(sleeper, NULL);
+    weft_task *t = weft_spawn(long_sleeper, NULL);
     HREQUIRE(t != NULL, -ENOMEM);
     struct joined j = {.t = t, .rc = 1};
     weft_task *s = weft_spawn(task_selector, &j);
     HREQUIRE(s != NULL, -ENOMEM);
-    weft_yield();
+    /* The join below frees t once it ends: the select must be waiting by
+     * then (it then learns the end from its waiter, never from t). */
+    HYIELD_UNTIL(n_parked_on("select") >= 1);
+    HCHECK(!weft_task_done(t));
     HCHECK_INT_EQ(weft_join(t), 31); /* the select does not take the join */
     HCHECK_INT_EQ(weft_join(s), 0);
     HCHECK_INT_EQ(j.rc, 0);
