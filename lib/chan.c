@@ -259,7 +259,10 @@ static int wait_thread(struct weft_chan *c, struct list *q, struct chan_waiter *
 static WEFT__NOINLINE int wait_on(struct weft_chan *c, struct list *q, void *data,
                                   struct weft_task *self, const char *what)
 {
-    struct chan_waiter w = {.data = data};
+    /* Not zeroed whole: wait_task and wait_thread set the rest. */
+    struct chan_waiter w;
+    w.data = data;
+    w.sel = NULL;
     return self ? wait_task(c, q, &w, self, what) : wait_thread(c, q, &w);
 }
 
@@ -308,12 +311,13 @@ int weft_chan_recv(weft_chan *c, void *elem)
             return rc;
     }
     spin_lock(&c->lock);
-    struct chan_waiter *s;
+    /* Whichever branch below runs, a waiting sender is served (claimed
+     * here, if it is a select's clause). */
+    struct chan_waiter *s = take_waiter(&c->sendq);
     if (c->len > 0) {
         copy_elem(c, elem, slot(c, 0));
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
         c->len--;
-        s = take_waiter(&c->sendq);
         if (!s) {
             spin_unlock(&c->lock);
             return 0;
@@ -322,7 +326,7 @@ int weft_chan_recv(weft_chan *c, void *elem)
          * the freed slot, at the tail. */
         copy_elem(c, slot(c, c->len), s->data);
         c->len++;
-    } else if ((s = take_waiter(&c->sendq)) != NULL) {
+    } else if (s) {
         /* Rendezvous: take the element straight from the sender. */
         copy_elem(c, elem, s->data);
     }
