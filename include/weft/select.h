@@ -38,9 +38,12 @@ WEFT_API weft_sel weft_sel_recv(weft_chan *c, void *elem);
 /* Sends elem on c (copied when the case completes; on a rendezvous
  * channel, by handing it to a receiver). result: 0, or -EPIPE (closed). */
 WEFT_API weft_sel weft_sel_send(weft_chan *c, const void *elem);
-/* Ready once t has ended; joins nothing (the handle stays the caller's,
- * and another task may join t meanwhile only if the caller's handle keeps
- * t alive). result: t's status. */
+/* Ready once t has ended; joins nothing (the handle stays its owner's).
+ * Any number of selects and weft_wait_any may wait on t at once, each
+ * seeing its end at once, and one task may join t meanwhile: t must be
+ * valid when weft_select is called, and a select that is waiting learns
+ * the end (and the status) from its own waiter, so a join beside it may
+ * free t. result: t's status. */
 WEFT_API weft_sel weft_sel_task(weft_task *t);
 /* Ready while e is set. result: 0. */
 WEFT_API weft_sel weft_sel_event(weft_event *e);
