@@ -48,10 +48,11 @@ struct chan_waiter {
 };
 
 /* Claims s for case index; false when another case (or the selector's
- * giving up) got there first. acq_rel: the winner's CAS is ordered after
- * the claims' earlier failures are settled; the hand-off itself is
- * published by the chan_waiter's woken store (release), which the
- * selector waits for (acquire) after seeing a winner. */
+ * giving up) got there first. acq_rel: pairs with the other claims and
+ * with the selector's CAS to WEFT__SEL_CLOSED (all RMWs of winner, so one
+ * wins and the rest read its index); the hand-off itself is published by
+ * the chan_waiter's woken store (release), which the selector waits for
+ * (acquire, weft__chan_settle) after reading a winner. */
 static inline bool weft__sel_claim(struct sel_rec *s, int index)
 {
     int open = WEFT__SEL_OPEN;
