@@ -344,8 +344,11 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_
                                                              memory_order_acq_rel,
                                                              memory_order_acquire))
                     done = open;
+                /* The winner's clause needs no withdrawal: whoever wins a
+                 * claim takes the waiter off its queue and hands it a
+                 * result (every take_waiter caller does). */
                 for (size_t i = 0; i < n; i++)
-                    if (is_chan(&cases[i]))
+                    if (is_chan(&cases[i]) && (int)i != done)
                         weft__chan_withdraw(cases[i].weft__obj, &store_of(&cases[i])->chan);
                 if (done >= 0) {
                     struct chan_waiter *w = &store_of(&cases[done])->chan;
