@@ -212,6 +212,67 @@ START_TEST(each_kind_wakes_a_waiting_select)
 }
 END_TEST
 
+/* On a rendezvous channel: a select's receive takes from a sender that
+ * is already blocked, and a select's send hands to a receiver that is
+ * already blocked (each partner waiting first, for sure). */
+struct blocked {
+    weft_chan *c;
+    int v, rc;
+};
+
+static int blocked_sender(void *arg)
+{
+    struct blocked *b = arg;
+    b->rc = weft_chan_send(b->c, &b->v);
+    return 0;
+}
+
+static int blocked_receiver(void *arg)
+{
+    struct blocked *b = arg;
+    b->rc = weft_chan_recv(b->c, &b->v);
+    return 0;
+}
+
+static int blocked_partner_main(void *arg)
+{
+    (void)arg;
+    weft_chan *idle = weft_chan_new(sizeof(int), 0);
+    struct blocked b = {.c = weft_chan_new(sizeof(int), 0), .v = 8, .rc = 1};
+    HREQUIRE(idle && b.c, -ENOMEM);
+    weft_task *t = weft_spawn(blocked_sender, &b);
+    HREQUIRE(t != NULL, -ENOMEM);
+    HYIELD_UNTIL(n_parked_on("chan send") >= 1);
+    int got = 0;
+    weft_sel r[] = {weft_sel_recv(idle, &got), weft_sel_recv(b.c, &got)};
+    HCHECK_INT_EQ(weft_select(r, 2, 0), 1); /* ready: "only look" finds it */
+    HCHECK_INT_EQ(got, 8);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(b.rc, 0);
+
+    b.v = 0;
+    b.rc = 1;
+    t = weft_spawn(blocked_receiver, &b);
+    HREQUIRE(t != NULL, -ENOMEM);
+    HYIELD_UNTIL(n_parked_on("chan recv") >= 1);
+    int out = 9;
+    weft_sel w[] = {weft_sel_recv(idle, &got), weft_sel_send(b.c, &out)};
+    HCHECK_INT_EQ(weft_select(w, 2, -1), 1);
+    HCHECK_INT_EQ(w[1].result, 0);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(b.rc, 0);
+    HCHECK_INT_EQ(b.v, 9);
+    weft_chan_free(b.c);
+    weft_chan_free(idle);
+    return 0;
+}
+
+START_TEST(rendezvous_with_a_partner_already_blocked)
+{
+    ck_assert_int_eq(harness_run(workers_of(_i), blocked_partner_main, NULL), 0);
+}
+END_TEST
+
 /* --- fairness ---------------------------------------------------------- */
 
 enum { FAIR_N = 10000 };
@@ -749,6 +810,7 @@ Suite *test_suite(void)
 
     tc = harness_tcase(s, "partners", 120);
     tcase_add_loop_test(tc, plain_thread_senders_across_workers, 0, 9);
+    tcase_add_loop_test(tc, rendezvous_with_a_partner_already_blocked, 0, 3);
     tcase_add_loop_test(tc, two_selects_meet_on_a_rendezvous_channel, 0, 3);
     tcase_add_loop_test(tc, same_channel_in_several_cases, 0, 3);
     tcase_add_loop_test(tc, many_selects_on_a_task_another_joins, 0, 3);
