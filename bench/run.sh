@@ -18,7 +18,7 @@ set -u
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 BIN=""
 RUNS=1
-BENCHES="skynet,spawn_join,yield,pingpong,timers,idle_memory,blocking_executor,udp_echo,file_read"
+BENCHES="skynet,spawn_join,yield,pingpong,select,timers,idle_memory,blocking_executor,udp_echo,file_read"
 PEERS=0
 PEERS_DIR=${PEERS_DIR:-$SRCDIR/../shared/peers}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-90}
@@ -54,6 +54,7 @@ n_for() { # the N of a workload, from the environment or empty (default)
         spawn_join) echo "${SPAWN_JOIN_N:-}" ;;
         yield) echo "${YIELD_N:-}" ;;
         pingpong) echo "${PINGPONG_N:-}" ;;
+        select) echo "${SELECT_N:-}" ;;
         timers) echo "${TIMERS_N:-}" ;;
         idle_memory) echo "${IDLE_MEMORY_N:-}" ;;
         blocking_executor) echo "${BLOCKING_EXECUTOR_N:-}" ;;
@@ -66,7 +67,7 @@ metric_for() { # the headline key of a workload
     case "$1" in
         skynet|timers) echo seconds ;;
         spawn_join) echo ns_per_task ;;
-        yield|pingpong) echo ns_per_op ;;
+        yield|pingpong|select) echo ns_per_op ;;
         idle_memory) echo per_task_kib ;;
         blocking_executor) echo ops_per_s ;;
         udp_echo) echo datagrams_per_s ;;

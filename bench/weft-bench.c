@@ -298,6 +298,67 @@ static int bench_pingpong(void *arg)
     return err;
 }
 
+/* ------------------------------------------------------------- select */
+
+struct select_feed {
+    weft_chan *c;
+    int64_t n;
+};
+
+/* Sends 0..n-1 on c, then closes it. */
+static int select_feeder(void *arg)
+{
+    struct select_feed *f = arg;
+    for (int64_t i = 0; i < f->n; i++) {
+        int r = weft_chan_send(f->c, &i);
+        if (r != 0)
+            return r;
+    }
+    weft_chan_close(f->c);
+    return 0;
+}
+
+/* N selects over two rendezvous channels, one of which a sender task
+ * keeps ready (Go's select over two unbuffered channels, one fed by a
+ * goroutine); ns per select, each completing one receive. */
+static int bench_select(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    weft_chan *quiet = weft_chan_new(sizeof(int64_t), 0);
+    struct select_feed f = {.c = weft_chan_new(sizeof(int64_t), 0), .n = n};
+    if (quiet == NULL || f.c == NULL) {
+        weft_chan_free(quiet);
+        weft_chan_free(f.c);
+        return -ENOMEM;
+    }
+    weft_task *feeder = weft_spawn(select_feeder, &f);
+    if (feeder == NULL) {
+        int err = -errno;
+        weft_chan_free(quiet);
+        weft_chan_free(f.c);
+        return err;
+    }
+    int err = 0;
+    int64_t v = 0, sum = 0, got = 0;
+    int64_t start = now_ns();
+    for (int64_t i = 0; i < n && err == 0; i++) {
+        weft_sel cs[2] = {weft_sel_recv(quiet, &v), weft_sel_recv(f.c, &v)};
+        int k = weft_select(cs, 2, -1);
+        if (k != 1 || cs[1].result != 0)
+            err = k < 0 ? k : -EIO;
+        sum += v;
+        got++;
+    }
+    double secs = seconds_since(start);
+    weft_chan_close(f.c);
+    first_error(&err, weft_join(feeder));
+    weft_chan_free(quiet);
+    weft_chan_free(f.c);
+    emit("select", n, secs, "\"ns_per_op\":%.1f,\"ok\":%s", secs * 1e9 / (double)n,
+         json_bool(err == 0 && got == n && sum == n * (n - 1) / 2));
+    return err;
+}
+
 /* ------------------------------------------------------------- timers */
 
 /* splitmix64, seed 42: the peers' sequence of sleep durations. */
@@ -1134,6 +1195,7 @@ static const struct micro micros[] = {
     {"spawn_join", bench_spawn_join, 1000000, 1},
     {"yield", bench_yield, 1000000, 1},
     {"pingpong", bench_pingpong, 1000000, 1},
+    {"select", bench_select, 1000000, 1},
     {"timers", bench_timers, 100000, 1},
     {"idle_memory", bench_idle_memory, 100000, 1},
     {"blocking_executor", bench_blocking_executor, 100000, BLOCKING_CONCURRENCY},
@@ -1145,7 +1207,7 @@ static const struct micro micros[] = {
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: weft-bench skynet [N] | spawn_join [N] | yield [N] | pingpong [N]\n"
+    fprintf(stderr, "usage: weft-bench skynet [N] | spawn_join [N] | yield [N] | pingpong [N] | select [N]\n"
                     "                  | timers [N] | idle_memory [N] | blocking_executor [N]\n"
                     "                  | dump_cost [N] | idle_cost [WORKERS] | udp_echo [N] | file_read [N]\n"
                     "                  | echo_server PORT | http_server PORT\n");

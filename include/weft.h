@@ -17,6 +17,7 @@
 #include "weft/io.h"
 #include "weft/sync.h"
 #include "weft/chan.h"
+#include "weft/select.h"
 #include "weft/gen.h"
 #include "weft/diag.h"
 #include "weft/signals.h"

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "sched/sched.h"
+#include "select.h"
 #include "util/list.h"
 #include "util/spin.h"
 
@@ -26,23 +27,12 @@ struct thread_park {
     pthread_cond_t cond;
 };
 
-/* A blocked sender or receiver, on its own stack. A waker hands it a
- * result under the channel lock (is_handed) and wakes it after unlocking
- * (woken), so that no wake-up system call runs under the spinlock. */
-struct chan_waiter {
-    struct list link;           /* in sendq/recvq (lock), then in the
-                                   waker's list of wakes to do */
-    struct weft_task *task;     /* NULL for a plain thread */
-    struct thread_park *thread; /* a plain thread's wake-up */
-    void *data;                 /* sender: its element; receiver: its buffer */
-    int result;                 /* 0 or -EPIPE; written before is_handed */
-    bool is_handed;             /* taken off the queue with a result; lock */
-    _Atomic int woken;          /* the waker is done with us for good */
-};
-
 /* Invariants (under lock): receivers wait only while the ring is empty;
  * senders wait only while it is full (always, for cap 0); so at most one
- * of the queues is non-empty. */
+ * of the queues is non-empty, except on a rendezvous channel where one
+ * select waits to send and to receive. A queue may also hold waiters of
+ * selects that have completed another case and not yet withdrawn: every
+ * taker skips and removes those (take_waiter), so they never count. */
 struct weft_chan {
     struct spin lock;
     bool is_closed;
@@ -120,6 +110,29 @@ static inline struct chan_waiter *first_waiter(struct list *q)
     return list_empty(q) ? NULL : weft__container_of(q->next, struct chan_waiter, link);
 }
 
+/* The first waiter of q that may be handed something, lock held: a
+ * select's clause only once its claim is won; the clauses of selects that
+ * completed another case are removed on the way (their selector's later
+ * withdrawal then finds them unlinked). */
+static WEFT__NOINLINE struct chan_waiter *take_waiter_slow(struct list *q)
+{
+    struct chan_waiter *w;
+    while ((w = first_waiter(q)) != NULL) {
+        if (!w->sel || weft__sel_claim(w->sel, w->index))
+            return w;
+        list_remove(&w->link);
+    }
+    return NULL;
+}
+
+static inline struct chan_waiter *take_waiter(struct list *q)
+{
+    struct chan_waiter *w = first_waiter(q);
+    if (WEFT__LIKELY(!w || !w->sel))
+        return w;
+    return take_waiter_slow(q);
+}
+
 /* Takes w off its queue with result, lock held; the wake-up itself is
  * queued on `wakes` and done by flush_wakes after the unlock. */
 static inline void hand(struct chan_waiter *w, int result, struct list *wakes)
@@ -133,7 +146,7 @@ static inline void hand(struct chan_waiter *w, int result, struct list *wakes)
 static void hand_all(struct list *q, int result, struct list *wakes)
 {
     struct chan_waiter *w;
-    while ((w = first_waiter(q)) != NULL)
+    while ((w = take_waiter(q)) != NULL)
         hand(w, result, wakes);
 }
 
@@ -246,7 +259,10 @@ static int wait_thread(struct weft_chan *c, struct list *q, struct chan_waiter *
 static WEFT__NOINLINE int wait_on(struct weft_chan *c, struct list *q, void *data,
                                   struct weft_task *self, const char *what)
 {
-    struct chan_waiter w = {.data = data};
+    /* Not zeroed whole: wait_task and wait_thread set the rest. */
+    struct chan_waiter w;
+    w.data = data;
+    w.sel = NULL;
     return self ? wait_task(c, q, &w, self, what) : wait_thread(c, q, &w);
 }
 
@@ -265,7 +281,7 @@ int weft_chan_send(weft_chan *c, const void *elem)
         spin_unlock(&c->lock);
         return -EPIPE;
     }
-    struct chan_waiter *r = first_waiter(&c->recvq);
+    struct chan_waiter *r = take_waiter(&c->recvq);
     if (r) {
         /* A receiver waits, so the ring is empty: hand over directly. */
         copy_elem(c, r->data, elem);
@@ -295,7 +311,9 @@ int weft_chan_recv(weft_chan *c, void *elem)
             return rc;
     }
     spin_lock(&c->lock);
-    struct chan_waiter *s = first_waiter(&c->sendq);
+    /* Whichever branch below runs, a waiting sender is served (claimed
+     * here, if it is a select's clause). */
+    struct chan_waiter *s = take_waiter(&c->sendq);
     if (c->len > 0) {
         copy_elem(c, elem, slot(c, 0));
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
@@ -325,17 +343,130 @@ int weft_chan_recv(weft_chan *c, void *elem)
     return wait_on(c, &c->recvq, elem, self, "chan recv");
 }
 
+/* The non-waiting core of send (is_send) and receive, lock held: 0 or
+ * -EPIPE when done, -EAGAIN when the call would wait. Any waiter handed
+ * the other side goes on wakes. The same FIFO rules as send and recv: a
+ * send goes to the first waiting receiver before the ring (which is
+ * empty while one waits), a receive refills the ring from the first
+ * waiting sender. */
+int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes)
+{
+    struct chan_waiter *w;
+    if (is_send) {
+        if (c->is_closed)
+            return -EPIPE;
+        if ((w = take_waiter(&c->recvq)) != NULL) {
+            copy_elem(c, w->data, elem);
+            hand(w, 0, wakes);
+            return 0;
+        }
+        if (c->len < c->cap) {
+            copy_elem(c, slot(c, c->len), elem);
+            c->len++;
+            return 0;
+        }
+        return -EAGAIN;
+    }
+    if (c->len > 0) {
+        copy_elem(c, elem, slot(c, 0));
+        c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
+        c->len--;
+        if ((w = take_waiter(&c->sendq)) != NULL) {
+            copy_elem(c, slot(c, c->len), w->data);
+            c->len++;
+            hand(w, 0, wakes);
+        }
+        return 0;
+    }
+    if ((w = take_waiter(&c->sendq)) != NULL) {
+        copy_elem(c, elem, w->data);
+        hand(w, 0, wakes);
+        return 0;
+    }
+    return c->is_closed ? -EPIPE : -EAGAIN;
+}
+
+void weft__chan_flush_wakes(struct list *wakes) { flush_wakes(wakes); }
+
+void weft__chan_lock(struct weft_chan *c) { spin_lock(&c->lock); }
+void weft__chan_unlock(struct weft_chan *c) { spin_unlock(&c->lock); }
+
+void weft__chan_enqueue_locked(struct weft_chan *c, bool is_send, struct chan_waiter *w)
+{
+    w->thread = NULL;
+    w->is_handed = false;
+    atomic_init(&w->woken, 0);
+    list_push_back(is_send ? &c->sendq : &c->recvq, &w->link);
+}
+
+void weft__chan_withdraw(struct weft_chan *c, struct chan_waiter *w)
+{
+    spin_lock(&c->lock);
+    /* A no-op when a waker took it off (handed, or skipped as lost). */
+    if (!w->is_handed)
+        list_remove(&w->link);
+    spin_unlock(&c->lock);
+}
+
+void weft__chan_settle(struct chan_waiter *w)
+{
+    /* Acquire: pairs with the release store in wake_handed; the result
+     * and the element are ours after it. */
+    for (int i = 0; !atomic_load_explicit(&w->woken, memory_order_acquire); i++) {
+        if (i < 100)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+int weft_chan_try_send(weft_chan *c, const void *elem)
+{
+    if (!c || !elem)
+        return -EINVAL;
+    struct list wakes = {&wakes, &wakes};
+    spin_lock(&c->lock);
+    int rc = weft__chan_try_locked(c, true, (void *)elem, &wakes);
+    spin_unlock(&c->lock);
+    flush_wakes(&wakes);
+    return rc;
+}
+
+int weft_chan_try_recv(weft_chan *c, void *elem)
+{
+    if (!c || !elem)
+        return -EINVAL;
+    struct list wakes = {&wakes, &wakes};
+    spin_lock(&c->lock);
+    int rc = weft__chan_try_locked(c, false, elem, &wakes);
+    spin_unlock(&c->lock);
+    flush_wakes(&wakes);
+    return rc;
+}
+
+size_t weft_chan_len(const weft_chan *c)
+{
+    if (!c)
+        return 0;
+    struct weft_chan *m = (struct weft_chan *)c;
+    spin_lock(&m->lock);
+    size_t n = m->len;
+    spin_unlock(&m->lock);
+    return n;
+}
+
 /* Hands every waiter of q result so that, on one worker, they run in the
  * order they waited: weft__wake puts a task in the worker's next slot and
  * pushes the one it displaces to the back of the queue, so the 2nd to nth
  * are woken first and the first last (cf. weft__prim_wake_all). */
 static void hand_all_fifo(struct list *q, int result, struct list *wakes)
 {
-    struct chan_waiter *first = first_waiter(q);
+    struct chan_waiter *first = take_waiter(q);
     if (!first)
         return;
     struct worker *self = weft__worker_self();
     if (!self || !first->task || first->task->rt != self->rt) {
+        hand(first, result, wakes);
         hand_all(q, result, wakes);
         return;
     }

@@ -86,25 +86,6 @@ int weft_gather(weft_task *const tasks[], size_t n, int statuses[])
     return first_fail;
 }
 
-/* Takes self off every task it registered with. A task that ended
- * meanwhile may still be waking self: wait until it is done with us
- * (weft__task_settle), since our caller may end and free us next. */
-static void withdraw(struct weft_task *self, weft_task *const tasks[], size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        void *expect = self;
-        if (!atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, NULL,
-                                                     memory_order_acq_rel,
-                                                     memory_order_acquire))
-            weft__task_settle(tasks[i]);
-    }
-}
-
-/* wait_any's looks at tasks whose waiter slot another task holds: first
- * after 1 ms, then twice as long each time, up to 16 ms. */
-#define WAIT_ANY_POLL_MIN_NS INT64_C(1000000)
-#define WAIT_ANY_POLL_MAX_NS INT64_C(16000000)
-
 static int first_done(weft_task *const tasks[], size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -112,6 +93,9 @@ static int first_done(weft_task *const tasks[], size_t n)
             return (int)i;
     return -1;
 }
+
+/* End waiters kept on the stack; more are allocated. */
+#define WAIT_ANY_STACK 16
 
 int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
 {
@@ -126,49 +110,49 @@ int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
     int64_t now = weft__clock_ns();
     int64_t deadline = timeout_ns < 0 ? INT64_MAX
                        : timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-    int64_t poll_ns = WAIT_ANY_POLL_MIN_NS;
+    int idx = first_done(tasks, n);
+    if (idx >= 0)
+        return idx;
+    int rc = weft__interrupted(self);
+    if (rc)
+        return rc;
+    if (timeout_ns == 0)
+        return -ETIMEDOUT;
+    /* One end waiter per task (sched.h), never a task's joiner slot: any
+     * number of waiters see its end at once, and a join beside them is
+     * not refused. */
+    struct end_waiter small[WAIT_ANY_STACK];
+    struct end_waiter *ew = small;
+    if (n > WAIT_ANY_STACK && !(ew = malloc(n * sizeof *ew)))
+        return -ENOMEM;
     for (;;) {
-        int idx = first_done(tasks, n);
+        size_t queued = 0;
+        bool ended = false;
+        while (queued < n && !ended) {
+            ended = !weft__task_end_enqueue(tasks[queued], &ew[queued], self);
+            if (!ended)
+                queued++;
+        }
+        if (!ended)
+            weft__park_obj(self, NULL, NULL, deadline, "wait_any", (uint64_t)(uintptr_t)tasks[0]);
+        /* What our waiters saw, not first_done: a task whose end woke us
+         * may already be joined and its struct reused by another. */
+        idx = ended ? (int)queued : -1;
+        for (size_t i = 0; i < queued; i++)
+            if (weft__task_end_withdraw(&ew[i]) && (idx < 0 || (int)i < idx))
+                idx = (int)i;
         if (idx >= 0)
-            return idx;
-        int rc = weft__interrupted(self);
-        if (rc)
-            return rc;
-        now = weft__clock_ns();
-        if (deadline != INT64_MAX && now >= deadline)
-            return -ETIMEDOUT;
-        /* Register as the waiter of every task (prepared first, so that an
-         * end between registration and the switch is not lost). A task has
-         * one waiter slot: where another task holds it (a join, or a
-         * wait_any of its own), the end would wake only that one, so we
-         * look again now and then instead (less and less often). */
-        weft__park_prepare(self);
-        bool ended = false, unregistered = false;
-        for (size_t i = 0; i < n && !ended; i++) {
-            void *expect = NULL;
-            if (!atomic_compare_exchange_strong_explicit(&tasks[i]->joiner, &expect, self,
-                                                         memory_order_acq_rel,
-                                                         memory_order_acquire)) {
-                if (expect == WEFT__JOIN_DONE || expect == WEFT__JOIN_WAKING)
-                    ended = true;
-                else if (expect != self)
-                    unregistered = true;
-            }
+            break;
+        if ((rc = weft__interrupted(self)) != 0)
+            break;
+        if (deadline != INT64_MAX && weft__clock_ns() >= deadline) {
+            rc = -ETIMEDOUT;
+            break;
         }
-        if (ended) {
-            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
-        } else {
-            int64_t until = deadline;
-            if (unregistered) {
-                if (deadline - now > poll_ns)
-                    until = now + poll_ns;
-                if (poll_ns < WAIT_ANY_POLL_MAX_NS)
-                    poll_ns *= 2;
-            }
-            weft__park_obj(self, NULL, NULL, until, "wait_any", (uint64_t)(uintptr_t)tasks[0]);
-        }
-        withdraw(self, tasks, n);
     }
+    if (ew != small)
+        free(ew);
+    return idx >= 0 ? idx : rc;
 }
 
 /* ------------------------------------------------------------ groups */

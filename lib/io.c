@@ -19,6 +19,7 @@
 #include "fdcall.h"
 #include "reactor/reactor.h"
 #include "sched/sched.h"
+#include "select.h"
 
 /* ------------------------------------------------------------ system calls */
 
@@ -321,6 +322,30 @@ int weft_wait_fd(int fd, int events)
                 return mask;
         }
     }
+}
+
+int weft__fd_sel_look(int fd, int events, struct fd_state **sp, struct fd_snap *snap)
+{
+    int rc;
+    struct fd_state *s = weft__reactor_get(fd, &rc);
+    if (!s)
+        return rc;
+    *sp = s;
+    uint32_t want = ((events & WEFT_READABLE) ? WEFT__POLL_IN : 0u) |
+                    ((events & WEFT_WRITABLE) ? WEFT__POLL_OUT : 0u);
+    weft__reactor_snap(s, snap);
+    if (!weft__reactor_op_begin(s))
+        return -EBADF;
+    rc = sys_poll_now(fd, want);
+    weft__reactor_op_end(s);
+    if (rc <= 0)
+        return rc;
+    uint32_t got = (uint32_t)rc;
+    if (got & WEFT__POLL_ERR)
+        got |= WEFT__POLL_IN | WEFT__POLL_OUT;
+    int mask = ((got & WEFT__POLL_IN) ? WEFT_READABLE : 0) |
+               ((got & WEFT__POLL_OUT) ? WEFT_WRITABLE : 0);
+    return mask & events;
 }
 
 ssize_t weft_read(int fd, void *buf, size_t len)

@@ -68,6 +68,8 @@ lib_libweft_core_la_SOURCES = \
 	lib/prim.h \
 	lib/sync.c \
 	lib/chan.c \
+	lib/select.h \
+	lib/select.c \
 	lib/gen.c \
 	lib/error.c \
 	lib/signal.c
@@ -90,6 +92,7 @@ weftinclude_HEADERS += \
 	include/weft/io.h \
 	include/weft/sync.h \
 	include/weft/chan.h \
+	include/weft/select.h \
 	include/weft/gen.h \
 	include/weft/diag.h \
 	include/weft/signals.h

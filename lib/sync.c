@@ -9,6 +9,7 @@
 #include <limits.h>
 
 #include "prim.h"
+#include "select.h"
 #include "sched/sched.h"
 #include "sched/waitq.h"
 
@@ -300,6 +301,33 @@ int weft_event_wait(weft_event *e)
     if (weft__prim_leave(&e->p))
         free(e);
     return rc;
+}
+
+bool weft__event_sel_enqueue(weft_event *e, struct waiter *w, struct weft_task *self)
+{
+    pthread_mutex_lock(&e->p.mu);
+    if (atomic_load_explicit(&e->set, memory_order_relaxed)) {
+        pthread_mutex_unlock(&e->p.mu);
+        return false;
+    }
+    w->task = self;
+    w->woken = false;
+    w->result = 0;
+    w->data = NULL;
+    list_push_back(&e->q.waiters, &w->link);
+    e->p.n_inside++;
+    pthread_mutex_unlock(&e->p.mu);
+    return true;
+}
+
+void weft__event_sel_withdraw(weft_event *e, struct waiter *w)
+{
+    pthread_mutex_lock(&e->p.mu);
+    if (!w->woken)
+        list_remove(&w->link);
+    e->p.n_inside--;
+    if (weft__prim_leave(&e->p))
+        free(e);
 }
 
 void weft_event_free(weft_event *e)

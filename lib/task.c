@@ -107,6 +107,86 @@ void weft__task_unref(struct weft_task *t)
         weft__task_release(t);
 }
 
+/* ------------------------------------------------------------ end waiters */
+
+/* Buckets of end waiters, by task address; process-wide (a task of one
+ * runtime may be waited for from another). */
+#define END_BUCKETS 64
+
+static struct end_bucket {
+    pthread_mutex_t lock;
+    struct list waiters; /* struct end_waiter, any tasks of this hash */
+} end_buckets[END_BUCKETS];
+static pthread_once_t end_buckets_once = PTHREAD_ONCE_INIT;
+
+static void end_buckets_init(void)
+{
+    for (unsigned i = 0; i < END_BUCKETS; i++) {
+        pthread_mutex_init(&end_buckets[i].lock, NULL);
+        list_init(&end_buckets[i].waiters);
+    }
+}
+
+static struct end_bucket *end_bucket_of(const struct weft_task *t)
+{
+    pthread_once(&end_buckets_once, end_buckets_init);
+    uintptr_t h = (uintptr_t)t / sizeof *t;
+    return &end_buckets[(h ^ (h >> 6)) % END_BUCKETS];
+}
+
+bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w, struct weft_task *self)
+{
+    struct end_bucket *b = end_bucket_of(t);
+    w->t = t;
+    w->task = self;
+    w->is_woken = false;
+    pthread_mutex_lock(&b->lock);
+    /* acq_rel: pairs with the fetch_or of TASK_DONE in weft__task_finish
+     * (both RMWs of flags: if we come first, its end sees our bit and
+     * takes this lock, behind our queueing; if it came first, we see
+     * DONE, and its status, through the acquire). */
+    uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_END_WAITERS, memory_order_acq_rel);
+    bool queued = !(old & TASK_DONE);
+    if (queued)
+        list_push_back(&b->waiters, &w->link);
+    else
+        w->status = t->status;
+    pthread_mutex_unlock(&b->lock);
+    return queued;
+}
+
+bool weft__task_end_withdraw(struct end_waiter *w)
+{
+    struct end_bucket *b = end_bucket_of(w->t);
+    pthread_mutex_lock(&b->lock);
+    bool woken = w->is_woken;
+    if (!woken)
+        list_remove(&w->link);
+    pthread_mutex_unlock(&b->lock);
+    return woken;
+}
+
+/* t has ended (DONE set): wakes every end waiter of t. Under the bucket
+ * lock, so that a waiter withdrawing (same lock) is never woken after it
+ * has left. */
+static WEFT__NOINLINE void wake_end_waiters(struct weft_task *t)
+{
+    struct end_bucket *b = end_bucket_of(t);
+    pthread_mutex_lock(&b->lock);
+    struct list *l = b->waiters.next;
+    while (l != &b->waiters) {
+        struct end_waiter *w = weft__container_of(l, struct end_waiter, link);
+        l = l->next;
+        if (w->t == t) {
+            list_remove(&w->link);
+            w->is_woken = true;
+            w->status = t->status;
+            weft__wake(w->task);
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
 void weft__task_finish(struct worker *w, struct weft_task *t)
 {
     struct weft_runtime *rt = t->rt;
@@ -114,8 +194,13 @@ void weft__task_finish(struct worker *w, struct weft_task *t)
      * spawn's count, which happened before (weft__task_live_count). */
     weft__count(&w->n_finished, 1, memory_order_release);
 
-    /* Release: publishes status to whoever sees DONE (weft_task_done). */
-    atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_release);
+    /* acq_rel: the release publishes status to whoever sees DONE
+     * (weft_task_done, weft__task_end_enqueue); the RMW orders us against
+     * an end waiter's fetch_or of TASK_END_WAITERS: one of the two sees
+     * the other's bit. */
+    uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_acq_rel);
+    if (WEFT__UNLIKELY(old & TASK_END_WAITERS))
+        wake_end_waiters(t);
     /* acq_rel exchange: publishes status to whoever reads WAKING (acquire);
      * takes the joiner's entry. */
     void *j = atomic_exchange_explicit(&t->joiner, WEFT__JOIN_WAKING, memory_order_acq_rel);

@@ -11,14 +11,14 @@
 # ("16 64"), STRESS_SECONDS (2), TIMEOUT (60 s per run), BENCHES
 # ("timers skynet spawn_join pingpong blocking_executor"; NAME:N passes N),
 # STRESSES
-# ("io_stress steal_stress cancel_stress").
+# ("io_stress steal_stress cancel_stress select_stress").
 set -u
 
 build=${1:-${WEFT_BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}}
 runs=${RUNS:-20}
 timeout_s=${TIMEOUT:-60}
 benches=${BENCHES:-"timers skynet spawn_join pingpong blocking_executor"}
-stresses=${STRESSES:-"io_stress steal_stress cancel_stress"}
+stresses=${STRESSES:-"io_stress steal_stress cancel_stress select_stress"}
 bench_workers=${BENCH_WORKERS:-"4 16 64 128"}
 stress_workers=${STRESS_WORKERS_LIST:-"16 64"}
 stress_seconds=${STRESS_SECONDS:-2}
@@ -28,7 +28,7 @@ if [ ! -x "$build/bench/weft-bench" ]; then
     echo "many-workers: $build/bench/weft-bench not built (make -C $build)" >&2
     exit 2
 fi
-make -C "$build" -s tests/stress/io_stress tests/stress/steal_stress tests/stress/cancel_stress \
+make -C "$build" -s tests/stress/io_stress tests/stress/steal_stress tests/stress/cancel_stress tests/stress/select_stress \
     >/dev/null 2>&1 || true
 
 # one NAME WORKERS CMD...: RUNS runs, one table row.

@@ -73,6 +73,10 @@ tests_api_chan_test_SOURCES = tests/api/chan_test.c
 tests_api_chan_test_CFLAGS = $(tests_api_cflags)
 tests_api_chan_test_LDADD = $(tests_api_ldadd)
 tests_api_gen_test_SOURCES = tests/api/gen_test.c
+check_PROGRAMS += tests/api/select_test
+tests_api_select_test_SOURCES = tests/api/select_test.c
+tests_api_select_test_CFLAGS = $(tests_api_cflags)
+tests_api_select_test_LDADD = $(tests_api_ldadd) -lpthread
 tests_api_gen_test_CFLAGS = $(tests_api_cflags)
 tests_api_gen_test_LDADD = $(tests_api_ldadd)
 
@@ -177,7 +181,8 @@ EXTRA_DIST += tests/abi/exports.sh
 # `make check`, run by `make stress`. Each runs WEFT_STRESS_SECONDS
 # (default 10), prints its seed and takes it back from WEFT_SEED;
 # STRESS_WORKERS sets the workers (default 4). ---
-stress_progs = tests/stress/cancel_stress tests/stress/io_stress tests/stress/steal_stress
+stress_progs = tests/stress/cancel_stress tests/stress/io_stress tests/stress/steal_stress \
+	tests/stress/select_stress
 EXTRA_PROGRAMS = $(stress_progs)
 CLEANFILES += $(stress_progs)
 tests_stress_cancel_stress_SOURCES = tests/stress/cancel_stress.c tests/stress/stress.h
@@ -186,6 +191,8 @@ tests_stress_io_stress_SOURCES = tests/stress/io_stress.c tests/stress/stress.h
 tests_stress_io_stress_LDADD = lib/libweft.la -lpthread
 tests_stress_steal_stress_SOURCES = tests/stress/steal_stress.c tests/stress/stress.h
 tests_stress_steal_stress_LDADD = lib/libweft.la -lpthread
+tests_stress_select_stress_SOURCES = tests/stress/select_stress.c tests/stress/stress.h
+tests_stress_select_stress_LDADD = lib/libweft.la -lpthread
 .PHONY: stress
 stress: $(stress_progs)
 	@fail=0; for p in $(stress_progs); do \

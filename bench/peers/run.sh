@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# udp_echo and file_read side by side: weft-bench against its twins here,
+# udp_echo, file_read and select side by side: weft-bench against its twins here,
 # Tokio (UdpSocket, tokio::fs) and Go (net.UDPConn, os.File), built offline
 # from Debian's packages (golang-go, librust-tokio-dev: the crates under
 # /usr/share/cargo/registry) the way ../shared/peers/run.sh builds its
@@ -68,10 +68,12 @@ cmd_of() { case "$1" in weft) echo "$WEFT" ;; tokio) echo "$BINDIR/tokio_io_peer
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 status=0
-for bench in udp_echo file_read; do
-    case $bench in udp_echo) n=${UDP_ECHO_N:-200000} key=datagrams_per_s ;; file_read) n=${FILE_READ_N:-32768} key=mib_per_s ;; esac
+for bench in udp_echo file_read select; do
+    case $bench in udp_echo) n=${UDP_ECHO_N:-200000} key=datagrams_per_s ;; file_read) n=${FILE_READ_N:-32768} key=mib_per_s ;; select) n=${SELECT_N:-1000000} key=ns_per_op ;; esac
     for r in $(seq 1 "$RUNS"); do
         for rt in $RUNTIMES; do
+            # select has no Tokio twin (tokio::select! is a different shape).
+            [ "$bench" = select ] && [ "$rt" = tokio ] && continue
             line=$(timeout 120 $(cmd_of "$rt") "$bench" "$n")
             echo "$line" >>"$OUT"
             echo "$line" | grep -q '"ok":true' || { log "$rt $bench run $r: ${line:-failed}"; status=1; }
@@ -82,7 +84,7 @@ done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-keys = {"udp_echo": "datagrams_per_s", "file_read": "mib_per_s"}
+keys = {"udp_echo": "datagrams_per_s", "file_read": "mib_per_s", "select": "ns_per_op"}
 for bench, key in keys.items():
     by = {}
     for r in rows:

@@ -29,6 +29,19 @@ WEFT_API int weft_chan_send(weft_chan *c, const void *elem);
  * an element or the close arrives (it is not refused with -EPERM as the
  * task-only calls are). */
 WEFT_API int weft_chan_recv(weft_chan *c, void *elem);
+/* Sends without waiting: copies elem to a waiting receiver, else into
+ * the ring if it has room. 0, -EAGAIN (no room; on a rendezvous channel:
+ * no receiver waiting), -EPIPE (closed), -EINVAL (NULL). Any thread; not
+ * a suspension point (cancellation is not looked at). */
+WEFT_API int weft_chan_try_send(weft_chan *c, const void *elem);
+/* Receives without waiting: the oldest buffered element, or a waiting
+ * sender's on a rendezvous channel. 0, -EAGAIN (nothing to take), -EPIPE
+ * (closed and drained), -EINVAL (NULL). Any thread; not a suspension
+ * point. */
+WEFT_API int weft_chan_try_recv(weft_chan *c, void *elem);
+/* Elements buffered in c now (0 for NULL, and always for a rendezvous
+ * channel). Any thread. */
+WEFT_API size_t weft_chan_len(const weft_chan *c);
 /* Closes c: buffered elements can still be received, then -EPIPE; waiting
  * senders get -EPIPE. Idempotent. Any thread. */
 WEFT_API void weft_chan_close(weft_chan *c);

@@ -24,12 +24,10 @@ WEFT_API int weft_gather(weft_task *const tasks[], size_t n, int statuses[]);
  * and returns its index (the lowest index if several have). Joins nothing
  * and cancels nothing: the handles stay the caller's, to join later.
  * Returns -ETIMEDOUT after timeout_ns (< 0 = no timeout, 0 = just look),
- * -ECANCELED, -EINVAL (NULL array or entry, n == 0), -EPERM outside a
- * task. Several tasks may wait on the same tasks at once (their handles
- * must stay valid meanwhile: nobody joins or detaches them before these
- * calls return); the end of a task watched that way is seen within a few
- * milliseconds (at most 16 ms) rather than at once. Task only (suspension
- * point). */
+ * -ECANCELED, -EINVAL (NULL array or entry, n == 0), -ENOMEM (more than
+ * 16 tasks and no memory for their waiters), -EPERM outside a task. Any
+ * number of tasks may wait on the same tasks at once, and one may join
+ * them meanwhile; each sees an end at once. Task only (suspension point). */
 WEFT_API int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns);
 
 /* A task group (asyncio.TaskGroup) bound to the calling task's runtime.

@@ -17,14 +17,6 @@
 #include "reactor/reactor.h"
 #include "sched/sched.h"
 
-/* A task parked on a descriptor. Lives on the task's stack. */
-struct fd_waiter {
-    struct list link;         /* in fd_state.waiters, under its lock */
-    struct weft_task *task;
-    uint32_t events;          /* WEFT__POLL_IN / _OUT wanted */
-    int result;               /* 0 until woken: edge bits (> 0) or -EBADF */
-};
-
 /* ------------------------------------------------------------ the table */
 
 struct fd_table {
@@ -254,6 +246,49 @@ int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap
     }
     pthread_mutex_unlock(&s->lock);
     return w.result;
+}
+
+int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w, uint32_t events,
+                              const struct fd_snap *snap, struct weft_task *self)
+{
+    pthread_mutex_lock(&s->lock);
+    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != snap->gen) {
+        pthread_mutex_unlock(&s->lock);
+        return -EBADF;
+    }
+    if (!s->poller) {
+        /* As in weft__reactor_wait: register once, edge-triggered. */
+        struct poller *p = &weft__worker_self()->poller;
+        int rc = weft__poller_add(p, s->fd, WEFT__POLL_IN | WEFT__POLL_OUT, &s->src);
+        if (rc == -EEXIST)
+            rc = weft__poller_mod(p, s->fd, WEFT__POLL_IN | WEFT__POLL_OUT, &s->src);
+        if (rc < 0) {
+            pthread_mutex_unlock(&s->lock);
+            return rc == -EPERM ? 1 : rc; /* a regular file: always ready */
+        }
+        s->poller = p;
+    }
+    if (((events & WEFT__POLL_IN) &&
+         atomic_load_explicit(&s->seq_in, memory_order_relaxed) != snap->seq_in) ||
+        ((events & WEFT__POLL_OUT) &&
+         atomic_load_explicit(&s->seq_out, memory_order_relaxed) != snap->seq_out)) {
+        pthread_mutex_unlock(&s->lock);
+        return 1;
+    }
+    w->task = self;
+    w->events = events;
+    w->result = 0;
+    list_push_back(&s->waiters, &w->link);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+void weft__reactor_sel_withdraw(struct fd_state *s, struct fd_waiter *w)
+{
+    pthread_mutex_lock(&s->lock);
+    if (w->result == 0)
+        list_remove(&w->link);
+    pthread_mutex_unlock(&s->lock);
 }
 
 void weft__reactor_set_mode(struct fd_state *s, uint32_t gen, uint32_t mode)

@@ -144,6 +144,28 @@ static inline bool weft__reactor_is_drained(struct fd_state *s, const struct fd_
 WEFT__MUST_CHECK int weft__reactor_wait(struct fd_state *s, uint32_t events,
                                         const struct fd_snap *snap, const char *what);
 
+struct weft_task;
+
+/* A task parked on a descriptor. Lives on the task's stack (or in a
+ * weft_sel). A waker takes it off the list and sets result under the
+ * state's lock. */
+struct fd_waiter {
+    struct list link;         /* in fd_state.waiters, under its lock */
+    struct weft_task *task;
+    uint32_t events;          /* WEFT__POLL_IN / _OUT wanted */
+    int result;               /* 0 until woken: edge bits (> 0) or -EBADF */
+};
+
+/* For select: queues w (task self) for an edge in events newer than snap,
+ * without parking. 0 when queued; 1 when there is no need (an edge came
+ * in since snap, or epoll cannot watch fd: look again); -EBADF, -ENOMEM.
+ * Task only. */
+WEFT__MUST_CHECK int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w,
+                                               uint32_t events, const struct fd_snap *snap,
+                                               struct weft_task *self);
+/* Takes w, queued by weft__reactor_sel_enqueue, off unless a waker did. */
+void weft__reactor_sel_withdraw(struct fd_state *s, struct fd_waiter *w);
+
 /* Sets mode (enum fd_mode) for the file behind s if gen still matches.
  * Any thread. */
 void weft__reactor_set_mode(struct fd_state *s, uint32_t gen, uint32_t mode);

@@ -63,6 +63,8 @@ enum task_flags {
     TASK_DONE = 1u << 1,      /* body returned, status final */
     TASK_DETACHED = 1u << 2,  /* no handle: free when done */
     TASK_STARTED = 1u << 3,   /* body has started */
+    TASK_END_WAITERS = 1u << 4, /* end waiters (struct end_waiter) may be
+                                   queued for it; sticky until respawn */
 };
 
 /* Values of weft_task.joiner besides a waiting task's address. A task that
@@ -533,6 +535,24 @@ static inline bool weft__task_ended(struct weft_task *t)
     void *j = atomic_load_explicit(&t->joiner, memory_order_acquire);
     return j == WEFT__JOIN_DONE || j == WEFT__JOIN_WAKING;
 }
+/* A task waiting for t's end besides (or instead of) its joiner: any
+ * number of them, kept outside the task struct in a table of lists hashed
+ * by t's address (task.c), so that the struct keeps its size. On the
+ * waiter's stack. */
+struct end_waiter {
+    struct list link;        /* in its bucket, under the bucket's lock */
+    struct weft_task *t;     /* the task waited for */
+    struct weft_task *task;  /* the waiting task, woken at t's end */
+    bool is_woken;           /* taken off by t's end; bucket lock */
+    int status;              /* with is_woken: t's status, read by its
+                                end (t may be joined and freed soon) */
+};
+/* Queues w (waiting task self) for t's end; false, queueing nothing, when
+ * t has already ended (w->status is then t's status). Any task. */
+bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w, struct weft_task *self);
+/* Takes w off its queue if t's end has not; the end is then done with w.
+ * Returns whether t's end woke it. */
+bool weft__task_end_withdraw(struct end_waiter *w);
 /* While t's end is waking its waiter (joiner WAKING), waits for it to
  * finish (spinning: it is a matter of instructions). A task that was, or
  * may have been, t's registered waiter calls it before going on. */

@@ -633,6 +633,184 @@ START_TEST(close_racing_timeouts_and_cancels_keeps_the_count)
 }
 END_TEST
 
+/* --- operations that never wait ---------------------------------------- */
+
+/* A bounded channel: try_send fills the ring then gets -EAGAIN, try_recv
+ * empties it in order then gets -EAGAIN; after close, -EPIPE for sends at
+ * once and for receives once drained. Callable from this plain thread. */
+START_TEST(try_ops_on_a_bounded_channel)
+{
+    weft_chan *c = weft_chan_new(sizeof(int), 3);
+    ck_assert_ptr_nonnull(c);
+    int v;
+    ck_assert_int_eq(weft_chan_try_recv(c, &v), -EAGAIN);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(weft_chan_try_send(c, &i), 0);
+        ck_assert_uint_eq(weft_chan_len(c), (size_t)i + 1);
+    }
+    v = 99;
+    ck_assert_int_eq(weft_chan_try_send(c, &v), -EAGAIN);
+    ck_assert_uint_eq(weft_chan_len(c), 3);
+    ck_assert_int_eq(weft_chan_try_recv(c, &v), 0);
+    ck_assert_int_eq(v, 0);
+    weft_chan_close(c);
+    ck_assert_int_eq(weft_chan_try_send(c, &v), -EPIPE);
+    ck_assert_int_eq(weft_chan_try_recv(c, &v), 0);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(weft_chan_try_recv(c, &v), 0);
+    ck_assert_int_eq(v, 2);
+    ck_assert_int_eq(weft_chan_try_recv(c, &v), -EPIPE);
+    ck_assert_uint_eq(weft_chan_len(c), 0);
+    weft_chan_free(c);
+}
+END_TEST
+
+struct try_rv {
+    weft_chan *c;
+    int got;
+    int rc;
+};
+
+static int try_rv_receiver(void *arg)
+{
+    struct try_rv *t = arg;
+    t->rc = weft_chan_recv(t->c, &t->got);
+    return 0;
+}
+
+static int try_rv_sender(void *arg)
+{
+    struct try_rv *t = arg;
+    t->rc = weft_chan_send(t->c, &t->got);
+    return 0;
+}
+
+/* A rendezvous channel: try_send succeeds only by handing to a waiting
+ * receiver, try_recv only by taking from a waiting sender. */
+static int try_rendezvous_main(void *arg)
+{
+    (void)arg;
+    weft_chan *c = weft_chan_new(sizeof(int), 0);
+    HREQUIRE(c != NULL, -ENOMEM);
+    int v = 5;
+    HCHECK_INT_EQ(weft_chan_try_send(c, &v), -EAGAIN);
+    HCHECK_INT_EQ(weft_chan_try_recv(c, &v), -EAGAIN);
+    HCHECK_INT_EQ(weft_chan_len(c), 0);
+
+    struct try_rv r = {.c = c, .got = -1, .rc = 1};
+    weft_task *t = weft_spawn(try_rv_receiver, &r);
+    HREQUIRE(t != NULL, -ENOMEM);
+    wait_parked("chan recv", 1);
+    v = 42;
+    HCHECK_INT_EQ(weft_chan_try_send(c, &v), 0);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(r.rc, 0);
+    HCHECK_INT_EQ(r.got, 42);
+    HCHECK_INT_EQ(weft_chan_try_send(c, &v), -EAGAIN);
+
+    struct try_rv s = {.c = c, .got = 7, .rc = 1};
+    t = weft_spawn(try_rv_sender, &s);
+    HREQUIRE(t != NULL, -ENOMEM);
+    wait_parked("chan send", 1);
+    v = 0;
+    HCHECK_INT_EQ(weft_chan_try_recv(c, &v), 0);
+    HCHECK_INT_EQ(v, 7);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(s.rc, 0);
+    HCHECK_INT_EQ(weft_chan_try_recv(c, &v), -EAGAIN);
+    weft_chan_close(c);
+    HCHECK_INT_EQ(weft_chan_try_send(c, &v), -EPIPE);
+    HCHECK_INT_EQ(weft_chan_try_recv(c, &v), -EPIPE);
+    weft_chan_free(c);
+    return 0;
+}
+
+START_TEST(try_ops_on_a_rendezvous_channel)
+{
+    ck_assert_int_eq(harness_run(workers_of(_i), try_rendezvous_main, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+
+/* A full ring with a sender waiting: try_recv takes the oldest element
+ * and the waiting sender's element takes the freed slot (FIFO kept), and
+ * try_send does not overtake the waiting sender. */
+static int try_refill_main(void *arg)
+{
+    (void)arg;
+    weft_chan *c = weft_chan_new(sizeof(int), 1);
+    HREQUIRE(c != NULL, -ENOMEM);
+    int v = 1;
+    HCHECK_INT_EQ(weft_chan_try_send(c, &v), 0);
+    struct try_rv s = {.c = c, .got = 2, .rc = 1};
+    weft_task *t = weft_spawn(try_rv_sender, &s);
+    HREQUIRE(t != NULL, -ENOMEM);
+    wait_parked("chan send", 1);
+    v = 3;
+    HCHECK_INT_EQ(weft_chan_try_send(c, &v), -EAGAIN);
+    HCHECK_INT_EQ(weft_chan_try_recv(c, &v), 0);
+    HCHECK_INT_EQ(v, 1);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(s.rc, 0);
+    HCHECK_INT_EQ(weft_chan_len(c), 1);
+    HCHECK_INT_EQ(weft_chan_try_recv(c, &v), 0);
+    HCHECK_INT_EQ(v, 2);
+    weft_chan_free(c);
+    return 0;
+}
+
+START_TEST(try_recv_refills_from_a_waiting_sender)
+{
+    ck_assert_int_eq(harness_run(workers_of(_i), try_refill_main, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+
+static void *try_send_on_thread(void *arg)
+{
+    weft_chan *c = arg;
+    for (int i = 0; i < N_FROM_THREAD;) {
+        int rc = weft_chan_try_send(c, &i);
+        if (rc == 0)
+            i++;
+        else if (rc == -EAGAIN)
+            sched_yield();
+        else
+            return (void *)(intptr_t)rc;
+    }
+    weft_chan_close(c);
+    return NULL;
+}
+
+static int recv_all_in_order(void *arg)
+{
+    weft_chan *c = arg;
+    int v, n = 0, rc;
+    while ((rc = weft_chan_recv(c, &v)) == 0) {
+        HCHECK_INT_EQ(v, n);
+        n++;
+    }
+    HCHECK_INT_EQ(rc, -EPIPE);
+    HCHECK_INT_EQ(n, N_FROM_THREAD);
+    return 0;
+}
+
+/* try_send from a plain thread into tasks that wait to receive. */
+START_TEST(try_send_from_a_plain_thread)
+{
+    weft_chan *c = weft_chan_new(sizeof(int), mpmc_caps[_i % 3]);
+    ck_assert_ptr_nonnull(c);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, try_send_on_thread, c), 0);
+    ck_assert_int_eq(harness_run(workers_of(_i / 3), recv_all_in_order, c), 0);
+    void *ret;
+    pthread_join(th, &ret);
+    ck_assert_ptr_null(ret);
+    harness_assert_clean();
+    weft_chan_free(c);
+}
+END_TEST
+
 /* --- misuse ------------------------------------------------------------ */
 
 static int misuse_main(void *arg)
@@ -645,6 +823,11 @@ static int misuse_main(void *arg)
     HREQUIRE(c != NULL, -ENOMEM);
     HCHECK_INT_EQ(weft_chan_send(c, NULL), -EINVAL);
     HCHECK_INT_EQ(weft_chan_recv(c, NULL), -EINVAL);
+    HCHECK_INT_EQ(weft_chan_try_send(NULL, &v), -EINVAL);
+    HCHECK_INT_EQ(weft_chan_try_recv(NULL, &v), -EINVAL);
+    HCHECK_INT_EQ(weft_chan_try_send(c, NULL), -EINVAL);
+    HCHECK_INT_EQ(weft_chan_try_recv(c, NULL), -EINVAL);
+    HCHECK_INT_EQ(weft_chan_len(NULL), 0);
     weft_chan_close(NULL);
     weft_chan_free(NULL);
     weft_chan_free(c);
@@ -718,6 +901,12 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, cancelled_waiters_take_and_give_nothing, 0, 9);
     tcase_add_loop_test(tc, waits_honour_deadline_scopes, 0, 3);
     tcase_add_loop_test(tc, close_racing_timeouts_and_cancels_keeps_the_count, 0, 9);
+
+    tc = harness_tcase(s, "try", 60);
+    tcase_add_test(tc, try_ops_on_a_bounded_channel);
+    tcase_add_loop_test(tc, try_ops_on_a_rendezvous_channel, 0, 3);
+    tcase_add_loop_test(tc, try_recv_refills_from_a_waiting_sender, 0, 3);
+    tcase_add_loop_test(tc, try_send_from_a_plain_thread, 0, 9);
 
     tc = harness_tcase(s, "misuse", 20);
     tcase_add_test(tc, bad_arguments_are_rejected);

@@ -455,11 +455,8 @@ START_TEST(wait_any_races_with_tasks_ending)
 END_TEST
 
 /* Several wait_any on the same task at once (the owner joins it only
- * after they have returned, as it must: a join frees the handle they use).
- * A task has one waiter slot, and the watchers that did not get it were
- * woken only by their own timeout (never, without one). All of them now
- * see the end, within the polling bound (16 ms) rather than at their
- * timeout. */
+ * after they have returned here). Each sees the end (at once: they wait
+ * through end waiters, not the task's one joiner slot). */
 struct any_shared {
     weft_task *t[1];
     atomic_int rc[3];
@@ -507,6 +504,60 @@ static int wait_any_shared(void *arg)
 START_TEST(wait_any_shared_with_other_waiters_sees_the_end)
 {
     ck_assert_int_eq(harness_run(harness_workers_variant(_i), wait_any_shared, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+
+/* 1,000 tasks in wait_any on the same task while the owner joins it:
+ * the join is not refused, and every watcher returns promptly after the
+ * end (no polling: before end waiters, all but one looked again only
+ * every 1 to 16 ms). */
+enum { N_MANY_WATCHERS = 1000 };
+
+struct many_any {
+    weft_task *t[1];
+    atomic_int waiting;
+    atomic_int bad_rc;
+    _Atomic int64_t latest;
+};
+
+static int many_any_watcher(void *arg)
+{
+    struct many_any *m = arg;
+    atomic_fetch_add(&m->waiting, 1);
+    int rc = weft_wait_any(m->t, 1, -1);
+    int64_t now = weft_now();
+    if (rc != 0)
+        atomic_store(&m->bad_rc, rc == 0 ? 99 : rc);
+    int64_t l = atomic_load(&m->latest);
+    while (now > l && !atomic_compare_exchange_weak(&m->latest, &l, now))
+        ;
+    return 0;
+}
+
+static int wait_any_many(void *arg)
+{
+    (void)arg;
+    struct many_any m = {.t = {NULL}};
+    struct kid k = {.sleep_ns = WEFT_MSEC(50), .result = 6};
+    HREQUIRE((m.t[0] = spawn_kid(&k)) != NULL, -1);
+    static weft_task *w[N_MANY_WATCHERS];
+    for (int i = 0; i < N_MANY_WATCHERS; i++)
+        HREQUIRE((w[i] = weft_spawn(many_any_watcher, &m)) != NULL, -1);
+    HYIELD_UNTIL(atomic_load(&m.waiting) == N_MANY_WATCHERS);
+    HCHECK_INT_EQ(weft_join(m.t[0]), 6); /* beside the watchers */
+    HCHECK_INT_EQ(weft_gather(w, N_MANY_WATCHERS, NULL), 0);
+    HCHECK_INT_EQ(atomic_load(&m.bad_rc), 0);
+    int64_t late = atomic_load(&m.latest) - atomic_load(&k.ended_at);
+    HCHECK_MSG(late < harness_scale_ns(WEFT_MSEC(5)),
+               "the last of %d watchers saw the end %.3f ms late", N_MANY_WATCHERS,
+               (double)late / 1e6);
+    return 0;
+}
+
+START_TEST(wait_any_by_many_tasks_beside_a_join_sees_the_end_at_once)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), wait_any_many, NULL), 0);
     harness_assert_clean();
 }
 END_TEST
@@ -926,6 +977,11 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, wait_any_shared_with_other_waiters_sees_the_end, 0,
                         HARNESS_N_WORKER_VARIANTS);
     tcase_add_test(tc, wait_any_misuse_fails_with_einval);
+
+    tc = harness_tcase(s, "wait_any_many", 60);
+    tcase_set_tags(tc, "timing");
+    tcase_add_loop_test(tc, wait_any_by_many_tasks_beside_a_join_sees_the_end_at_once, 0,
+                        HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "group", 60);
     tcase_add_loop_test(tc, group_waits_for_all_its_tasks, 0, HARNESS_N_WORKER_VARIANTS);

@@ -144,6 +144,12 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_EQ(weft_gather(tasks, 1, NULL), -EPERM);
     TRY_EQ(weft_gather(NULL, 0, NULL), -EPERM);
     TRY_EQ(weft_wait_any(tasks, 1, 0), -EPERM);
+    {
+        weft_sel sc[1] = {weft_sel_task(NULL)};
+        TRY_EQ(weft_select(sc, 1, 0), -EPERM);
+        TRY_EQ(weft_select(NULL, 0, -1), -EPERM);
+        TRY_EQ(weft_select(NULL, 1, 0), -EPERM);
+    }
     TRY_EQ(weft_group_wait(NULL), -EPERM);
     TRY_EQ(weft_run_blocking(ret7, NULL), -EPERM);
     TRY_EQ(weft_run_blocking(NULL, NULL), -EPERM);
@@ -240,6 +246,9 @@ START_TEST(plain_thread_gets_eperm_from_task_only_calls)
     TRY_VOID(weft_event_free(NULL));
     TRY_EQ(weft_chan_send(NULL, buf), -EINVAL);
     TRY_EQ(weft_chan_recv(NULL, buf), -EINVAL);
+    TRY_EQ(weft_chan_try_send(NULL, buf), -EINVAL);
+    TRY_EQ(weft_chan_try_recv(NULL, buf), -EINVAL);
+    TRY_EQ(weft_chan_len(NULL), 0);
     TRY_VOID(weft_chan_close(NULL));
     TRY_VOID(weft_chan_free(NULL));
     TRY_EQ(weft_now() > 0, 1);
@@ -413,6 +422,28 @@ static int tasks_body(void *arg)
     HREQUIRE(t[0] != NULL, -1);
     TRY_EQ(weft_wait_any(t, 1, 0), -ETIMEDOUT);
     TRY_EQ(weft_wait_any(t, 1, WEFT_MSEC(1)), -ETIMEDOUT);
+
+    /* select. */
+    {
+        int sv = 0;
+        weft_sel zero[1];
+        memset(zero, 0, sizeof zero);
+        weft_sel bad[] = {weft_sel_recv(NULL, &sv), weft_sel_send(NULL, &sv),
+                          weft_sel_task(NULL),      weft_sel_task(self),
+                          weft_sel_event(NULL),     weft_sel_fd(-1, WEFT_READABLE),
+                          weft_sel_fd(0, 0),        weft_sel_fd(0, ~0)};
+        TRY_EQ(weft_select(NULL, 1, 0), -EINVAL);
+        TRY_EQ(weft_select(NULL, 0, -1), -EINVAL);
+        TRY_EQ(weft_select(zero, 1, -1), -EINVAL);
+        TRY_EQ(weft_select(zero, SIZE_MAX, 0), -EINVAL);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            TRY_EQ(weft_select(&bad[i], 1, -1), -EINVAL);
+        TRY_EQ(weft_select(NULL, 0, 0), -ETIMEDOUT);
+        TRY_EQ(weft_select(NULL, 0, WEFT_MSEC(1)), -ETIMEDOUT);
+        weft_sel tc[1] = {weft_sel_task(t[0])};
+        TRY_EQ(weft_select(tc, 1, 0), -ETIMEDOUT);
+        TRY_EQ(weft_select(tc, 1, WEFT_MSEC(1)), -ETIMEDOUT);
+    }
     /* A cancelled gather child reports -ECANCELED. */
     weft_cancel(t[0]);
     weft_cancel(t[0]); /* idempotent */
@@ -744,8 +775,14 @@ static int sync_body(void *arg)
     int v = 3;
     TRY_EQ(weft_chan_send(c, NULL), -EINVAL);
     TRY_EQ(weft_chan_recv(c, NULL), -EINVAL);
+    TRY_EQ(weft_chan_try_send(c, NULL), -EINVAL);
+    TRY_EQ(weft_chan_try_recv(c, NULL), -EINVAL);
+    TRY_EQ(weft_chan_try_recv(c, &v), -EAGAIN);
     TRY_EQ(weft_chan_send(c, &v), 0);
+    TRY_EQ(weft_chan_try_send(c, &v), -EAGAIN);
+    TRY_EQ(weft_chan_len(c), 1);
     TRY_VOID(weft_chan_close(c));
+    TRY_EQ(weft_chan_try_send(c, &v), -EPIPE);
     TRY_VOID(weft_chan_close(c)); /* idempotent */
     TRY_EQ(weft_chan_send(c, &v), -EPIPE);
     v = 0;

@@ -3,6 +3,8 @@
 //
 //	go_io_peer udp_echo [N]    N round trips of 64-byte datagrams (net.UDPConn)
 //	go_io_peer file_read [N]   N reads of 64 KiB by 64 goroutines (os.File)
+//	go_io_peer select [N]      N selects over two unbuffered channels, one fed
+//	                           by a goroutine (weft-bench select's twin)
 //
 // GOMAXPROCS: Go's default (one per core) unless set.
 package main
@@ -172,9 +174,34 @@ func fileRead(n int64) {
 		fileTasks, fileChunk, fileMiB, float64(total)/float64(1<<20)/secs, total == want*fileChunk))
 }
 
+func selectBench(n int64) {
+	quiet := make(chan int64)
+	fed := make(chan int64)
+	go func() {
+		for i := int64(0); i < n; i++ {
+			fed <- i
+		}
+		close(fed)
+	}()
+	var sum, got int64
+	start := time.Now()
+	for i := int64(0); i < n; i++ {
+		select {
+		case v := <-quiet:
+			sum += v
+		case v := <-fed:
+			sum += v
+			got++
+		}
+	}
+	secs := time.Since(start).Seconds()
+	emit("select", n, secs, fmt.Sprintf("\"ns_per_op\":%.1f,\"ok\":%t",
+		secs*1e9/float64(n), got == n && sum == n*(n-1)/2))
+}
+
 func main() {
 	if len(os.Args) < 2 || len(os.Args) > 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_io_peer udp_echo [N] | file_read [N]")
+		fmt.Fprintln(os.Stderr, "usage: go_io_peer udp_echo [N] | file_read [N] | select [N]")
 		os.Exit(2)
 	}
 	n := int64(-1)
@@ -197,6 +224,11 @@ func main() {
 			n = 32768
 		}
 		fileRead(n)
+	case "select":
+		if n < 0 {
+			n = 1000000
+		}
+		selectBench(n)
 	default:
 		fmt.Fprintln(os.Stderr, "go_io_peer: unknown benchmark", os.Args[1])
 		os.Exit(2)

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: MIT */
+/* weft_select (include/weft/select.h); the protocol is in select.h.
+ *
+ * One select goes:
+ *  1. look: every case in a random order (a Fisher-Yates shuffle from the
+ *     worker's PRNG, as Go's pollorder), completing the first ready one,
+ *     so that each ready case is as likely to be chosen;
+ *  2. queue: the cases that hand nothing over (task end, event, fd) queue
+ *     a waiter that only wakes us; a ready one found on the way ends the
+ *     select at once. Then every channel of the select is locked, in
+ *     address order (each once, however many cases name it), the channel
+ *     cases are looked at again under those locks and, if none is ready,
+ *     each queues a chan_waiter pointing at the select record; unlock;
+ *  3. park; then close the claim (CAS OPEN -> CLOSED): failing it means a
+ *     channel waker won case `winner` and handed it its element or
+ *     -EPIPE; withdraw every clause under its object's lock, wait until
+ *     the winner's waker is done with its waiter, and return it. With no
+ *     winner, cancellation and the timeout are looked at, else back to 1.
+ * Holding all of the select's channel locks while queueing means no waker
+ * can claim a clause before every clause is queued and the ready ones
+ * were ruled out, so the selector itself never claims against a waker.
+ * Lock order: a select holds several channel spinlocks (ascending
+ * addresses); a plain channel call holds one; no lock is taken under them
+ * (claims are CASes). Cost: O(n^2) in the number of channel cases for the
+ * lock order, fine for the handful of cases selects have. */
+#include "internal.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "reactor/reactor.h"
+#include "sched/sched.h"
+#include "sched/waitq.h"
+#include "select.h"
+#include "util/clock.h"
+
+enum sel_kind { SEL_NONE, SEL_RECV, SEL_SEND, SEL_TASK, SEL_EVENT, SEL_FD };
+
+/* weft__state of a case: whether a waiter of a non-channel case is
+ * queued and must be withdrawn. */
+enum { SEL_IDLE = 0, SEL_QUEUED = 1 };
+
+/* A case's private storage (weft__priv): its waiter while it waits. */
+union sel_store {
+    struct chan_waiter chan;
+    struct waiter event;
+    struct end_waiter end;
+    struct {
+        struct fd_waiter w;
+        struct fd_state *s;  /* set by the look (weft__fd_sel_look) */
+        struct fd_snap snap; /* the readiness counts that look saw */
+    } fd;
+};
+
+_Static_assert(sizeof(union sel_store) <= sizeof(((weft_sel *)0)->weft__priv),
+               "weft_sel's private storage must hold every waiter");
+_Static_assert(_Alignof(union sel_store) <= _Alignof(void *),
+               "weft_sel's private storage must be aligned for every waiter");
+
+static inline union sel_store *store_of(weft_sel *c)
+{
+    return (union sel_store *)(void *)&c->weft__priv;
+}
+
+static inline bool is_chan(const weft_sel *c)
+{
+    return c->weft__kind == SEL_RECV || c->weft__kind == SEL_SEND;
+}
+
+static inline int fd_of(const weft_sel *c) { return (int)(intptr_t)c->weft__obj; }
+
+/* ------------------------------------------------------------ builders */
+
+weft_sel weft_sel_recv(weft_chan *c, void *elem)
+{
+    return (weft_sel){.weft__kind = SEL_RECV, .weft__obj = c, .weft__elem = elem};
+}
+
+weft_sel weft_sel_send(weft_chan *c, const void *elem)
+{
+    return (weft_sel){.weft__kind = SEL_SEND, .weft__obj = c, .weft__elem = (void *)elem};
+}
+
+weft_sel weft_sel_task(weft_task *t)
+{
+    return (weft_sel){.weft__kind = SEL_TASK, .weft__obj = t};
+}
+
+weft_sel weft_sel_event(weft_event *e)
+{
+    return (weft_sel){.weft__kind = SEL_EVENT, .weft__obj = e};
+}
+
+weft_sel weft_sel_fd(int fd, int events)
+{
+    /* A negative fd stays negative through intptr_t; refused later. */
+    return (weft_sel){.weft__kind = SEL_FD, .weft__obj = (void *)(intptr_t)fd,
+                      .weft__events = events};
+}
+
+static bool case_ok(const weft_sel *c, const struct weft_task *self)
+{
+    switch (c->weft__kind) {
+    case SEL_RECV:
+    case SEL_SEND:
+        return c->weft__obj && c->weft__elem;
+    case SEL_TASK:
+        return c->weft__obj && c->weft__obj != self;
+    case SEL_EVENT:
+        return c->weft__obj != NULL;
+    case SEL_FD:
+        return fd_of(c) >= 0 && c->weft__events != 0 &&
+               !(c->weft__events & ~(WEFT_READABLE | WEFT_WRITABLE));
+    default:
+        return false;
+    }
+}
+
+/* ------------------------------------------------------------ pass 1 */
+
+/* Completes c if it is ready now (true, c->result set). */
+static bool look(weft_sel *c, struct list *wakes)
+{
+    switch (c->weft__kind) {
+    case SEL_RECV:
+    case SEL_SEND: {
+        struct weft_chan *ch = c->weft__obj;
+        weft__chan_lock(ch);
+        int rc = weft__chan_try_locked(ch, c->weft__kind == SEL_SEND, c->weft__elem, wakes);
+        weft__chan_unlock(ch);
+        weft__chan_flush_wakes(wakes);
+        if (rc == -EAGAIN)
+            return false;
+        c->result = rc;
+        return true;
+    }
+    case SEL_TASK: {
+        struct weft_task *t = c->weft__obj;
+        /* Acquire: pairs with the release of TASK_DONE in
+         * weft__task_finish; t's status is visible. */
+        if (!(atomic_load_explicit(&t->flags, memory_order_acquire) & TASK_DONE))
+            return false;
+        c->result = t->status;
+        return true;
+    }
+    case SEL_EVENT:
+        if (!weft_event_is_set(c->weft__obj))
+            return false;
+        c->result = 0;
+        return true;
+    default: {
+        union sel_store *st = store_of(c);
+        int rc = weft__fd_sel_look(fd_of(c), c->weft__events, &st->fd.s, &st->fd.snap);
+        if (rc == 0)
+            return false;
+        c->result = rc;
+        return true;
+    }
+    }
+}
+
+/* ------------------------------------------------------------ pass 2 */
+
+enum { QUEUED, COMPLETED, LOOK_AGAIN };
+
+/* Queues the waiter of a non-channel case c: QUEUED, COMPLETED (it was
+ * ready: c->result set, nothing queued), LOOK_AGAIN (a descriptor edge
+ * came in since the look). */
+static int enqueue_other(weft_sel *c, struct weft_task *self)
+{
+    union sel_store *st = store_of(c);
+    switch (c->weft__kind) {
+    case SEL_TASK:
+        if (!weft__task_end_enqueue(c->weft__obj, &st->end, self)) {
+            c->result = st->end.status;
+            return COMPLETED;
+        }
+        break;
+    case SEL_EVENT:
+        if (!weft__event_sel_enqueue(c->weft__obj, &st->event, self)) {
+            c->result = 0;
+            return COMPLETED;
+        }
+        break;
+    default: {
+        uint32_t want = ((c->weft__events & WEFT_READABLE) ? WEFT__POLL_IN : 0u) |
+                        ((c->weft__events & WEFT_WRITABLE) ? WEFT__POLL_OUT : 0u);
+        int rc = weft__reactor_sel_enqueue(st->fd.s, &st->fd.w, want, &st->fd.snap, self);
+        if (rc == 1)
+            return LOOK_AGAIN;
+        if (rc < 0) {
+            c->result = rc;
+            return COMPLETED;
+        }
+        break;
+    }
+    }
+    c->weft__state = SEL_QUEUED;
+    return QUEUED;
+}
+
+/* Withdraws c's waiter if it has one queued. True when that was a task
+ * case whose end woke it: the case is then complete (c->result set), and
+ * nothing may look at the task again (its joiner may have freed it). */
+static bool withdraw_other(weft_sel *c)
+{
+    if (c->weft__state != SEL_QUEUED)
+        return false;
+    c->weft__state = SEL_IDLE;
+    union sel_store *st = store_of(c);
+    switch (c->weft__kind) {
+    case SEL_TASK:
+        if (weft__task_end_withdraw(&st->end)) {
+            c->result = st->end.status;
+            return true;
+        }
+        break;
+    case SEL_EVENT:
+        weft__event_sel_withdraw(c->weft__obj, &st->event);
+        break;
+    default:
+        weft__reactor_sel_withdraw(st->fd.s, &st->fd.w);
+        break;
+    }
+    return false;
+}
+
+/* Locks every channel of cases once, in ascending address order. */
+static void lock_chans(weft_sel *cases, size_t n)
+{
+    uintptr_t last = 0;
+    for (;;) {
+        uintptr_t next = UINTPTR_MAX;
+        for (size_t i = 0; i < n; i++) {
+            uintptr_t a = (uintptr_t)cases[i].weft__obj;
+            if (is_chan(&cases[i]) && a > last && a < next)
+                next = a;
+        }
+        if (next == UINTPTR_MAX)
+            return;
+        weft__chan_lock((struct weft_chan *)next);
+        last = next;
+    }
+}
+
+static void unlock_chans(weft_sel *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_chan(&cases[i]))
+            continue;
+        size_t j = 0;
+        while (j < i && !(is_chan(&cases[j]) && cases[j].weft__obj == cases[i].weft__obj))
+            j++;
+        if (j == i)
+            weft__chan_unlock(cases[i].weft__obj);
+    }
+}
+
+static inline uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* cases[k].weft__order: the index of the k-th case to look at, a
+ * uniformly random permutation. */
+static void shuffle(weft_sel *cases, size_t n, struct weft_task *self)
+{
+    for (size_t i = 0; i < n; i++)
+        cases[i].weft__order = (unsigned)i;
+    uint64_t *rng = &self->worker->rng; /* the running worker's, owner only */
+    for (size_t i = n - 1; i > 0 && i < n; i--) {
+        size_t j = (size_t)(xorshift(rng) % (i + 1));
+        unsigned t = cases[i].weft__order;
+        cases[i].weft__order = cases[j].weft__order;
+        cases[j].weft__order = t;
+    }
+}
+
+/* One round of pass 2 and the wait (see the top): the completed case's
+ * index, or -1 when nothing completed (woken for another reason, or a
+ * descriptor to look at again). */
+static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_task *self,
+                          int64_t deadline, struct list *wakes)
+{
+    int done = -1;
+    bool again = false;
+    for (size_t k = 0; k < n && done < 0 && !again; k++) {
+        weft_sel *c = &cases[cases[k].weft__order];
+        if (is_chan(c))
+            continue;
+        int r = enqueue_other(c, self);
+        if (r == COMPLETED)
+            done = (int)cases[k].weft__order;
+        else if (r == LOOK_AGAIN)
+            again = true;
+    }
+    if (done < 0 && !again) {
+        struct sel_rec rec;
+        atomic_init(&rec.winner, WEFT__SEL_OPEN);
+        if (has_chan) {
+            lock_chans(cases, n);
+            for (size_t k = 0; k < n && done < 0; k++) {
+                weft_sel *c = &cases[cases[k].weft__order];
+                if (!is_chan(c))
+                    continue;
+                int rc = weft__chan_try_locked(c->weft__obj, c->weft__kind == SEL_SEND,
+                                               c->weft__elem, wakes);
+                if (rc != -EAGAIN) {
+                    c->result = rc;
+                    done = (int)cases[k].weft__order;
+                }
+            }
+            if (done < 0) {
+                for (size_t i = 0; i < n; i++) {
+                    if (!is_chan(&cases[i]))
+                        continue;
+                    struct chan_waiter *w = &store_of(&cases[i])->chan;
+                    w->task = self;
+                    w->data = cases[i].weft__elem;
+                    w->sel = &rec;
+                    w->index = (int)i;
+                    w->result = 0;
+                    weft__chan_enqueue_locked(cases[i].weft__obj,
+                                              cases[i].weft__kind == SEL_SEND, w);
+                }
+            }
+            unlock_chans(cases, n);
+            weft__chan_flush_wakes(wakes);
+        }
+        if (done < 0) {
+            weft__park_self(self, NULL, NULL, deadline, "select");
+            if (has_chan) {
+                int open = WEFT__SEL_OPEN;
+                /* acq_rel: after this no waker can claim a clause (their
+                 * CAS fails and they drop it); failing, we read the
+                 * winner a waker's claim stored (its hand-off is
+                 * published by the waiter's woken, see settle). */
+                if (!atomic_compare_exchange_strong_explicit(&rec.winner, &open,
+                                                             WEFT__SEL_CLOSED,
+                                                             memory_order_acq_rel,
+                                                             memory_order_acquire))
+                    done = open;
+                /* The winner's clause needs no withdrawal: whoever wins a
+                 * claim takes the waiter off its queue and hands it a
+                 * result (every take_waiter caller does). */
+                for (size_t i = 0; i < n; i++)
+                    if (is_chan(&cases[i]) && (int)i != done)
+                        weft__chan_withdraw(cases[i].weft__obj, &store_of(&cases[i])->chan);
+                if (done >= 0) {
+                    struct chan_waiter *w = &store_of(&cases[done])->chan;
+                    weft__chan_settle(w);
+                    cases[done].result = w->result;
+                }
+            }
+        }
+    }
+    /* A task case whose end woke us is complete (taken in look order,
+     * so that several at once are chosen uniformly), unless a channel
+     * case already is. */
+    for (size_t k = 0; k < n; k++) {
+        unsigned i = cases[k].weft__order;
+        if (withdraw_other(&cases[i]) && done < 0)
+            done = (int)i;
+    }
+    return done;
+}
+
+int weft_select(weft_sel cases[], size_t n, int64_t timeout_ns)
+{
+    struct weft_task *self = weft__task_self();
+    if (!self)
+        return -EPERM;
+    if ((n > 0 && !cases) || n > INT_MAX || (n == 0 && timeout_ns < 0))
+        return -EINVAL;
+    bool has_chan = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!case_ok(&cases[i], self))
+            return -EINVAL;
+        cases[i].weft__state = SEL_IDLE;
+        has_chan |= is_chan(&cases[i]);
+    }
+    int rc = weft__interrupted(self);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        rc = weft_sleep(timeout_ns);
+        return rc ? rc : -ETIMEDOUT;
+    }
+    int64_t deadline = INT64_MAX;
+    if (timeout_ns > 0) {
+        int64_t now = weft__clock_ns();
+        deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    }
+    struct list wakes = {&wakes, &wakes};
+    shuffle(cases, n, self);
+    for (;;) {
+        for (size_t k = 0; k < n; k++) {
+            unsigned i = cases[k].weft__order;
+            if (look(&cases[i], &wakes))
+                return (int)i;
+        }
+        if (timeout_ns == 0 || (deadline != INT64_MAX && weft__clock_ns() >= deadline))
+            return -ETIMEDOUT;
+        int done = queue_and_wait(cases, n, has_chan, self, deadline, &wakes);
+        if (done >= 0)
+            return done;
+        if ((rc = weft__interrupted(self)) != 0)
+            return rc;
+    }
+}
