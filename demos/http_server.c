@@ -4,7 +4,8 @@
  * would have a coroutine per client. It parses the request line and the
  * headers it needs (Connection, Content-Length, Transfer-Encoding), skips
  * request bodies, and answers HTTP/1.0 clients too. SIGINT or SIGTERM stop
- * it cleanly (see echo_server.c for the signalfd scheme).
+ * it cleanly: a task waits for them with weft_signal_wait (serve.h) and
+ * cancels the accept loop; no signal mask to set in main.
  *
  *   http_server [PORT [HOST]]     default port 8080 on every address
  *
@@ -14,19 +15,17 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "demo.h"
+#include "serve.h"
 
 #define NAME "http"
 
@@ -37,8 +36,7 @@ static const char body[] = "Hello, World!";
 
 struct server {
     const char *host, *port;
-    int lfd, sigfd;
-    weft_task *acceptor;
+    int lfd;
     atomic_uint open_conns;
     atomic_ulong n_conns, n_requests;
 };
@@ -272,49 +270,25 @@ static int accept_loop(void *arg)
     }
 }
 
-static int watch_signals(void *arg)
-{
-    struct server *srv = arg;
-    struct signalfd_siginfo si;
-    ssize_t n = weft_read(srv->sigfd, &si, sizeof si);
-    if (n == (ssize_t)sizeof si)
-        printf("got %s, shutting down\n", strsignal((int)si.ssi_signo));
-    weft_cancel(srv->acceptor);
-    return n < 0 ? (int)n : 0;
-}
-
 static int main_task(void *arg)
 {
     struct server *srv = arg;
+    /* Catch SIGINT and SIGTERM before the "listening" line (serve.h). */
+    int rc = serve_signals_arm();
+    if (rc < 0)
+        return rc;
     srv->lfd = weft_tcp_listen(srv->host, srv->port, 0);
     if (srv->lfd < 0)
         return srv->lfd;
-    struct sockaddr_in6 sa;
-    socklen_t sl = sizeof sa;
-    unsigned port = 0;
-    if (getsockname(srv->lfd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin6_port); /* same offset in sockaddr_in */
-    printf("%s server listening on port %u (pid %d); Ctrl-C stops it\n", NAME, port,
-           (int)getpid());
+    printf("%s server listening on port %u (pid %d); Ctrl-C stops it\n", NAME,
+           serve_port(srv->lfd), (int)getpid());
     fflush(stdout);
-    srv->acceptor = weft_spawn(accept_loop, srv);
-    if (!srv->acceptor)
-        return -errno;
-    weft_task *watcher = weft_spawn(watch_signals, srv);
-    if (!watcher) {
-        int rc = -errno;
-        weft_cancel(srv->acceptor);
-        weft_join(srv->acceptor);
-        return rc;
-    }
-    int rc = weft_join(srv->acceptor);
-    weft_cancel(watcher);
-    weft_join(watcher);
+    rc = serve_until_signal_wait(accept_loop, srv);
     weft_close(srv->lfd);
     printf("served %lu requests on %lu connections; closing %u still open\n",
            atomic_load(&srv->n_requests), atomic_load(&srv->n_conns),
            atomic_load(&srv->open_conns));
-    return rc == -ECANCELED ? 0 : rc;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -327,18 +301,6 @@ int main(int argc, char **argv)
         .port = argc > 1 ? argv[1] : "8080",
         .host = argc > 2 ? argv[2] : NULL,
     };
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    srv.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (srv.sigfd < 0) {
-        perror("signalfd");
-        return EXIT_FAILURE;
-    }
     int rc = weft_run(main_task, &srv);
-    close(srv.sigfd);
     return demo_exit("http_server", rc);
 }
