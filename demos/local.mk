@@ -37,9 +37,9 @@ demos_interactive_LDADD = lib/libweft.la
 # Network demos (descriptor I/O on the reactors): an echo server, an
 # HTTP/1.1 keep-alive server, and a client fetching many URLs at once.
 noinst_PROGRAMS += demos/echo_server demos/http_server demos/http_client
-demos_echo_server_SOURCES = demos/echo_server.c demos/demo.h
+demos_echo_server_SOURCES = demos/echo_server.c demos/demo.h demos/serve.h
 demos_echo_server_LDADD = lib/libweft.la
-demos_http_server_SOURCES = demos/http_server.c demos/demo.h
+demos_http_server_SOURCES = demos/http_server.c demos/demo.h demos/serve.h
 demos_http_server_LDADD = lib/libweft.la
 demos_http_client_SOURCES = demos/http_client.c demos/demo.h
 demos_http_client_LDADD = lib/libweft.la
@@ -97,3 +97,10 @@ demos_tcp_proxy_SOURCES = demos/tcp_proxy.c demos/demo.h demos/serve.h
 demos_tcp_proxy_LDADD = lib/libweft.la
 demos_line_server_SOURCES = demos/line_server.c demos/demo.h demos/serve.h
 demos_line_server_LDADD = lib/libweft.la
+
+# Issue 16: a chat server whose broadcast never waits on a client
+# (weft_chan_try_send; slow clients are disconnected), stopped gracefully
+# with weft_signal_wait.
+noinst_PROGRAMS += demos/chat_server
+demos_chat_server_SOURCES = demos/chat_server.c demos/demo.h demos/serve.h
+demos_chat_server_LDADD = lib/libweft.la
