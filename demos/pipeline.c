@@ -6,20 +6,35 @@
  * workers: it parks in weft_chan_send until there is room, which the demo
  * shows by recording the largest lead the producer ever had.
  *
+ * The sink has two inputs: the workers' results and the producer's
+ * progress notes (one every PROGRESS_EVERY items), and a timeout. It waits
+ * on all three with one weft_select, as Go's select would: no helper task
+ * per channel, no cancelling the loser, nothing lost. A timeout means the
+ * pipeline is idle (the producer pauses once, halfway, for PAUSE_S
+ * seconds, so the sink reports at least one idle spell); an input whose
+ * case returns -EPIPE is closed and drained and leaves the select, and
+ * the sink ends once both have.
+ *
  * Usage: pipeline [ITEMS] [WORKERS]   (defaults 200 and 4)
- * WEFT_DEMO_SCALE multiplies the simulated I/O time. */
-#include <stdatomic.h>
-#include <stdio.h>
+ * WEFT_DEMO_SCALE multiplies the simulated I/O, the pause and the idle
+ * timeout. */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "demo.h"
 
 #define CAPACITY 8
+#define PROGRESS_EVERY 100 /* items between two progress notes */
+#define PAUSE_S 0.5        /* the producer's pause, halfway */
+#define IDLE_S 0.1         /* the sink calls a gap this long idle */
 
 struct pipeline {
     weft_chan *jobs;    /* producer -> workers, capacity CAPACITY */
     weft_chan *results; /* workers -> sink, capacity CAPACITY */
+    weft_chan *progress; /* producer -> sink: items sent so far, capacity 4 */
     long items;
     _Atomic long produced;
     _Atomic long taken;     /* items the workers have received */
@@ -37,8 +52,13 @@ static int producer(void *arg)
         long max = atomic_load(&p->max_lead);
         while (lead > max && !atomic_compare_exchange_weak(&p->max_lead, &max, lead))
             ;
+        if (i % PROGRESS_EVERY == 0 && (rc = weft_chan_send(p->progress, &i)) < 0)
+            return rc;
+        if (i == p->items / 2 && (rc = demo_sleep(PAUSE_S)) < 0)
+            return rc; /* the pipeline runs dry: the sink sees it idle */
     }
     weft_chan_close(p->jobs); /* the workers drain what is left, then see -EPIPE */
+    weft_chan_close(p->progress);
     return 0;
 }
 
@@ -57,15 +77,55 @@ static int worker(void *arg)
     return rc == -EPIPE ? 0 : rc;
 }
 
+/* Waits on the results, the progress notes and a timeout at once. */
 static int sink(void *arg)
 {
     struct pipeline *p = arg;
-    long v, sum = 0, n = 0;
-    while (weft_chan_recv(p->results, &v) == 0) {
-        sum += v;
-        n++;
+    long v, note, sum = 0, n = 0, idle_spells = 0;
+    bool results_open = true, progress_open = true, idle = false;
+    while (results_open || progress_open) {
+        /* The cases of the inputs still open; rebuilt each time (a
+         * weft_sel is small and needs no freeing). */
+        weft_sel cases[2];
+        weft_chan *chan_of[2];
+        size_t nc = 0;
+        if (results_open) {
+            chan_of[nc] = p->results;
+            cases[nc++] = weft_sel_recv(p->results, &v);
+        }
+        if (progress_open) {
+            chan_of[nc] = p->progress;
+            cases[nc++] = weft_sel_recv(p->progress, &note);
+        }
+        int i = weft_select(cases, nc, demo_ns(IDLE_S));
+        if (i == -ETIMEDOUT) {
+            /* Nothing taken. Said once per spell, however long. */
+            if (!idle) {
+                printf("sink: idle, nothing for %.1f s\n", IDLE_S);
+                idle_spells++;
+            }
+            idle = true;
+            continue;
+        }
+        if (i < 0)
+            return i; /* -ECANCELED */
+        idle = false;
+        bool closed = cases[i].result == -EPIPE; /* closed and drained */
+        if (chan_of[i] == p->results) {
+            if (closed) {
+                results_open = false;
+            } else {
+                sum += v;
+                n++;
+            }
+        } else if (closed) {
+            progress_open = false;
+        } else {
+            printf("sink: the producer has sent %ld items\n", note);
+        }
     }
     printf("sink received %ld results, sum of squares %ld\n", n, sum);
+    printf("sink: both inputs closed; idle %s\n", idle_spells > 0 ? "at least once" : "never");
     long want = p->items * (p->items + 1) * (2 * p->items + 1) / 6;
     return (n == p->items && sum == want) ? 0 : -EIO;
 }
@@ -81,8 +141,13 @@ static int main_task(void *arg)
     struct pipeline p = {.items = r->items};
     p.jobs = weft_chan_new(sizeof(long), CAPACITY);
     p.results = weft_chan_new(sizeof(long), CAPACITY);
-    if (!p.jobs || !p.results)
+    p.progress = weft_chan_new(sizeof(long), 4);
+    if (!p.jobs || !p.results || !p.progress) {
+        weft_chan_free(p.jobs);
+        weft_chan_free(p.results);
+        weft_chan_free(p.progress);
         return -ENOMEM;
+    }
     int64_t t0 = weft_now();
     weft_task *snk = weft_spawn(sink, &p);
     weft_task *prod = weft_spawn(producer, &p);
@@ -106,6 +171,7 @@ static int main_task(void *arg)
     free(w);
     weft_chan_free(p.jobs);
     weft_chan_free(p.results);
+    weft_chan_free(p.progress);
     if (rc < 0)
         return rc;
     if (atomic_load(&p.max_lead) > bound)
