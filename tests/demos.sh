@@ -240,18 +240,40 @@ check_throughput() {
 check_throughput
 
 # The pipeline checks its own sum and back-pressure bound (exit status).
+# Its sink selects over the results, the progress notes and a timeout: the
+# three notes come in order, the producer's pause (0.5 tutorial s, against
+# an idle timeout of 0.1) shows as at least one idle spell (how many
+# depends on timing), and the sink ends on the close of both inputs
+# (-EPIPE cases). Scale 0.2: the pause stays 80 ms longer than the
+# timeout, room for a loaded machine's late wake-up.
 check_pipeline() {
-    local w=$1 out="$tmp/pipeline.out"
-    if WEFT_WORKERS=$w WEFT_DEMO_SCALE=0.05 timeout 60 "$top_builddir/demos/pipeline" 300 4 \
-        >"$out" 2>&1 && grep -q '^sink received 300 results, sum of squares 9045050$' "$out"; then
+    local w=$1 out="$tmp/pipeline-w$1.out" why=
+    if ! WEFT_WORKERS=$w WEFT_DEMO_SCALE=0.2 timeout 60 "$top_builddir/demos/pipeline" 300 4 \
+        >"$out" 2>&1; then
+        why="exit status $?"
+    elif ! grep -q '^sink received 300 results, sum of squares 9045050$' "$out"; then
+        why="wrong sum"
+    elif [ "$(grep '^sink: the producer has sent' "$out" | tr -cd '0-9\n' | tr '\n' ' ')" != \
+        "100 200 300 " ]; then
+        why="the progress notes are not 100, 200, 300"
+    elif ! grep -q '^sink: idle, nothing for 0.1 s$' "$out" ||
+        ! grep -q '^sink: both inputs closed; idle at least once$' "$out"; then
+        why="no idle spell reported, or the sink did not end on both closes"
+    fi
+    if [ -z "$why" ]; then
+        echo "PASS: pipeline-w$w"
         n_pass=$((n_pass + 1))
     else
-        echo "FAIL: pipeline (workers $w)"; cat "$out"
+        echo "FAIL: pipeline-w$w: $why"; sed 's/^/    /' "$out"
         n_fail=$((n_fail + 1))
     fi
 }
-check_pipeline 1
-check_pipeline 4
+# DEMOS_WORKERS: the worker counts of the second round's checks (pipeline,
+# chat_server, the servers' SIGTERM), "1 4" by default.
+demos_workers=${DEMOS_WORKERS:-1 4}
+for w in $demos_workers; do
+    check_pipeline "$w"
+done
 
 # ---------------------------------------------------------------------------
 # Network demos (echo_server, http_server, http_client): each server starts
@@ -508,13 +530,15 @@ bg_start() {
     return 1
 }
 
-# bg_stop: SIGINT to the last bg_start'ed server; sets srv_why on failure.
+# bg_stop [SIG]: SIGINT (or SIG) to the last bg_start'ed server; sets
+# srv_why on failure.
 bg_stop() {
-    kill -INT "$bg_pid" 2>/dev/null
+    sig=${1:-INT}
+    kill -"$sig" "$bg_pid" 2>/dev/null
     wait "$bg_job"
     rc=$?
     if [ "$rc" -ne 0 ]; then
-        srv_why="$bg_id exit status $rc after SIGINT"
+        srv_why="$bg_id exit status $rc after SIG$sig"
     elif ! grep -q 'shutting down' "$bg_out" || ! grep -q '^served ' "$bg_out"; then
         srv_why="$bg_id printed no shutdown summary"
     fi
@@ -654,6 +678,106 @@ for w in 1 4; do
     srv_result demo-line-server-w$w
 done
 unset WEFT_WORKERS
+
+# ---------------------------------------------------------------------------
+# Issue 16: echo_server and http_server stop on SIGTERM as well (exit status
+# 0, summary), through weft_signal_wait; chat_server's broadcast.
+
+for w in $demos_workers; do
+    export WEFT_WORKERS=$w
+    for prog in echo_server http_server; do
+        srv_why=
+        if ! bg_start srv-term-$prog-w$w "$prog" 0 127.0.0.1; then
+            srv_why="$prog did not start"
+        else
+            bg_stop TERM
+            [ -z "$srv_why" ] && ! grep -q '^got Terminated, shutting down$' "$bg_out" &&
+                srv_why="$prog did not say it got SIGTERM"
+        fi
+        srv_result demo-$prog-sigterm-w$w
+    done
+done
+unset WEFT_WORKERS
+
+# wait_line FILE PATTERN: up to 20 s for a line matching PATTERN in FILE.
+wait_line() {
+    i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        [ $i -ge 200 ] && return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+
+# chat_server: guest 1 connects and never reads; guest 2 reads everything;
+# guest 3 sends 5000 lines of 100 bytes (in bursts of 50, 10 ms apart: a
+# chat, not a flood that would outrun a reader's queue of 256) and "done".
+# Guest 1's socket buffers and queue fill up long before the end, so the
+# broadcaster disconnects it: its connection then reaches end of stream
+# once it reads. Guest 2 must have every line of guest 3, in order, and
+# guest 2 and 3 the goodbye at SIGTERM; then exit status 0 and the summary.
+check_chat() {
+    w=$1 d=$tmp/chat-w$1
+    export WEFT_WORKERS=$w
+    srv_why=
+    rm -f "$d".*
+    if ! bg_start srv-chat-w$w chat_server 0 127.0.0.1; then
+        srv_why="chat_server did not start"
+        srv_result demo-chat-server-w$w
+        return
+    fi
+    timeout 60 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+        while [ ! -f "$2" ]; do sleep 0.1; done; cat <&3 >/dev/null' \
+        _ "$bg_port" "$d.drain" &
+    slow_job=$!
+    wait_line "$bg_out" '^guest 1 joined$' || srv_why="guest 1 was not seen joining"
+    timeout 60 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1; cat <&3' \
+        _ "$bg_port" >"$d.reader" &
+    reader_job=$!
+    wait_line "$bg_out" '^guest 2 joined$' || srv_why="guest 2 was not seen joining"
+    timeout 60 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+        i=1
+        while [ $i -le 5000 ]; do
+            printf "line %d %090d\n" $i 0 >&3
+            [ $((i % 50)) -eq 0 ] && sleep 0.01
+            i=$((i + 1))
+        done
+        printf "done\n" >&3; cat <&3' _ "$bg_port" >"$d.talker" &
+    talker_job=$!
+    [ -z "$srv_why" ] && ! wait_line "$d.reader" '^guest 3: done$' &&
+        srv_why="guest 2 did not get guest 3's last line"
+    [ -z "$srv_why" ] && ! wait_line "$bg_out" '^guest 1 dropped: ' &&
+        srv_why="the slow guest 1 was not dropped"
+    # Guest 1 now reads: what the kernel had buffered, then end of stream.
+    : >"$d.drain"
+    wait "$slow_job" || { [ -z "$srv_why" ] && srv_why="the slow client was not disconnected"; }
+    bg_stop TERM
+    wait "$reader_job" "$talker_job"
+    if [ -n "$srv_why" ]; then
+        :
+    elif ! awk '$1 == "guest" && $2 == "3:" { if ($3 == "done") done = 1
+                    else if ($3 != "line" || $4 != ++n) bad = 1 }
+                END { exit (bad || !done || n != 5000) }' "$d.reader"; then
+        srv_why="guest 2 did not get guest 3's 5000 lines in order"
+    elif [ "$(tail -n 1 "$d.reader")" != "* server shutting down" ] ||
+        [ "$(tail -n 1 "$d.talker")" != "* server shutting down" ]; then
+        srv_why="a client did not get the goodbye last"
+    elif grep -q '^guest [23] dropped' "$bg_out"; then
+        srv_why="a reading client was dropped"
+    elif ! grep -q '^served 3 clients, 5001 messages, 1 slow clients dropped$' "$bg_out"; then
+        srv_why="chat_server's summary is wrong"
+    fi
+    if [ -n "$srv_why" ]; then
+        for f in "$d.reader" "$d.talker"; do
+            [ -s "$f" ] && grep -v '^guest 3: line' "$f" | head -20 | sed "s|^|    $(basename "$f"): |"
+        done
+    fi
+    srv_result demo-chat-server-w$w
+    unset WEFT_WORKERS
+}
+for w in $demos_workers; do
+    check_chat "$w"
+done
 
 echo "demos: $n_pass passed, $n_fail failed"
 [ "$n_fail" -eq 0 ]
