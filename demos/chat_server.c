@@ -186,24 +186,18 @@ static int writer(void *arg)
     struct client *c = arg;
     struct msg m;
     char out[WRITE_BATCH];
-    int rc;
-    while ((rc = weft_chan_recv(c->queue, &m)) == 0) {
+    /* Ends at -EPIPE (the queue closed and drained) or -ECANCELED. */
+    while (weft_chan_recv(c->queue, &m) == 0) {
         size_t used = 0;
         do {
             memcpy(out + used, m.text, m.len);
             used += m.len;
         } while (used + MSG_MAX <= sizeof out && weft_chan_try_recv(c->queue, &m) == 0);
-        ssize_t n = weft_write(c->fd, out, used);
-        if (n < 0) {
-            rc = (int)n;
-            break;
-        }
+        if (weft_write(c->fd, out, used) < 0)
+            break; /* the peer went away, or a cut: the client's end */
     }
     shutdown(c->fd, SHUT_RDWR);
-    /* -EPIPE: the queue was closed (or the peer went away); -ECONNRESET
-     * and the like are the client's business, not the server's failure. */
-    (void)rc;
-    return 0;
+    return 0; /* a client's failure is not the server's */
 }
 
 /* Strips the line end ("\n" or "\r\n"). */
@@ -231,7 +225,7 @@ static int session(void *arg)
         msg_format(&m, c->id, false, "* guest %u joined\n", c->id);
         inbox_closed = weft_chan_send(srv->inbox, &m) == -EPIPE;
         msg_format(&m, 0, false, "* welcome, you are guest %u\n", c->id);
-        weft_chan_try_send(c->queue, &m); /* an empty queue has room */
+        weft_chan_try_send(c->queue, &m); /* best effort, as every notice */
     }
     while (r && !inbox_closed) {
         const char *line;
@@ -334,9 +328,10 @@ static int accept_loop(void *arg)
         weft_task *t = weft_spawn(session, c);
         if (!t) {
             atomic_fetch_sub(&srv->open_clients, 1);
-            weft_mutex_lock(srv->lock); /* fails only if cancelled: see session */
+            bool locked = weft_mutex_lock(srv->lock) == 0; /* see session() */
             registry_remove(srv, c);
-            weft_mutex_unlock(srv->lock);
+            if (locked)
+                weft_mutex_unlock(srv->lock);
             weft_chan_free(c->queue);
             free(c);
             weft_close(fd);
@@ -396,6 +391,7 @@ static int shut_down(struct server *srv, weft_task *bcast)
         shutdown(c->fd, SHUT_RDWR);
     weft_mutex_unlock(srv->lock);
     printf("cut %u clients that did not read the goodbye\n", stuck);
+    fflush(stdout);
     return weft_event_wait(srv->all_gone);
 }
 
