@@ -99,7 +99,8 @@ static void msg_format(struct msg *m, unsigned from, bool chat, const char *fmt,
     va_end(ap);
     m->from = from;
     m->chat = chat;
-    m->len = (unsigned short)(n < 0 ? 0 : (size_t)n < sizeof m->text ? (size_t)n : sizeof m->text - 1);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    m->len = (unsigned short)(len < sizeof m->text ? len : sizeof m->text - 1); /* truncated */
 }
 
 /* Removes c from the registry if it is there. Caller holds srv->lock. */
