@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs, with apt-get, only what is missing to build weft from git:
-# autoconf, automake, libtool, pkg-config and Check (always); g++ with
+# autoconf, automake, libtool, pkg-config, Check and libdw-dev (always); g++ with
 # --test (tests/abi compiles <weft.h> as C++); clang and its sanitizer
 # runtimes with --clang; valgrind (with its headers) with --valgrind.
 # Tools already present are never reinstalled, and apt-get is not run at
@@ -55,6 +55,11 @@ have libtoolize || need libtool
 have pkg-config || need pkg-config
 if ! { have pkg-config && pkg-config --exists 'check >= 0.11'; } && ! installed check; then
     need check
+fi
+# Task dumps' stacks: elfutils' libdw unwinds through DWARF CFI and names
+# static functions and file:line (without it, frame pointers and dladdr).
+if ! { have pkg-config && pkg-config --exists libdw; } && ! installed libdw-dev; then
+    need libdw-dev
 fi
 if [ $want_test = yes ]; then
     have g++ || have c++ || need g++
