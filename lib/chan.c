@@ -344,21 +344,23 @@ int weft_chan_recv(weft_chan *c, void *elem)
 }
 
 /* The non-waiting core of send (is_send) and receive, lock held: 0 or
- * -EPIPE when done, -EAGAIN when the call would wait. Any waiter handed
- * the other side goes on wakes. The same FIFO rules as send and recv: a
- * send goes to the first waiting receiver before the ring (which is
- * empty while one waits), a receive refills the ring from the first
- * waiting sender. */
-int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes)
+ * -EPIPE when done, -EAGAIN when the call would wait. The waiter handed
+ * the other side, if any (at most one), is taken off its queue and left
+ * in *handed for the caller to wake after the unlock. The same FIFO rules
+ * as send and recv: a send goes to the first waiting receiver before the
+ * ring (which is empty while one waits), a receive refills the ring from
+ * the first waiting sender. */
+static inline int try_core(struct weft_chan *c, bool is_send, void *elem,
+                           struct chan_waiter **handed)
 {
     struct chan_waiter *w;
+    *handed = NULL;
     if (is_send) {
         if (c->is_closed)
             return -EPIPE;
         if ((w = take_waiter(&c->recvq)) != NULL) {
             copy_elem(c, w->data, elem);
-            hand(w, 0, wakes);
-            return 0;
+            goto hand_it;
         }
         if (c->len < c->cap) {
             copy_elem(c, slot(c, c->len), elem);
@@ -371,19 +373,43 @@ int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct 
         copy_elem(c, elem, slot(c, 0));
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
         c->len--;
-        if ((w = take_waiter(&c->sendq)) != NULL) {
-            copy_elem(c, slot(c, c->len), w->data);
-            c->len++;
-            hand(w, 0, wakes);
-        }
-        return 0;
+        if ((w = take_waiter(&c->sendq)) == NULL)
+            return 0;
+        copy_elem(c, slot(c, c->len), w->data);
+        c->len++;
+        goto hand_it;
     }
     if ((w = take_waiter(&c->sendq)) != NULL) {
         copy_elem(c, elem, w->data);
-        hand(w, 0, wakes);
-        return 0;
+        goto hand_it;
     }
     return c->is_closed ? -EPIPE : -EAGAIN;
+hand_it:
+    list_remove(&w->link);
+    w->result = 0;
+    w->is_handed = true;
+    *handed = w;
+    return 0;
+}
+
+int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes)
+{
+    struct chan_waiter *w;
+    int rc = try_core(c, is_send, elem, &w);
+    if (w)
+        list_push_back(wakes, &w->link);
+    return rc;
+}
+
+int weft__chan_look(struct weft_chan *c, bool is_send, void *elem)
+{
+    struct chan_waiter *w;
+    spin_lock(&c->lock);
+    int rc = try_core(c, is_send, elem, &w);
+    spin_unlock(&c->lock);
+    if (w)
+        wake_handed(w);
+    return rc;
 }
 
 void weft__chan_flush_wakes(struct list *wakes) { flush_wakes(wakes); }
@@ -424,24 +450,14 @@ int weft_chan_try_send(weft_chan *c, const void *elem)
 {
     if (!c || !elem)
         return -EINVAL;
-    struct list wakes = {&wakes, &wakes};
-    spin_lock(&c->lock);
-    int rc = weft__chan_try_locked(c, true, (void *)elem, &wakes);
-    spin_unlock(&c->lock);
-    flush_wakes(&wakes);
-    return rc;
+    return weft__chan_look(c, true, (void *)elem);
 }
 
 int weft_chan_try_recv(weft_chan *c, void *elem)
 {
     if (!c || !elem)
         return -EINVAL;
-    struct list wakes = {&wakes, &wakes};
-    spin_lock(&c->lock);
-    int rc = weft__chan_try_locked(c, false, elem, &wakes);
-    spin_unlock(&c->lock);
-    flush_wakes(&wakes);
-    return rc;
+    return weft__chan_look(c, false, elem);
 }
 
 size_t weft_chan_len(const weft_chan *c)

@@ -71,31 +71,38 @@ static inline int fd_of(const weft_sel *c) { return (int)(intptr_t)c->weft__obj;
 
 /* ------------------------------------------------------------ builders */
 
-weft_sel weft_sel_recv(weft_chan *c, void *elem)
+/* A case with only the public-facing fields set: the private storage is
+ * left as it is (weft_select sets what it uses before reading it), so
+ * that building a case costs a few stores, not a clearing of the whole
+ * weft_sel. */
+static inline weft_sel make_case(int kind, void *obj, void *elem, int events)
 {
-    return (weft_sel){.weft__kind = SEL_RECV, .weft__obj = c, .weft__elem = elem};
+    weft_sel s;
+    s.weft__kind = kind;
+    s.weft__events = events;
+    s.weft__obj = obj;
+    s.weft__elem = elem;
+    s.weft__order = 0;
+    s.weft__state = SEL_IDLE;
+    s.result = 0;
+    return s;
 }
+
+weft_sel weft_sel_recv(weft_chan *c, void *elem) { return make_case(SEL_RECV, c, elem, 0); }
 
 weft_sel weft_sel_send(weft_chan *c, const void *elem)
 {
-    return (weft_sel){.weft__kind = SEL_SEND, .weft__obj = c, .weft__elem = (void *)elem};
+    return make_case(SEL_SEND, c, (void *)elem, 0);
 }
 
-weft_sel weft_sel_task(weft_task *t)
-{
-    return (weft_sel){.weft__kind = SEL_TASK, .weft__obj = t};
-}
+weft_sel weft_sel_task(weft_task *t) { return make_case(SEL_TASK, t, NULL, 0); }
 
-weft_sel weft_sel_event(weft_event *e)
-{
-    return (weft_sel){.weft__kind = SEL_EVENT, .weft__obj = e};
-}
+weft_sel weft_sel_event(weft_event *e) { return make_case(SEL_EVENT, e, NULL, 0); }
 
 weft_sel weft_sel_fd(int fd, int events)
 {
     /* A negative fd stays negative through intptr_t; refused later. */
-    return (weft_sel){.weft__kind = SEL_FD, .weft__obj = (void *)(intptr_t)fd,
-                      .weft__events = events};
+    return make_case(SEL_FD, (void *)(intptr_t)fd, NULL, events);
 }
 
 static bool case_ok(const weft_sel *c, const struct weft_task *self)
@@ -119,16 +126,12 @@ static bool case_ok(const weft_sel *c, const struct weft_task *self)
 /* ------------------------------------------------------------ pass 1 */
 
 /* Completes c if it is ready now (true, c->result set). */
-static bool look(weft_sel *c, struct list *wakes)
+static bool look(weft_sel *c)
 {
     switch (c->weft__kind) {
     case SEL_RECV:
     case SEL_SEND: {
-        struct weft_chan *ch = c->weft__obj;
-        weft__chan_lock(ch);
-        int rc = weft__chan_try_locked(ch, c->weft__kind == SEL_SEND, c->weft__elem, wakes);
-        weft__chan_unlock(ch);
-        weft__chan_flush_wakes(wakes);
+        int rc = weft__chan_look(c->weft__obj, c->weft__kind == SEL_SEND, c->weft__elem);
         if (rc == -EAGAIN)
             return false;
         c->result = rc;
@@ -228,6 +231,14 @@ static bool withdraw_other(weft_sel *c)
 /* Locks every channel of cases once, in ascending address order. */
 static void lock_chans(weft_sel *cases, size_t n)
 {
+    if (n == 2 && is_chan(&cases[0]) && is_chan(&cases[1])) {
+        /* The usual two-channel select, without the general search. */
+        uintptr_t a = (uintptr_t)cases[0].weft__obj, b = (uintptr_t)cases[1].weft__obj;
+        weft__chan_lock((struct weft_chan *)(a < b ? a : b));
+        if (a != b)
+            weft__chan_lock((struct weft_chan *)(a < b ? b : a));
+        return;
+    }
     uintptr_t last = 0;
     for (;;) {
         uintptr_t next = UINTPTR_MAX;
@@ -245,6 +256,12 @@ static void lock_chans(weft_sel *cases, size_t n)
 
 static void unlock_chans(weft_sel *cases, size_t n)
 {
+    if (n == 2 && is_chan(&cases[0]) && is_chan(&cases[1])) {
+        weft__chan_unlock(cases[0].weft__obj);
+        if (cases[1].weft__obj != cases[0].weft__obj)
+            weft__chan_unlock(cases[1].weft__obj);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!is_chan(&cases[i]))
             continue;
@@ -266,14 +283,23 @@ static inline uint64_t xorshift(uint64_t *s)
 }
 
 /* cases[k].weft__order: the index of the k-th case to look at, a
- * uniformly random permutation. */
+ * uniformly random permutation (Fisher-Yates; weft_select has set
+ * cases[k].weft__order = k). A bound is taken from the high half of a
+ * random word by a multiply and a shift (no division; i + 1 <= n <=
+ * INT_MAX fits 32 bits): a bias of at most (i + 1) / 2^32 per choice,
+ * and none for two cases, which take one bit. */
 static void shuffle(weft_sel *cases, size_t n, struct weft_task *self)
 {
-    for (size_t i = 0; i < n; i++)
-        cases[i].weft__order = (unsigned)i;
     uint64_t *rng = &self->worker->rng; /* the running worker's, owner only */
-    for (size_t i = n - 1; i > 0 && i < n; i--) {
-        size_t j = (size_t)(xorshift(rng) % (i + 1));
+    if (n == 2) {
+        if (xorshift(rng) >> 63) {
+            cases[0].weft__order = 1;
+            cases[1].weft__order = 0;
+        }
+        return;
+    }
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(((xorshift(rng) >> 32) * (uint64_t)(i + 1)) >> 32);
         unsigned t = cases[i].weft__order;
         cases[i].weft__order = cases[j].weft__order;
         cases[j].weft__order = t;
@@ -283,12 +309,12 @@ static void shuffle(weft_sel *cases, size_t n, struct weft_task *self)
 /* One round of pass 2 and the wait (see the top): the completed case's
  * index, or -1 when nothing completed (woken for another reason, or a
  * descriptor to look at again). */
-static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_task *self,
-                          int64_t deadline, struct list *wakes)
+static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_other,
+                          struct weft_task *self, int64_t deadline, struct list *wakes)
 {
     int done = -1;
     bool again = false;
-    for (size_t k = 0; k < n && done < 0 && !again; k++) {
+    for (size_t k = 0; has_other && k < n && done < 0 && !again; k++) {
         weft_sel *c = &cases[cases[k].weft__order];
         if (is_chan(c))
             continue;
@@ -361,7 +387,7 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_
     /* A task case whose end woke us is complete (taken in look order,
      * so that several at once are chosen uniformly), unless a channel
      * case already is. */
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; has_other && k < n; k++) {
         unsigned i = cases[k].weft__order;
         if (withdraw_other(&cases[i]) && done < 0)
             done = (int)i;
@@ -376,12 +402,16 @@ int weft_select(weft_sel cases[], size_t n, int64_t timeout_ns)
         return -EPERM;
     if ((n > 0 && !cases) || n > INT_MAX || (n == 0 && timeout_ns < 0))
         return -EINVAL;
-    bool has_chan = false;
+    bool has_chan = false, has_other = false;
     for (size_t i = 0; i < n; i++) {
         if (!case_ok(&cases[i], self))
             return -EINVAL;
         cases[i].weft__state = SEL_IDLE;
-        has_chan |= is_chan(&cases[i]);
+        cases[i].weft__order = (unsigned)i;
+        if (is_chan(&cases[i]))
+            has_chan = true;
+        else
+            has_other = true;
     }
     int rc = weft__interrupted(self);
     if (rc)
@@ -396,16 +426,17 @@ int weft_select(weft_sel cases[], size_t n, int64_t timeout_ns)
         deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
     }
     struct list wakes = {&wakes, &wakes};
-    shuffle(cases, n, self);
+    if (n > 1)
+        shuffle(cases, n, self);
     for (;;) {
         for (size_t k = 0; k < n; k++) {
             unsigned i = cases[k].weft__order;
-            if (look(&cases[i], &wakes))
+            if (look(&cases[i]))
                 return (int)i;
         }
         if (timeout_ns == 0 || (deadline != INT64_MAX && weft__clock_ns() >= deadline))
             return -ETIMEDOUT;
-        int done = queue_and_wait(cases, n, has_chan, self, deadline, &wakes);
+        int done = queue_and_wait(cases, n, has_chan, has_other, self, deadline, &wakes);
         if (done >= 0)
             return done;
         if ((rc = weft__interrupted(self)) != 0)

@@ -86,6 +86,10 @@ void weft__chan_unlock(struct weft_chan *c);
  * waiting, lock held: 0 or -EPIPE when done, -EAGAIN when it would wait.
  * A waiter handed the other side is put on wakes (flush after unlock). */
 int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes);
+/* weft__chan_try_locked under c's own lock (taken and released here),
+ * waking the waiter it handed over, if any: a select's first look at a
+ * channel case, try_send and try_recv. */
+int weft__chan_look(struct weft_chan *c, bool is_send, void *elem);
 /* Wakes the waiters that weft__chan_try_locked handed over, lock released. */
 void weft__chan_flush_wakes(struct list *wakes);
 /* Queues w (a select clause of task self) on c's send or receive queue,
