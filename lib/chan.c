@@ -350,8 +350,8 @@ int weft_chan_recv(weft_chan *c, void *elem)
  * as send and recv: a send goes to the first waiting receiver before the
  * ring (which is empty while one waits), a receive refills the ring from
  * the first waiting sender. */
-static inline int try_core(struct weft_chan *c, bool is_send, void *elem,
-                           struct chan_waiter **handed)
+static inline __attribute__((always_inline)) int
+try_core(struct weft_chan *c, bool is_send, void *elem, struct chan_waiter **handed)
 {
     struct chan_waiter *w;
     *handed = NULL;
