@@ -34,7 +34,14 @@
 #include "select.h"
 #include "util/clock.h"
 
-enum sel_kind { SEL_NONE, SEL_RECV, SEL_SEND, SEL_TASK, SEL_EVENT, SEL_FD };
+enum {
+    SEL_NONE = WEFT__SEL_NONE,
+    SEL_RECV = WEFT__SEL_RECV,
+    SEL_SEND = WEFT__SEL_SEND,
+    SEL_TASK = WEFT__SEL_TASK,
+    SEL_EVENT = WEFT__SEL_EVENT,
+    SEL_FD = WEFT__SEL_FD
+};
 
 /* weft__state of a case: whether a waiter of a non-channel case is
  * queued and must be withdrawn. */
@@ -44,7 +51,7 @@ enum { SEL_IDLE = 0, SEL_QUEUED = 1 };
 union sel_store {
     struct chan_waiter chan;
     struct waiter event;
-    struct end_waiter end;
+    struct sel_task_store end;
     struct {
         struct fd_waiter w;
         struct fd_state *s;  /* set by the look (weft__fd_sel_look) */
@@ -173,12 +180,15 @@ static int enqueue_other(weft_sel *c, struct weft_task *self)
 {
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
-    case SEL_TASK:
-        if (!weft__task_end_enqueue(c->weft__obj, &st->end, self)) {
-            c->result = st->end.status;
+    case SEL_TASK: {
+        struct weft_task *t = c->weft__obj;
+        st->end.task_id = t->id; /* t is valid until it is queued for */
+        if (!weft__task_end_enqueue(t, &st->end.w, self)) {
+            c->result = st->end.w.status;
             return COMPLETED;
         }
         break;
+    }
     case SEL_EVENT:
         if (!weft__event_sel_enqueue(c->weft__obj, &st->event, self)) {
             c->result = 0;
@@ -213,8 +223,8 @@ static bool withdraw_other(weft_sel *c)
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
     case SEL_TASK:
-        if (weft__task_end_withdraw(&st->end)) {
-            c->result = st->end.status;
+        if (weft__task_end_withdraw(&st->end.w)) {
+            c->result = st->end.w.status;
             return true;
         }
         break;
@@ -327,6 +337,8 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_oth
     if (done < 0 && !again) {
         struct sel_rec rec;
         atomic_init(&rec.winner, WEFT__SEL_OPEN);
+        rec.cases = cases;
+        rec.n = n;
         if (has_chan) {
             lock_chans(cases, n);
             for (size_t k = 0; k < n && done < 0; k++) {
@@ -358,7 +370,8 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_oth
             weft__chan_flush_wakes(wakes);
         }
         if (done < 0) {
-            weft__park_self(self, NULL, NULL, deadline, "select");
+            /* The record is the park's object: a dump names the cases. */
+            weft__park_obj(self, NULL, NULL, deadline, "select", (uint64_t)(uintptr_t)&rec);
             if (has_chan) {
                 int open = WEFT__SEL_OPEN;
                 /* acq_rel: after this no waker can claim a clause (their

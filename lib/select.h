@@ -16,18 +16,48 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "sched/sched.h"
 #include "util/list.h"
 
 struct weft_task;
 struct thread_park;
 
+/* weft_sel.weft__kind (select.c builds them, diag/dump.c reads them). */
+enum weft__sel_kind {
+    WEFT__SEL_NONE,
+    WEFT__SEL_RECV,
+    WEFT__SEL_SEND,
+    WEFT__SEL_TASK,
+    WEFT__SEL_EVENT,
+    WEFT__SEL_FD
+};
+
 /* winner values besides a case index. */
 #define WEFT__SEL_OPEN (-1)   /* nothing won yet: a waker may claim */
 #define WEFT__SEL_CLOSED (-2) /* the selector stopped waiting: nobody may */
 
+struct weft_sel;
+
+/* The select a task is parked in: its park's object (weft__park_obj), so
+ * that a dump that holds the task parked (PARK_HELD) reads the cases from
+ * here; the case array cannot go away meanwhile, since only the parked
+ * selector owns it. The dump reads each case's kind, object, events and,
+ * for a task case, task_id (the task itself may be freed by a join
+ * beside the select), all written before the park. */
 struct sel_rec {
     _Atomic int winner;
+    const struct weft_sel *cases;
+    size_t n;
+};
+
+/* A task case's waiter storage (weft__priv): the end waiter and the id
+ * of the task waited for, for dumps. */
+struct sel_task_store {
+    struct end_waiter w;
+    uint64_t task_id;
 };
 
 /* A blocked sender or receiver, on its own stack (or in a weft_sel). A
