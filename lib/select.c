@@ -373,12 +373,17 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_oth
             /* The record is the park's object: a dump names the cases. */
             weft__park_obj(self, NULL, NULL, deadline, "select", (uint64_t)(uintptr_t)&rec);
             if (has_chan) {
-                int open = WEFT__SEL_OPEN;
+                /* A claim is final: once winner is a case index it stays
+                 * one, so a plain load spares the usual wake-up (a waker
+                 * won) the CAS. Acquire: pairs with the winning claim's
+                 * acq_rel CAS (its hand-off is published by the waiter's
+                 * woken, see settle). */
+                int open = atomic_load_explicit(&rec.winner, memory_order_acquire);
                 /* acq_rel: after this no waker can claim a clause (their
                  * CAS fails and they drop it); failing, we read the
-                 * winner a waker's claim stored (its hand-off is
-                 * published by the waiter's woken, see settle). */
-                if (!atomic_compare_exchange_strong_explicit(&rec.winner, &open,
+                 * winner a waker's claim stored. */
+                if (open != WEFT__SEL_OPEN ||
+                    !atomic_compare_exchange_strong_explicit(&rec.winner, &open,
                                                              WEFT__SEL_CLOSED,
                                                              memory_order_acq_rel,
                                                              memory_order_acquire))
