@@ -4,7 +4,9 @@
  * One select goes:
  *  1. look: every case in a random order (a Fisher-Yates shuffle from the
  *     worker's PRNG, as Go's pollorder), completing the first ready one,
- *     so that each ready case is as likely to be chosen;
+ *     so that each ready case is as likely to be chosen; a channel case
+ *     takes only its own channel's lock, and none when the channel's idle
+ *     hint says that side cannot complete (weft__chan_look);
  *  2. queue: the cases that hand nothing over (task end, event, fd) queue
  *     a waiter that only wakes us; a ready one found on the way ends the
  *     select at once. Then every channel of the select is locked, in
@@ -182,7 +184,7 @@ static int enqueue_other(weft_sel *c, struct weft_task *self)
     switch (c->weft__kind) {
     case SEL_TASK: {
         struct weft_task *t = c->weft__obj;
-        st->end.task_id = t->id; /* t is valid until it is queued for */
+        st->end.task_id = t->id; /* for dumps: once queued, t may be freed */
         if (!weft__task_end_enqueue(t, &st->end.w, self)) {
             c->result = st->end.w.status;
             return COMPLETED;
