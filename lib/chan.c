@@ -36,6 +36,8 @@ struct thread_park {
 struct weft_chan {
     struct spin lock;
     bool is_closed;
+    _Atomic unsigned idle; /* IDLE_* bits, written under the lock; by the
+                              lock, in its cache line */
     size_t elem_size;    /* bytes per element */
     size_t cap;          /* ring slots; 0 = rendezvous */
     size_t head;         /* slot of the oldest buffered element */
@@ -44,6 +46,35 @@ struct weft_chan {
     struct list recvq;   /* blocked receivers, FIFO */
     unsigned char buf[]; /* cap * elem_size bytes */
 };
+
+/* chan.idle: a side that was found unable to complete (by a look under
+ * the lock, try_core) and has not changed since: IDLE_RECV while nothing
+ * is buffered, no sender waits and the channel is open; IDLE_SEND while
+ * the ring is full (always, for cap 0), no receiver waits and it is open.
+ * Whatever could make a side ready clears its bit under the lock
+ * (may_ready). Read without the lock only by a select's first look, to
+ * skip a case without taking its lock: a stale bit costs nothing, since
+ * the select looks at every case again under all their locks before it
+ * waits. All the bit's accesses are relaxed: it orders nothing, the lock
+ * orders its writers, and a reader that saw a change happen (some
+ * happens-before) reads that store or a later one. */
+enum { IDLE_RECV = 1u, IDLE_SEND = 2u };
+
+/* Lock held: clears the bits of sides that may have become ready. */
+static inline void may_ready(struct weft_chan *c, unsigned bits)
+{
+    unsigned v = atomic_load_explicit(&c->idle, memory_order_relaxed);
+    if (WEFT__UNLIKELY(v & bits))
+        atomic_store_explicit(&c->idle, v & ~bits, memory_order_relaxed);
+}
+
+/* Lock held: marks a side that cannot complete now. */
+static inline void mark_idle(struct weft_chan *c, unsigned bit)
+{
+    unsigned v = atomic_load_explicit(&c->idle, memory_order_relaxed);
+    if (!(v & bit))
+        atomic_store_explicit(&c->idle, v | bit, memory_order_relaxed);
+}
 
 weft_chan *weft_chan_new(size_t elem_size, size_t capacity)
 {
@@ -70,6 +101,7 @@ weft_chan *weft_chan_new(size_t elem_size, size_t capacity)
     c->len = 0;
     list_init(&c->sendq);
     list_init(&c->recvq);
+    atomic_init(&c->idle, 0u);
     return c;
 }
 
@@ -291,12 +323,14 @@ int weft_chan_send(weft_chan *c, const void *elem)
     if (c->len < c->cap) {
         copy_elem(c, slot(c, c->len), elem);
         c->len++;
+        may_ready(c, IDLE_RECV);
         spin_unlock(&c->lock);
         return 0;
     }
     /* Full (or rendezvous with no receiver): wait until a receiver takes
      * the element from our buffer (0) or the channel closes (-EPIPE). A
      * cancelled or timed-out sender's element was not taken. */
+    may_ready(c, IDLE_RECV); /* a sender will wait */
     return wait_on(c, &c->sendq, (void *)elem, self, "chan send");
 }
 
@@ -319,6 +353,7 @@ int weft_chan_recv(weft_chan *c, void *elem)
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
         c->len--;
         if (!s) {
+            may_ready(c, IDLE_SEND);
             spin_unlock(&c->lock);
             return 0;
         }
@@ -340,50 +375,107 @@ int weft_chan_recv(weft_chan *c, void *elem)
     }
     /* Empty: a sender copies into elem and wakes us with 0, or close wakes
      * us with -EPIPE. A cancelled receiver was given nothing. */
+    may_ready(c, IDLE_SEND); /* a receiver will wait */
     return wait_on(c, &c->recvq, elem, self, "chan recv");
 }
 
 /* The non-waiting core of send (is_send) and receive, lock held: 0 or
- * -EPIPE when done, -EAGAIN when the call would wait. Any waiter handed
- * the other side goes on wakes. The same FIFO rules as send and recv: a
- * send goes to the first waiting receiver before the ring (which is
- * empty while one waits), a receive refills the ring from the first
- * waiting sender. */
-int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes)
+ * -EPIPE when done, -EAGAIN when the call would wait (the side is then
+ * marked idle). The waiter handed the other side, if any (at most one),
+ * is taken off its queue and left in *handed for the caller to wake after
+ * the unlock. The same FIFO rules as send and recv: a send goes to the
+ * first waiting receiver before the ring (which is empty while one
+ * waits), a receive refills the ring from the first waiting sender. */
+static inline __attribute__((always_inline)) int
+try_core(struct weft_chan *c, bool is_send, void *elem, struct chan_waiter **handed)
 {
     struct chan_waiter *w;
+    *handed = NULL;
     if (is_send) {
         if (c->is_closed)
             return -EPIPE;
         if ((w = take_waiter(&c->recvq)) != NULL) {
             copy_elem(c, w->data, elem);
-            hand(w, 0, wakes);
-            return 0;
+            list_remove(&w->link);
+            /* Receivers wait only while the ring is empty: the next send
+             * waits unless another receiver does or the ring has room. */
+            if (list_empty(&c->recvq) && c->cap == 0)
+                mark_idle(c, IDLE_SEND);
+            goto handed_it;
         }
         if (c->len < c->cap) {
             copy_elem(c, slot(c, c->len), elem);
             c->len++;
+            may_ready(c, IDLE_RECV);
             return 0;
         }
+        mark_idle(c, IDLE_SEND);
         return -EAGAIN;
     }
     if (c->len > 0) {
         copy_elem(c, elem, slot(c, 0));
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
         c->len--;
-        if ((w = take_waiter(&c->sendq)) != NULL) {
-            copy_elem(c, slot(c, c->len), w->data);
-            c->len++;
-            hand(w, 0, wakes);
+        if ((w = take_waiter(&c->sendq)) == NULL) {
+            may_ready(c, IDLE_SEND);
+            return 0;
         }
-        return 0;
+        copy_elem(c, slot(c, c->len), w->data);
+        c->len++;
+        goto hand_it;
     }
     if ((w = take_waiter(&c->sendq)) != NULL) {
         copy_elem(c, elem, w->data);
-        hand(w, 0, wakes);
-        return 0;
+        list_remove(&w->link);
+        /* Rendezvous: the next receive waits unless another sender
+         * does (a select that took the last one skips it next time). */
+        if (list_empty(&c->sendq) && !c->is_closed)
+            mark_idle(c, IDLE_RECV);
+        goto handed_it;
     }
-    return c->is_closed ? -EPIPE : -EAGAIN;
+    if (c->is_closed)
+        return -EPIPE;
+    mark_idle(c, IDLE_RECV);
+    return -EAGAIN;
+hand_it:
+    list_remove(&w->link);
+handed_it:
+    w->result = 0;
+    w->is_handed = true;
+    *handed = w;
+    return 0;
+}
+
+int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes)
+{
+    struct chan_waiter *w;
+    int rc = try_core(c, is_send, elem, &w);
+    if (w)
+        list_push_back(wakes, &w->link);
+    return rc;
+}
+
+/* weft__chan_look after the idle check; try_send and try_recv, which
+ * must see what the lock shows, start here. */
+static WEFT__NOINLINE int look_locked(struct weft_chan *c, bool is_send, void *elem)
+{
+    struct chan_waiter *w;
+    spin_lock(&c->lock);
+    int rc = try_core(c, is_send, elem, &w);
+    spin_unlock(&c->lock);
+    if (w)
+        wake_handed(w);
+    return rc;
+}
+
+int weft__chan_look(struct weft_chan *c, bool is_send, void *elem)
+{
+    /* Relaxed: a hint (see chan.idle); a select that skips a case here
+     * looks at it again under the lock before it waits. */
+    unsigned bit = is_send ? IDLE_SEND : IDLE_RECV;
+    if (atomic_load_explicit(&c->idle, memory_order_relaxed) & bit)
+        return -EAGAIN;
+    return look_locked(c, is_send, elem);
 }
 
 void weft__chan_flush_wakes(struct list *wakes) { flush_wakes(wakes); }
@@ -397,6 +489,7 @@ void weft__chan_enqueue_locked(struct weft_chan *c, bool is_send, struct chan_wa
     w->is_handed = false;
     atomic_init(&w->woken, 0);
     list_push_back(is_send ? &c->sendq : &c->recvq, &w->link);
+    may_ready(c, is_send ? IDLE_RECV : IDLE_SEND);
 }
 
 void weft__chan_withdraw(struct weft_chan *c, struct chan_waiter *w)
@@ -424,24 +517,14 @@ int weft_chan_try_send(weft_chan *c, const void *elem)
 {
     if (!c || !elem)
         return -EINVAL;
-    struct list wakes = {&wakes, &wakes};
-    spin_lock(&c->lock);
-    int rc = weft__chan_try_locked(c, true, (void *)elem, &wakes);
-    spin_unlock(&c->lock);
-    flush_wakes(&wakes);
-    return rc;
+    return look_locked(c, true, (void *)elem);
 }
 
 int weft_chan_try_recv(weft_chan *c, void *elem)
 {
     if (!c || !elem)
         return -EINVAL;
-    struct list wakes = {&wakes, &wakes};
-    spin_lock(&c->lock);
-    int rc = weft__chan_try_locked(c, false, elem, &wakes);
-    spin_unlock(&c->lock);
-    flush_wakes(&wakes);
-    return rc;
+    return look_locked(c, false, elem);
 }
 
 size_t weft_chan_len(const weft_chan *c)
@@ -484,6 +567,7 @@ void weft_chan_close(weft_chan *c)
     spin_lock(&c->lock);
     if (!c->is_closed) {
         c->is_closed = true;
+        may_ready(c, IDLE_RECV | IDLE_SEND);
         /* Waiting senders' elements are not delivered; waiting receivers
          * exist only when nothing is buffered. */
         hand_all_fifo(&c->sendq, -EPIPE, &wakes);

@@ -4,7 +4,9 @@
  * One select goes:
  *  1. look: every case in a random order (a Fisher-Yates shuffle from the
  *     worker's PRNG, as Go's pollorder), completing the first ready one,
- *     so that each ready case is as likely to be chosen;
+ *     so that each ready case is as likely to be chosen; a channel case
+ *     takes only its own channel's lock, and none when the channel's idle
+ *     hint says that side cannot complete (weft__chan_look);
  *  2. queue: the cases that hand nothing over (task end, event, fd) queue
  *     a waiter that only wakes us; a ready one found on the way ends the
  *     select at once. Then every channel of the select is locked, in
@@ -34,7 +36,14 @@
 #include "select.h"
 #include "util/clock.h"
 
-enum sel_kind { SEL_NONE, SEL_RECV, SEL_SEND, SEL_TASK, SEL_EVENT, SEL_FD };
+enum {
+    SEL_NONE = WEFT__SEL_NONE,
+    SEL_RECV = WEFT__SEL_RECV,
+    SEL_SEND = WEFT__SEL_SEND,
+    SEL_TASK = WEFT__SEL_TASK,
+    SEL_EVENT = WEFT__SEL_EVENT,
+    SEL_FD = WEFT__SEL_FD
+};
 
 /* weft__state of a case: whether a waiter of a non-channel case is
  * queued and must be withdrawn. */
@@ -44,7 +53,7 @@ enum { SEL_IDLE = 0, SEL_QUEUED = 1 };
 union sel_store {
     struct chan_waiter chan;
     struct waiter event;
-    struct end_waiter end;
+    struct sel_task_store end;
     struct {
         struct fd_waiter w;
         struct fd_state *s;  /* set by the look (weft__fd_sel_look) */
@@ -71,31 +80,38 @@ static inline int fd_of(const weft_sel *c) { return (int)(intptr_t)c->weft__obj;
 
 /* ------------------------------------------------------------ builders */
 
-weft_sel weft_sel_recv(weft_chan *c, void *elem)
+/* A case with only the public-facing fields set: the private storage is
+ * left as it is (weft_select sets what it uses before reading it), so
+ * that building a case costs a few stores, not a clearing of the whole
+ * weft_sel. */
+static inline weft_sel make_case(int kind, void *obj, void *elem, int events)
 {
-    return (weft_sel){.weft__kind = SEL_RECV, .weft__obj = c, .weft__elem = elem};
+    weft_sel s;
+    s.weft__kind = kind;
+    s.weft__events = events;
+    s.weft__obj = obj;
+    s.weft__elem = elem;
+    s.weft__order = 0;
+    s.weft__state = SEL_IDLE;
+    s.result = 0;
+    return s;
 }
+
+weft_sel weft_sel_recv(weft_chan *c, void *elem) { return make_case(SEL_RECV, c, elem, 0); }
 
 weft_sel weft_sel_send(weft_chan *c, const void *elem)
 {
-    return (weft_sel){.weft__kind = SEL_SEND, .weft__obj = c, .weft__elem = (void *)elem};
+    return make_case(SEL_SEND, c, (void *)elem, 0);
 }
 
-weft_sel weft_sel_task(weft_task *t)
-{
-    return (weft_sel){.weft__kind = SEL_TASK, .weft__obj = t};
-}
+weft_sel weft_sel_task(weft_task *t) { return make_case(SEL_TASK, t, NULL, 0); }
 
-weft_sel weft_sel_event(weft_event *e)
-{
-    return (weft_sel){.weft__kind = SEL_EVENT, .weft__obj = e};
-}
+weft_sel weft_sel_event(weft_event *e) { return make_case(SEL_EVENT, e, NULL, 0); }
 
 weft_sel weft_sel_fd(int fd, int events)
 {
     /* A negative fd stays negative through intptr_t; refused later. */
-    return (weft_sel){.weft__kind = SEL_FD, .weft__obj = (void *)(intptr_t)fd,
-                      .weft__events = events};
+    return make_case(SEL_FD, (void *)(intptr_t)fd, NULL, events);
 }
 
 static bool case_ok(const weft_sel *c, const struct weft_task *self)
@@ -119,16 +135,12 @@ static bool case_ok(const weft_sel *c, const struct weft_task *self)
 /* ------------------------------------------------------------ pass 1 */
 
 /* Completes c if it is ready now (true, c->result set). */
-static bool look(weft_sel *c, struct list *wakes)
+static bool look(weft_sel *c)
 {
     switch (c->weft__kind) {
     case SEL_RECV:
     case SEL_SEND: {
-        struct weft_chan *ch = c->weft__obj;
-        weft__chan_lock(ch);
-        int rc = weft__chan_try_locked(ch, c->weft__kind == SEL_SEND, c->weft__elem, wakes);
-        weft__chan_unlock(ch);
-        weft__chan_flush_wakes(wakes);
+        int rc = weft__chan_look(c->weft__obj, c->weft__kind == SEL_SEND, c->weft__elem);
         if (rc == -EAGAIN)
             return false;
         c->result = rc;
@@ -170,12 +182,15 @@ static int enqueue_other(weft_sel *c, struct weft_task *self)
 {
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
-    case SEL_TASK:
-        if (!weft__task_end_enqueue(c->weft__obj, &st->end, self)) {
-            c->result = st->end.status;
+    case SEL_TASK: {
+        struct weft_task *t = c->weft__obj;
+        st->end.task_id = t->id; /* for dumps: once queued, t may be freed */
+        if (!weft__task_end_enqueue(t, &st->end.w, self)) {
+            c->result = st->end.w.status;
             return COMPLETED;
         }
         break;
+    }
     case SEL_EVENT:
         if (!weft__event_sel_enqueue(c->weft__obj, &st->event, self)) {
             c->result = 0;
@@ -210,8 +225,8 @@ static bool withdraw_other(weft_sel *c)
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
     case SEL_TASK:
-        if (weft__task_end_withdraw(&st->end)) {
-            c->result = st->end.status;
+        if (weft__task_end_withdraw(&st->end.w)) {
+            c->result = st->end.w.status;
             return true;
         }
         break;
@@ -228,6 +243,14 @@ static bool withdraw_other(weft_sel *c)
 /* Locks every channel of cases once, in ascending address order. */
 static void lock_chans(weft_sel *cases, size_t n)
 {
+    if (n == 2 && is_chan(&cases[0]) && is_chan(&cases[1])) {
+        /* The usual two-channel select, without the general search. */
+        uintptr_t a = (uintptr_t)cases[0].weft__obj, b = (uintptr_t)cases[1].weft__obj;
+        weft__chan_lock((struct weft_chan *)(a < b ? a : b));
+        if (a != b)
+            weft__chan_lock((struct weft_chan *)(a < b ? b : a));
+        return;
+    }
     uintptr_t last = 0;
     for (;;) {
         uintptr_t next = UINTPTR_MAX;
@@ -245,6 +268,12 @@ static void lock_chans(weft_sel *cases, size_t n)
 
 static void unlock_chans(weft_sel *cases, size_t n)
 {
+    if (n == 2 && is_chan(&cases[0]) && is_chan(&cases[1])) {
+        weft__chan_unlock(cases[0].weft__obj);
+        if (cases[1].weft__obj != cases[0].weft__obj)
+            weft__chan_unlock(cases[1].weft__obj);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!is_chan(&cases[i]))
             continue;
@@ -266,14 +295,23 @@ static inline uint64_t xorshift(uint64_t *s)
 }
 
 /* cases[k].weft__order: the index of the k-th case to look at, a
- * uniformly random permutation. */
+ * uniformly random permutation (Fisher-Yates; weft_select has set
+ * cases[k].weft__order = k). A bound is taken from the high half of a
+ * random word by a multiply and a shift (no division; i + 1 <= n <=
+ * INT_MAX fits 32 bits): a bias of at most (i + 1) / 2^32 per choice,
+ * and none for two cases, which take one bit. */
 static void shuffle(weft_sel *cases, size_t n, struct weft_task *self)
 {
-    for (size_t i = 0; i < n; i++)
-        cases[i].weft__order = (unsigned)i;
     uint64_t *rng = &self->worker->rng; /* the running worker's, owner only */
-    for (size_t i = n - 1; i > 0 && i < n; i--) {
-        size_t j = (size_t)(xorshift(rng) % (i + 1));
+    if (n == 2) {
+        if (xorshift(rng) >> 63) {
+            cases[0].weft__order = 1;
+            cases[1].weft__order = 0;
+        }
+        return;
+    }
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(((xorshift(rng) >> 32) * (uint64_t)(i + 1)) >> 32);
         unsigned t = cases[i].weft__order;
         cases[i].weft__order = cases[j].weft__order;
         cases[j].weft__order = t;
@@ -283,12 +321,12 @@ static void shuffle(weft_sel *cases, size_t n, struct weft_task *self)
 /* One round of pass 2 and the wait (see the top): the completed case's
  * index, or -1 when nothing completed (woken for another reason, or a
  * descriptor to look at again). */
-static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_task *self,
-                          int64_t deadline, struct list *wakes)
+static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_other,
+                          struct weft_task *self, int64_t deadline, struct list *wakes)
 {
     int done = -1;
     bool again = false;
-    for (size_t k = 0; k < n && done < 0 && !again; k++) {
+    for (size_t k = 0; has_other && k < n && done < 0 && !again; k++) {
         weft_sel *c = &cases[cases[k].weft__order];
         if (is_chan(c))
             continue;
@@ -301,6 +339,8 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_
     if (done < 0 && !again) {
         struct sel_rec rec;
         atomic_init(&rec.winner, WEFT__SEL_OPEN);
+        rec.cases = cases;
+        rec.n = n;
         if (has_chan) {
             lock_chans(cases, n);
             for (size_t k = 0; k < n && done < 0; k++) {
@@ -332,14 +372,20 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_
             weft__chan_flush_wakes(wakes);
         }
         if (done < 0) {
-            weft__park_self(self, NULL, NULL, deadline, "select");
+            /* The record is the park's object: a dump names the cases. */
+            weft__park_obj(self, NULL, NULL, deadline, "select", (uint64_t)(uintptr_t)&rec);
             if (has_chan) {
-                int open = WEFT__SEL_OPEN;
+                /* A claim is final: once winner is a case index it stays
+                 * one, so a plain load spares the usual wake-up (a waker
+                 * won) the CAS. Acquire: pairs with the winning claim's
+                 * acq_rel CAS (its hand-off is published by the waiter's
+                 * woken, see settle). */
+                int open = atomic_load_explicit(&rec.winner, memory_order_acquire);
                 /* acq_rel: after this no waker can claim a clause (their
                  * CAS fails and they drop it); failing, we read the
-                 * winner a waker's claim stored (its hand-off is
-                 * published by the waiter's woken, see settle). */
-                if (!atomic_compare_exchange_strong_explicit(&rec.winner, &open,
+                 * winner a waker's claim stored. */
+                if (open != WEFT__SEL_OPEN ||
+                    !atomic_compare_exchange_strong_explicit(&rec.winner, &open,
                                                              WEFT__SEL_CLOSED,
                                                              memory_order_acq_rel,
                                                              memory_order_acquire))
@@ -361,7 +407,7 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, struct weft_
     /* A task case whose end woke us is complete (taken in look order,
      * so that several at once are chosen uniformly), unless a channel
      * case already is. */
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; has_other && k < n; k++) {
         unsigned i = cases[k].weft__order;
         if (withdraw_other(&cases[i]) && done < 0)
             done = (int)i;
@@ -376,12 +422,16 @@ int weft_select(weft_sel cases[], size_t n, int64_t timeout_ns)
         return -EPERM;
     if ((n > 0 && !cases) || n > INT_MAX || (n == 0 && timeout_ns < 0))
         return -EINVAL;
-    bool has_chan = false;
+    bool has_chan = false, has_other = false;
     for (size_t i = 0; i < n; i++) {
         if (!case_ok(&cases[i], self))
             return -EINVAL;
         cases[i].weft__state = SEL_IDLE;
-        has_chan |= is_chan(&cases[i]);
+        cases[i].weft__order = (unsigned)i;
+        if (is_chan(&cases[i]))
+            has_chan = true;
+        else
+            has_other = true;
     }
     int rc = weft__interrupted(self);
     if (rc)
@@ -396,16 +446,17 @@ int weft_select(weft_sel cases[], size_t n, int64_t timeout_ns)
         deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
     }
     struct list wakes = {&wakes, &wakes};
-    shuffle(cases, n, self);
+    if (n > 1)
+        shuffle(cases, n, self);
     for (;;) {
         for (size_t k = 0; k < n; k++) {
             unsigned i = cases[k].weft__order;
-            if (look(&cases[i], &wakes))
+            if (look(&cases[i]))
                 return (int)i;
         }
         if (timeout_ns == 0 || (deadline != INT64_MAX && weft__clock_ns() >= deadline))
             return -ETIMEDOUT;
-        int done = queue_and_wait(cases, n, has_chan, self, deadline, &wakes);
+        int done = queue_and_wait(cases, n, has_chan, has_other, self, deadline, &wakes);
         if (done >= 0)
             return done;
         if ((rc = weft__interrupted(self)) != 0)

@@ -16,18 +16,48 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "sched/sched.h"
 #include "util/list.h"
 
 struct weft_task;
 struct thread_park;
 
+/* weft_sel.weft__kind (select.c builds them, diag/dump.c reads them). */
+enum weft__sel_kind {
+    WEFT__SEL_NONE,
+    WEFT__SEL_RECV,
+    WEFT__SEL_SEND,
+    WEFT__SEL_TASK,
+    WEFT__SEL_EVENT,
+    WEFT__SEL_FD
+};
+
 /* winner values besides a case index. */
 #define WEFT__SEL_OPEN (-1)   /* nothing won yet: a waker may claim */
 #define WEFT__SEL_CLOSED (-2) /* the selector stopped waiting: nobody may */
 
+struct weft_sel;
+
+/* The select a task is parked in: its park's object (weft__park_obj), so
+ * that a dump that holds the task parked (PARK_HELD) reads the cases from
+ * here; the case array cannot go away meanwhile, since only the parked
+ * selector owns it. The dump reads each case's kind, object, events and,
+ * for a task case, task_id (the task itself may be freed by a join
+ * beside the select), all written before the park. */
 struct sel_rec {
     _Atomic int winner;
+    const struct weft_sel *cases;
+    size_t n;
+};
+
+/* A task case's waiter storage (weft__priv): the end waiter and the id
+ * of the task waited for, for dumps. */
+struct sel_task_store {
+    struct end_waiter w;
+    uint64_t task_id;
 };
 
 /* A blocked sender or receiver, on its own stack (or in a weft_sel). A
@@ -86,6 +116,10 @@ void weft__chan_unlock(struct weft_chan *c);
  * waiting, lock held: 0 or -EPIPE when done, -EAGAIN when it would wait.
  * A waiter handed the other side is put on wakes (flush after unlock). */
 int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes);
+/* weft__chan_try_locked under c's own lock (taken and released here),
+ * waking the waiter it handed over, if any: a select's first look at a
+ * channel case, try_send and try_recv. */
+int weft__chan_look(struct weft_chan *c, bool is_send, void *elem);
 /* Wakes the waiters that weft__chan_try_locked handed over, lock released. */
 void weft__chan_flush_wakes(struct list *wakes);
 /* Queues w (a select clause of task self) on c's send or receive queue,

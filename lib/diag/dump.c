@@ -26,6 +26,7 @@
 #include "prim.h"
 #include "reactor/reactor.h"
 #include "sched/sched.h"
+#include "select.h"
 #include "util/clock.h"
 
 /* ------------------------------------------------------------ waits */
@@ -47,6 +48,7 @@ enum wait_kind {
     WK_BLOCKING,
     WK_GEN_NEXT,
     WK_GEN_YIELD,
+    WK_SELECT,
     WK_OTHER,
 };
 
@@ -55,10 +57,22 @@ static const char *const kind_names[] = {
     [WK_MUTEX] = "mutex",        [WK_EVENT] = "event",         [WK_CHAN_SEND] = "chan send",
     [WK_CHAN_RECV] = "chan recv", [WK_JOIN] = "join",          [WK_ANY] = "wait_any",
     [WK_FD] = "fd",              [WK_BLOCKING] = "run_blocking", [WK_GEN_NEXT] = "gen next",
-    [WK_GEN_YIELD] = "gen yield", [WK_OTHER] = "other",
+    [WK_GEN_YIELD] = "gen yield", [WK_SELECT] = "select",         [WK_OTHER] = "other",
 };
 
 enum { DIR_READ = 1, DIR_WRITE = 2 };
+
+/* One case of a select, as read from the held selector's case array. */
+struct sel_case_desc {
+    int kind;      /* WEFT__SEL_* */
+    unsigned dir;  /* WEFT__SEL_FD: DIR_* bits */
+    int fd;        /* WEFT__SEL_FD */
+    uintptr_t obj; /* channel or event */
+    uint64_t task; /* WEFT__SEL_TASK: the id of the task waited for */
+};
+
+/* The cases a dump records per select (the rest are counted only). */
+#define SEL_CASES_MAX 16
 
 struct wait_desc {
     enum wait_kind kind;
@@ -72,6 +86,10 @@ struct wait_desc {
     int64_t until;      /* WK_SLEEP: end instant (weft__clock_ns) */
     uintptr_t fn;       /* WK_BLOCKING: the function */
     bool job_running;   /* WK_BLOCKING: fn started */
+    size_t sel_n;       /* WK_SELECT: its number of cases */
+    size_t sel_first;   /* WK_SELECT: its first recorded case in the dump's
+                           table (struct dump.sel) */
+    unsigned sel_kept;  /* WK_SELECT: cases recorded there (<= SEL_CASES_MAX) */
 };
 
 static const struct {
@@ -85,11 +103,15 @@ static const struct {
     {"gen next", WK_GEN_NEXT, 0},   {"gen yield", WK_GEN_YIELD, 0}, {"read", WK_FD, DIR_READ},
     {"recv", WK_FD, DIR_READ},      {"accept", WK_FD, DIR_READ},    {"write", WK_FD, DIR_WRITE},
     {"send", WK_FD, DIR_WRITE},     {"connect", WK_FD, DIR_WRITE},  {"wait_fd", WK_FD, 0},
+    {"select", WK_SELECT, 0},
 };
+
+struct dump;
+static void describe_select(struct dump *dd, const struct sel_rec *rec, struct wait_desc *d);
 
 /* t is held parked (PARK_HELD): its wait fields are those of this park,
  * and whatever they point to stays put until the hold ends. */
-static void describe_wait(struct weft_task *t, struct wait_desc *d)
+static void describe_wait(struct dump *dd, struct weft_task *t, struct wait_desc *d)
 {
     memset(d, 0, sizeof *d);
     d->what = atomic_load_explicit(&t->wait_what, memory_order_relaxed);
@@ -139,6 +161,13 @@ static void describe_wait(struct weft_task *t, struct wait_desc *d)
         }
         break;
     }
+    case WK_SELECT:
+        /* The record and its case array are on (or owned by) the held
+         * selector, which cannot leave the select meanwhile. */
+        d->obj = (uintptr_t)obj;
+        if (obj)
+            describe_select(dd, (const struct sel_rec *)(uintptr_t)obj, d);
+        break;
     default: /* event, channel, generator: the object's address */
         d->obj = (uintptr_t)obj;
         break;
@@ -200,7 +229,58 @@ struct dump {
     size_t index_cap;
     bool out_of_memory;
     int64_t now;      /* coarse clock, for time in state */
+    struct sel_case_desc *sel; /* the selects' cases (wait_desc.sel_first) */
+    size_t n_sel, cap_sel;
 };
+
+/* Records the cases of the select rec (its selector held parked: the
+ * cases' kind, object, events and task ids were written before the park
+ * and stay put; wakers only write the waiter storage). */
+static void describe_select(struct dump *dd, const struct sel_rec *rec, struct wait_desc *d)
+{
+    d->sel_n = rec->n;
+    size_t keep = rec->n < SEL_CASES_MAX ? rec->n : SEL_CASES_MAX;
+    if (dd->n_sel + keep > dd->cap_sel) {
+        size_t cap = dd->cap_sel ? 2 * dd->cap_sel : 256;
+        while (cap < dd->n_sel + keep)
+            cap *= 2;
+        struct sel_case_desc *s = realloc(dd->sel, cap * sizeof *s);
+        if (!s) {
+            dd->out_of_memory = true;
+            return;
+        }
+        dd->sel = s;
+        dd->cap_sel = cap;
+    }
+    d->sel_first = dd->n_sel;
+    for (size_t i = 0; i < keep; i++) {
+        const weft_sel *c = &rec->cases[i];
+        struct sel_case_desc *o = &dd->sel[dd->n_sel++];
+        memset(o, 0, sizeof *o);
+        o->kind = c->weft__kind;
+        switch (c->weft__kind) {
+        case WEFT__SEL_RECV:
+        case WEFT__SEL_SEND:
+        case WEFT__SEL_EVENT:
+            o->obj = (uintptr_t)c->weft__obj;
+            break;
+        case WEFT__SEL_TASK:
+            /* select.c stored it there (union sel_store's .end). */
+            memcpy(&o->task,
+                   (const char *)&c->weft__priv + offsetof(struct sel_task_store, task_id),
+                   sizeof o->task);
+            break;
+        case WEFT__SEL_FD:
+            o->fd = (int)(intptr_t)c->weft__obj;
+            o->dir = ((c->weft__events & WEFT_READABLE) ? DIR_READ : 0u) |
+                     ((c->weft__events & WEFT_WRITABLE) ? DIR_WRITE : 0u);
+            break;
+        default:
+            break;
+        }
+    }
+    d->sel_kept = (unsigned)keep;
+}
 
 static uint64_t hash_pcs(const uintptr_t *pc, unsigned n)
 {
@@ -312,7 +392,7 @@ static void describe(struct dump *d, struct weft_task *t, struct task_rec *r)
     uint32_t flags = atomic_load_explicit(&t->flags, memory_order_acquire);
     r->cancelled = (flags & (TASK_CANCELLED | TASK_DONE)) == TASK_CANCELLED;
     if ((flags & TASK_STARTED) && hold(t)) {
-        describe_wait(t, &r->wait);
+        describe_wait(d, t, &r->wait);
         r->state = r->wait.kind == WK_SLEEP ? ST_SLEEPING : ST_PARKED;
         r->since = atomic_load_explicit(&t->state_since, memory_order_relaxed);
         if (d->want_stacks && t->stack) {
@@ -492,6 +572,46 @@ static void fmt_range(char *buf, size_t size, int64_t lo, int64_t hi)
         snprintf(buf, size, "%s-%s", a, b);
 }
 
+static const char *fd_dir_name(unsigned dir, const char *both, const char *unknown)
+{
+    switch (dir) {
+    case DIR_READ:
+        return "readable";
+    case DIR_WRITE:
+        return "writable";
+    case DIR_READ | DIR_WRITE:
+        return both;
+    default:
+        return unknown;
+    }
+}
+
+/* One case of a select: "recv chan 0x...", "send chan 0x...", "task 7",
+ * "event 0x...", "fd 5 readable". */
+static void print_sel_case(FILE *out, const struct sel_case_desc *s)
+{
+    switch (s->kind) {
+    case WEFT__SEL_RECV:
+        fprintf(out, "recv chan 0x%" PRIxPTR, s->obj);
+        break;
+    case WEFT__SEL_SEND:
+        fprintf(out, "send chan 0x%" PRIxPTR, s->obj);
+        break;
+    case WEFT__SEL_TASK:
+        fprintf(out, "task %" PRIu64, s->task);
+        break;
+    case WEFT__SEL_EVENT:
+        fprintf(out, "event 0x%" PRIxPTR, s->obj);
+        break;
+    case WEFT__SEL_FD:
+        fprintf(out, "fd %d %s", s->fd, fd_dir_name(s->dir, "readable or writable", "ready"));
+        break;
+    default:
+        fputs("?", out);
+        break;
+    }
+}
+
 static void print_wait(FILE *out, struct dump *d, struct sym_cache *c, const struct wait_desc *w)
 {
     char dur[32];
@@ -537,6 +657,15 @@ static void print_wait(FILE *out, struct dump *d, struct sym_cache *c, const str
         fputs(w->job_running ? " (running)" : " (queued)", out);
         return;
     }
+    case WK_SELECT:
+        fprintf(out, ", waits on select of %zu", w->sel_n);
+        for (unsigned i = 0; i < w->sel_kept; i++) {
+            fputs(i ? ", " : ": ", out);
+            print_sel_case(out, &d->sel[w->sel_first + i]);
+        }
+        if (w->sel_kept < w->sel_n)
+            fprintf(out, "%s%zu more", w->sel_kept ? ", and " : ": ", w->sel_n - w->sel_kept);
+        return;
     case WK_OTHER:
         fprintf(out, ", waits on %s", w->what);
         return;
@@ -768,6 +897,36 @@ static void json_wait(FILE *out, struct dump *d, struct sym_cache *c, const stru
         fprintf(out, ",\"running\":%s", w->job_running ? "true" : "false");
         break;
     }
+    case WK_SELECT:
+        fprintf(out, ",\"object\":\"0x%" PRIxPTR "\",\"n\":%zu,\"cases\":[", w->obj, w->sel_n);
+        for (unsigned i = 0; i < w->sel_kept; i++) {
+            const struct sel_case_desc *s = &d->sel[w->sel_first + i];
+            fputs(i ? ",{\"kind\":" : "{\"kind\":", out);
+            switch (s->kind) {
+            case WEFT__SEL_RECV:
+            case WEFT__SEL_SEND:
+            case WEFT__SEL_EVENT:
+                fprintf(out, "\"%s\",\"object\":\"0x%" PRIxPTR "\"",
+                        s->kind == WEFT__SEL_RECV   ? "chan recv"
+                        : s->kind == WEFT__SEL_SEND ? "chan send"
+                                                    : "event",
+                        s->obj);
+                break;
+            case WEFT__SEL_TASK:
+                fprintf(out, "\"task\",\"task\":%" PRIu64, s->task);
+                break;
+            case WEFT__SEL_FD:
+                fprintf(out, "\"fd\",\"fd\":%d,\"direction\":\"%s\"", s->fd,
+                        fd_dir_name(s->dir, "both", "either"));
+                break;
+            default:
+                fputs("\"?\"", out);
+                break;
+            }
+            fputc('}', out);
+        }
+        fputc(']', out);
+        break;
     case WK_NONE:
     case WK_OTHER:
         break;
@@ -942,6 +1101,7 @@ static void dump_run(weft_runtime *rt, FILE *out, unsigned flags)
     free(cache.pc);
     free(cache.sym);
     free(d.recs);
+    free(d.sel);
     for (size_t k = 0; k < d.n_stacks; k++) {
         free(d.stacks[k].text);
         free(d.stacks[k].json);

@@ -319,6 +319,135 @@ START_TEST(each_wait_kind_names_its_object)
 }
 END_TEST
 
+/* --- a select names its cases ----------------------------------------- */
+
+#define WIDE_CASES 20
+
+struct sel_kinds {
+    weft_chan *cr, *cs;
+    weft_event *e;
+    weft_task *sleeper;
+    int rfd;
+    int out, sent, wide_out;
+};
+
+/* Selects on a receive, a send, a task's end, an event and a descriptor,
+ * none of which becomes ready: cancelled at the end. */
+static int select_five(void *arg)
+{
+    struct sel_kinds *k = arg;
+    weft_sel cs[5] = {weft_sel_recv(k->cr, &k->out), weft_sel_send(k->cs, &k->sent),
+                      weft_sel_task(k->sleeper), weft_sel_event(k->e),
+                      weft_sel_fd(k->rfd, WEFT_READABLE)};
+    return weft_select(cs, 5, -1) == -ECANCELED ? 0 : -1;
+}
+
+/* More cases than a dump records: the rest are counted. */
+static int select_wide(void *arg)
+{
+    struct sel_kinds *k = arg;
+    weft_sel cs[WIDE_CASES];
+    for (int i = 0; i < WIDE_CASES; i++)
+        cs[i] = weft_sel_recv(k->cr, &k->wide_out);
+    return weft_select(cs, WIDE_CASES, -1) == -ECANCELED ? 0 : -1;
+}
+
+struct sel_dump_result {
+    char *text, *summary, *json;
+    uint64_t id, wide_id, sleeper_id;
+    uintptr_t cr, cs, e;
+    int rfd;
+};
+
+static int select_dump_main(void *arg)
+{
+    struct sel_dump_result *res = arg;
+    struct sel_kinds k = {0};
+    int p[2];
+    HREQUIRE(pipe(p) == 0, -1);
+    k.rfd = p[0];
+    HREQUIRE((k.cr = weft_chan_new(sizeof(int), 0)) && (k.cs = weft_chan_new(sizeof(int), 0)) &&
+                 (k.e = weft_event_new()),
+             -1);
+    k.sleeper = weft_spawn(sleep_long, NULL);
+    HREQUIRE(k.sleeper != NULL, -1);
+    weft_task *t = weft_spawn(select_five, &k);
+    weft_task *w = weft_spawn(select_wide, &k);
+    HREQUIRE(t != NULL && w != NULL, -1);
+    res->id = weft_task_id(t);
+    res->wide_id = weft_task_id(w);
+    res->sleeper_id = weft_task_id(k.sleeper);
+    res->cr = (uintptr_t)k.cr;
+    res->cs = (uintptr_t)k.cs;
+    res->e = (uintptr_t)k.e;
+    res->rfd = k.rfd;
+    for (int i = 0; i < 50; i++)
+        weft_sleep(WEFT_MSEC(2));
+    res->text = dump_to_string(weft_runtime_current(), 0);
+    res->summary = dump_to_string(weft_runtime_current(), WEFT_DUMP_SUMMARY);
+    res->json = dump_to_string(weft_runtime_current(), WEFT_DUMP_JSON);
+    weft_cancel(t);
+    weft_cancel(w);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(weft_join(w), 0);
+    weft_cancel(k.sleeper);
+    HCHECK_INT_EQ(weft_join(k.sleeper), -ECANCELED);
+    /* The dumps completed nothing: no element taken or delivered. */
+    HCHECK_INT_EQ((int)weft_chan_len(k.cr), 0);
+    HCHECK_INT_EQ(weft_chan_try_recv(k.cs, &k.out), -EAGAIN);
+    weft_chan_free(k.cr);
+    weft_chan_free(k.cs);
+    weft_event_free(k.e);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+START_TEST(select_names_its_cases)
+{
+    struct sel_dump_result r = {0};
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), select_dump_main, &r), 0);
+    harness_assert_clean();
+    ck_assert_ptr_nonnull(r.text);
+    ck_assert_ptr_nonnull(r.summary);
+    ck_assert_ptr_nonnull(r.json);
+    char want[512];
+    snprintf(want, sizeof want,
+             "waits on select of 5: recv chan 0x%" PRIxPTR ", send chan 0x%" PRIxPTR
+             ", task %" PRIu64 ", event 0x%" PRIxPTR ", fd %d readable",
+             r.cr, r.cs, r.sleeper_id, r.e, r.rfd);
+    expect_in_line(r.text, r.id, want);
+    /* A group of one names the cases too. */
+    ck_assert_msg(strstr(r.summary, want) != NULL, "want \"%s\" in\n%s", want, r.summary);
+    char wide[64];
+    snprintf(wide, sizeof wide, "waits on select of %d: recv chan 0x%" PRIxPTR, WIDE_CASES, r.cr);
+    expect_in_line(r.text, r.wide_id, wide);
+    snprintf(wide, sizeof wide, ", and %d more", WIDE_CASES - 16);
+    expect_in_line(r.text, r.wide_id, wide);
+    /* The JSON: the task's wait is the select, with a "cases" array. */
+    char key[64];
+    snprintf(key, sizeof key, "{\"type\":\"task\",\"id\":%" PRIu64 ",", r.id);
+    const char *obj = strstr(r.json, key);
+    ck_assert_msg(obj != NULL, "%s", r.json);
+    const char *eol = strchr(obj, '\n');
+    ck_assert_ptr_nonnull(eol);
+    snprintf(want, sizeof want,
+             "\"n\":5,\"cases\":[{\"kind\":\"chan recv\",\"object\":\"0x%" PRIxPTR "\"},"
+             "{\"kind\":\"chan send\",\"object\":\"0x%" PRIxPTR "\"},"
+             "{\"kind\":\"task\",\"task\":%" PRIu64 "},"
+             "{\"kind\":\"event\",\"object\":\"0x%" PRIxPTR "\"},"
+             "{\"kind\":\"fd\",\"fd\":%d,\"direction\":\"readable\"}]",
+             r.cr, r.cs, r.sleeper_id, r.e, r.rfd);
+    const char *at = strstr(obj, "\"wait\":{\"kind\":\"select\",\"object\":\"0x");
+    ck_assert_msg(at != NULL && at < eol, "%.*s", (int)(eol - obj), obj);
+    const char *cases = strstr(at, want);
+    ck_assert_msg(cases != NULL && cases < eol, "want %s in\n%.*s", want, (int)(eol - obj), obj);
+    free(r.text);
+    free(r.summary);
+    free(r.json);
+}
+END_TEST
+
 /* --- a stack three static calls deep ---------------------------------- */
 
 static weft_sem *deep_sem;
@@ -996,6 +1125,7 @@ Suite *test_suite(void)
     Suite *s = suite_create("dump");
     TCase *tc = harness_tcase(s, "dump", 60);
     tcase_add_loop_test(tc, each_wait_kind_names_its_object, 0, HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, select_names_its_cases, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, stack_names_three_static_functions_in_order, 0,
                         HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, summary_groups_identical_waiters_into_one_line, 0,
