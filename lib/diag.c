@@ -95,6 +95,8 @@ static void check_worker(struct weft_runtime *rt, struct worker *w, int64_t now)
         return;
     int64_t start = atomic_load_explicit(&w->stretch_start, memory_order_relaxed);
     struct weft_task *t = atomic_load_explicit(&w->stretch_task, memory_order_relaxed);
+    /* Acquire fence: the relaxed field loads above happen before the
+     * sequence re-read; pairs with stretch_begin's release fence. */
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&w->stretch_seq, memory_order_relaxed) != s1)
         return;

@@ -251,6 +251,7 @@ static WEFT__NOINLINE int relearn(int fd, ssize_t why, struct fd_state **sp, uin
     if (why == WEFT__FD_NO_NOWAIT) {
         struct fd_state *s = *sp;
         uint32_t mode = (*modep & ~(uint32_t)FD_MODE_NOWAIT) | FD_MODE_CHECK;
+        /* Acquire: pairs with renew_locked's release of gen (reactor.c). */
         weft__reactor_set_mode(s, atomic_load_explicit(&s->gen, memory_order_acquire), mode);
         *modep = mode;
         return 0;

@@ -166,6 +166,8 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
             break;
     }
     if (started < rt->n_workers) {
+        /* Release: pairs with the workers' acquire loads of shutdown
+         * (worker.c: park_worker, the run loop). */
         atomic_store_explicit(&rt->shutdown, true, memory_order_release);
         weft__workers_wake_all(rt);
         for (unsigned i = 0; i < started; i++)
@@ -258,7 +260,9 @@ void weft_runtime_free(weft_runtime *rt)
                           ? INT64_MAX
                           : weft__clock_ns() + rt->blocking_shutdown_ns;
     /* Under close_lock: a hold (weft__runtime_hold) taken after this
-     * sees closing. */
+     * sees closing. Pairs with the acquire loads of closing in spawn and
+     * weft__task_finish (task.c) and prepare_first_run (switch.c); kept
+     * seq_cst, as written (that release would do is not shown). */
     pthread_mutex_lock(&rt->close_lock);
     atomic_store_explicit(&rt->closing, true, memory_order_seq_cst);
     pthread_mutex_unlock(&rt->close_lock);
@@ -304,6 +308,9 @@ void weft_runtime_free(weft_runtime *rt)
     pthread_mutex_unlock(&rt->close_lock);
     /* No task waits on a signal any more (or ever will run again). */
     weft__signal_runtime_stop(rt);
+    /* Pairs with the workers' acquire loads of shutdown (worker.c): they
+     * see everything above before they exit. Kept seq_cst, as written
+     * (that release would do is not shown). */
     atomic_store_explicit(&rt->shutdown, true, memory_order_seq_cst);
     weft__workers_wake_all(rt);
     for (unsigned i = 0; i < rt->n_workers; i++)

@@ -86,6 +86,7 @@ struct chan_waiter {
 static inline bool weft__sel_claim(struct sel_rec *s, int index)
 {
     int open = WEFT__SEL_OPEN;
+    /* acq_rel: pairs with the other claims and the CAS to CLOSED (above). */
     return atomic_compare_exchange_strong_explicit(&s->winner, &open, index,
                                                    memory_order_acq_rel, memory_order_acquire);
 }

@@ -248,6 +248,8 @@ static uint64_t ended_count(struct weft_runtime *rt)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < rt->n_workers; i++)
+        /* Acquire: pairs with the release count of n_finished in
+         * weft__task_finish. */
         n += atomic_load_explicit(&rt->workers[i].n_finished, memory_order_acquire);
     return n;
 }
@@ -320,6 +322,8 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
             break;
         weft__park_prepare(self);
         void *expect = NULL;
+        /* acq_rel: publishes self to weft__task_finish's acq_rel exchange of
+         * joiner; failing, acquires what its WAKING/DONE store published. */
         if (!atomic_compare_exchange_strong_explicit(&t->joiner, &expect, self,
                                                      memory_order_acq_rel,
                                                      memory_order_acquire) &&
@@ -439,6 +443,8 @@ bool weft_task_done(const weft_task *t)
 {
     if (!t)
         return false;
+    /* Acquire: pairs with weft__task_finish's acq_rel fetch_or of
+     * TASK_DONE; status is then final. */
     return atomic_load_explicit(&((weft_task *)t)->flags, memory_order_acquire) & TASK_DONE;
 }
 

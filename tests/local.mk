@@ -176,6 +176,10 @@ check-local:
 	@exit 1
 endif
 EXTRA_DIST += tests/abi/exports.sh
+# Every non-relaxed atomic in lib/ has a comment naming what it pairs
+# with (issue 16); a text check, needs no build.
+TESTS += scripts/atomics-check.sh
+EXTRA_DIST += scripts/atomics-check.sh
 
 # --- stress: long randomized runs (tests/stress/stress.h), built by
 # `make check`, run by `make stress`. Each runs WEFT_STRESS_SECONDS

@@ -400,6 +400,8 @@ size_t weft__stack_scavenge(struct stack_pool *p, struct stack_cache *c, size_t 
 bool weft__stack_guard_hit(struct stack_pool *p, const void *addr, size_t *stack_size)
 {
     const char *a = addr;
+    /* Acquire: pairs with the release store of p->regions in
+     * reserve_locked; each region's fields are set before it is published. */
     for (struct region *r = __atomic_load_n(&p->regions, __ATOMIC_ACQUIRE); r; r = r->next) {
         if (a < r->base || a >= r->base + r->len)
             continue;

@@ -357,6 +357,7 @@ static int running_on(struct weft_runtime *rt, const struct weft_task *t)
 static bool hold(struct weft_task *t)
 {
     uint32_t s = PARK_PARKED;
+    /* Acquire: pairs with post_switch's release CAS to PARKED (above). */
     return atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_HELD, memory_order_acquire,
                                                    memory_order_relaxed);
 }
@@ -366,6 +367,8 @@ static bool hold(struct weft_task *t)
 static void release(struct weft_task *t)
 {
     uint32_t s = PARK_HELD;
+    /* Release: pairs with weft__wake's acq_rel CAS from PARKED (wake.c);
+     * our reads of t's stack happen before t resumes. */
     if (atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_PARKED, memory_order_release,
                                                 memory_order_relaxed))
         return;

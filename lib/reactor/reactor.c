@@ -187,8 +187,10 @@ static void fd_ready(struct poll_source *src, uint32_t events)
     if (events & WEFT__POLL_HUP)
         atomic_store_explicit(&s->hup, true, memory_order_relaxed);
     if (events & WEFT__POLL_IN)
+        /* Release: see above (pairs with weft__reactor_snap's acquire). */
         atomic_fetch_add_explicit(&s->seq_in, 1, memory_order_release);
     if (events & WEFT__POLL_OUT)
+        /* Release: as seq_in. */
         atomic_fetch_add_explicit(&s->seq_out, 1, memory_order_release);
     if (!list_empty(&s->waiters))
         wake_locked(s, events, 0);
@@ -381,6 +383,8 @@ bool weft__reactor_op_begin_closing(struct fd_state *s)
     pthread_mutex_lock(&s->lock);
     bool ok = !(atomic_load_explicit(&s->ops, memory_order_relaxed) & FD_OPS_CLOSING);
     if (ok)
+        /* Acquire, as in weft__reactor_op_begin: pairs with the release
+         * store of 0 by the close that cleared FD_OPS_CLOSING. */
         atomic_fetch_add_explicit(&s->ops, 1, memory_order_acquire);
     pthread_mutex_unlock(&s->lock);
     return ok;
@@ -392,6 +396,8 @@ void weft__reactor_op_end_closing(struct fd_state *s)
     pthread_mutex_lock(&s->lock);
     if (atomic_load_explicit(&s->ops, memory_order_relaxed) == FD_OPS_CLOSING) {
         (void)sys_close(s->fd);
+        /* Release: pairs with op_begin's acquire (new file, new calls),
+         * as in weft_close. */
         atomic_store_explicit(&s->ops, 0, memory_order_release);
     }
     pthread_mutex_unlock(&s->lock);

@@ -27,6 +27,8 @@ void weft__deque_init(struct deque *q)
 
 unsigned weft__deque_take_half_owner(struct deque *q, void **out)
 {
+    /* Acquire: pairs with thieves' release CAS of head; their reads of
+     * the slots they took happen before we reuse those slots. */
     uint64_t hv = atomic_load_explicit(&q->head, memory_order_acquire);
     uint32_t h = weft__deque_idx(hv);
     uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
@@ -35,6 +37,8 @@ unsigned weft__deque_take_half_owner(struct deque *q, void **out)
         return 0;
     for (uint32_t i = 0; i < n; i++)
         out[i] = atomic_load_explicit(&q->buf[(h + i) & MASK], memory_order_relaxed);
+    /* Release: our slot reads happen before the head move that frees
+     * them; pairs with the acquire loads of head (thieves, push). */
     if (!atomic_compare_exchange_strong_explicit(&q->head, &hv, weft__deque_move(hv, (int32_t)n),
                                                  memory_order_release, memory_order_relaxed))
         return 0;
@@ -52,6 +56,8 @@ unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
         weft__panic(__FILE__, __LINE__, "run queue: ring holds more than its capacity");
     uint32_t n;
     for (;;) {
+        /* Acquire: pairs with the release CAS of head by the owner
+         * (take_half) or by other thieves. */
         uint64_t hv = atomic_load_explicit(&victim->head, memory_order_acquire);
         uint32_t h = weft__deque_idx(hv);
         /* Acquire pairs with the owner's release store of tail. */
@@ -81,6 +87,8 @@ unsigned weft__deque_steal(struct deque *victim, struct deque *dst)
 
 uint32_t weft__deque_len(struct deque *q)
 {
+    /* Acquire: head pairs with the release CASes of head (thieves,
+     * take_half), tail with the owner's release stores of tail. */
     uint32_t h = weft__deque_idx(atomic_load_explicit(&q->head, memory_order_acquire));
     uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
     uint32_t n = t - h;

@@ -444,6 +444,7 @@ static inline bool weft__task_tryref(struct weft_task *t)
 {
     uint32_t r = atomic_load_explicit(&t->refs, memory_order_relaxed);
     while (r != 0)
+        /* Acquire: pairs with the spawn's release store of refs (task.c). */
         if (atomic_compare_exchange_weak_explicit(&t->refs, &r, r + 1, memory_order_acquire,
                                                   memory_order_relaxed))
             return true;

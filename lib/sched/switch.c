@@ -55,6 +55,7 @@ static WEFT__NOINLINE bool prepare_first_run(struct worker *w, struct weft_task 
 {
     struct stack *s = weft__stack_get(&w->rt->stacks, &w->stacks);
     if (!s) {
+        /* Acquire: pairs with weft_runtime_free's seq_cst store of closing. */
         if (atomic_load_explicit(&w->rt->closing, memory_order_acquire)) {
             weft__qcheck_drop(t);
             t->status = -ENOMEM;

@@ -127,6 +127,8 @@ static void park_worker(struct worker *w)
     bool scavenge = weft__stack_scavenge_pending(&rt->stacks, &w->stacks);
     if (scavenge && (timeout < 0 || timeout > WEFT__SCAVENGE_NS))
         timeout = WEFT__SCAVENGE_NS;
+    /* Acquire: pairs with the stores of shutdown in runtime.c (release
+     * on a failed start, seq_cst in weft_runtime_free). */
     if (!atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
         weft__count(&w->n_parks, 1, memory_order_relaxed);
         weft__count(&w->n_polls, 1, memory_order_relaxed);
@@ -253,6 +255,7 @@ void *weft__worker_main(void *arg)
                 stack_backoff(w);
             continue;
         }
+        /* Acquire: as in park_worker (pairs with runtime.c's stores). */
         if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
             break;
         park_worker(w);

@@ -39,6 +39,7 @@ static inline void spin_lock(struct spin *s)
 
 static inline void spin_unlock(struct spin *s)
 {
+    /* Release: pairs with spin_lock's acquire exchange. */
     atomic_store_explicit(&s->held, false, memory_order_release);
 }
 
