@@ -204,3 +204,29 @@ int main(void)
         return EXIT_SUCCESS;
     return n_failed < 77 ? n_failed : 76;
 }
+
+int harness_n_parked(weft_runtime *rt, const char *kind)
+{
+    if (!rt)
+        rt = weft_runtime_current();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -1;
+    weft_runtime_dump_ex(rt, f, WEFT_DUMP_JSON);
+    fclose(f);
+    /* Without WEFT_DUMP_SUMMARY each task is a line of its own, and only
+     * a task's wait (not a select's cases) follows "wait":. Dumps escape
+     * only '"', '\\' and control characters, which kind names lack. */
+    char pat[96];
+    int n = 0, k = snprintf(pat, sizeof pat, "\"wait\":{\"kind\":\"%s\"", kind);
+    if (k < 0 || (size_t)k >= sizeof pat) {
+        free(buf);
+        return -1;
+    }
+    for (char *p = buf; p && (p = strstr(p, pat)) != NULL; p += k)
+        n++;
+    free(buf);
+    return n;
+}

@@ -170,4 +170,17 @@ int64_t harness_scale_ns(int64_t ns);
 bool harness_spin_until_at(const char *file, int line, const char *what,
                            bool (*pred)(void *), void *arg);
 
+/* How many tasks of rt (NULL: the calling task's runtime) wait on `kind`,
+ * a wait kind as the dump names it ("semaphore", "mutex", "event",
+ * "chan send", "chan recv", "gen next", "select", ...): the tasks whose
+ * "wait":{"kind":...} in weft_runtime_dump_ex(..., WEFT_DUMP_JSON) is
+ * kind. -1 if the dump cannot be taken. Any thread. */
+int harness_n_parked(weft_runtime *rt, const char *kind);
+
+/* In a task: yields until at least n tasks of rt (NULL: the caller's
+ * runtime) wait on kind (harness_n_parked), recording a failure after
+ * harness_wait_ns(). A task that was spawned to wait has then really
+ * queued, so its place in a FIFO is fixed. */
+#define HWAIT_PARKED(rt, kind, n) HYIELD_UNTIL(harness_n_parked((rt), (kind)) >= (n))
+
 #endif /* WEFT_TESTS_HARNESS_H */

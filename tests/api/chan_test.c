@@ -25,32 +25,6 @@ static unsigned workers_of(int i)
     return w[i % 3];
 }
 
-/* How many tasks of the calling task's runtime are parked on `what`, as
- * weft_runtime_dump names the wait ("semaphore", "chan recv", ...). */
-static int n_parked_on(const char *what)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return -1;
-    weft_runtime_dump(weft_runtime_current(), f);
-    fclose(f);
-    char pat[64];
-    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
-    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
-        n += p[k] == '\n' || p[k] == ',' || p[k] == ' '; /* ' ': the object follows */
-    free(buf);
-    return n;
-}
-
-/* Yields until n tasks are parked on `what`: a task that was spawned to
- * wait has then really queued, so its place in a FIFO is fixed. */
-static void wait_parked(const char *what, int n)
-{
-    HYIELD_UNTIL(n_parked_on(what) >= n);
-}
-
 /* --- many producers, many consumers ------------------------------------ */
 
 enum { N_PRODUCERS = 4, N_CONSUMERS = 2, N_PER_PRODUCER = 3000 };
@@ -178,7 +152,7 @@ static int rendezvous_main(void *arg)
     struct rv *r = arg;
     weft_task *t = weft_spawn(send_one, r);
     HREQUIRE(t != NULL, -errno);
-    wait_parked("chan send", 1);
+    HWAIT_PARKED(NULL, "chan send", 1);
     /* Nobody has received: the send has not completed. */
     HCHECK_INT_EQ(atomic_load(&r->sent), 0);
     int v = 0;
@@ -282,7 +256,7 @@ static int waiting_sender_first_main(void *arg)
     struct blocked b = {.c = c, .value = 2};
     weft_task *t = weft_spawn(blocked_sender, &b);
     HREQUIRE(t != NULL, -errno);
-    wait_parked("chan send", 1);
+    HWAIT_PARKED(NULL, "chan send", 1);
     HCHECK_INT_EQ(weft_chan_recv(c, &v), 0);
     HCHECK_INT_EQ(v, 1);
     /* The waiting sender's element took the free slot: ours must wait. */
@@ -323,7 +297,7 @@ static int close_main(void *arg)
         st[i] = weft_spawn(blocked_sender, &s);
         HREQUIRE(st[i] != NULL, -errno);
     }
-    wait_parked("chan send", 2);
+    HWAIT_PARKED(NULL, "chan send", 2);
     weft_chan_close(c);
     weft_chan_close(c); /* idempotent */
     /* Blocked senders get -EPIPE; their elements are not delivered. */
@@ -349,7 +323,7 @@ static int close_main(void *arg)
         rt[i] = weft_spawn(blocked_receiver, &r);
         HREQUIRE(rt[i] != NULL, -errno);
     }
-    wait_parked("chan recv", 3);
+    HWAIT_PARKED(NULL, "chan recv", 3);
     weft_chan_close(c);
     for (int i = 0; i < 3; i++)
         HCHECK_INT_EQ(weft_join(rt[i]), -EPIPE);
@@ -484,10 +458,10 @@ static int cancel_main(void *arg)
     struct blocked r1 = {.c = c}, r2 = {.c = c};
     weft_task *t1 = weft_spawn(blocked_receiver, &r1);
     HREQUIRE(t1 != NULL, -errno);
-    wait_parked("chan recv", 1);
+    HWAIT_PARKED(NULL, "chan recv", 1);
     weft_task *t2 = weft_spawn(blocked_receiver, &r2);
     HREQUIRE(t2 != NULL, -errno);
-    wait_parked("chan recv", 2);
+    HWAIT_PARKED(NULL, "chan recv", 2);
     weft_cancel(t1);
     HCHECK_INT_EQ(weft_join(t1), -ECANCELED);
     int v = 3;
@@ -501,7 +475,7 @@ static int cancel_main(void *arg)
     struct blocked s = {.c = c, .value = 77};
     weft_task *ts = weft_spawn(blocked_sender, &s);
     HREQUIRE(ts != NULL, -errno);
-    wait_parked("chan send", 1);
+    HWAIT_PARKED(NULL, "chan send", 1);
     weft_cancel(ts);
     HCHECK_INT_EQ(weft_join(ts), -ECANCELED);
     for (int i = 0; i < (int)cap; i++) {
@@ -700,7 +674,7 @@ static int try_rendezvous_main(void *arg)
     struct try_rv r = {.c = c, .got = -1, .rc = 1};
     weft_task *t = weft_spawn(try_rv_receiver, &r);
     HREQUIRE(t != NULL, -ENOMEM);
-    wait_parked("chan recv", 1);
+    HWAIT_PARKED(NULL, "chan recv", 1);
     v = 42;
     HCHECK_INT_EQ(weft_chan_try_send(c, &v), 0);
     HCHECK_INT_EQ(weft_join(t), 0);
@@ -711,7 +685,7 @@ static int try_rendezvous_main(void *arg)
     struct try_rv s = {.c = c, .got = 7, .rc = 1};
     t = weft_spawn(try_rv_sender, &s);
     HREQUIRE(t != NULL, -ENOMEM);
-    wait_parked("chan send", 1);
+    HWAIT_PARKED(NULL, "chan send", 1);
     v = 0;
     HCHECK_INT_EQ(weft_chan_try_recv(c, &v), 0);
     HCHECK_INT_EQ(v, 7);
@@ -745,7 +719,7 @@ static int try_refill_main(void *arg)
     struct try_rv s = {.c = c, .got = 2, .rc = 1};
     weft_task *t = weft_spawn(try_rv_sender, &s);
     HREQUIRE(t != NULL, -ENOMEM);
-    wait_parked("chan send", 1);
+    HWAIT_PARKED(NULL, "chan send", 1);
     v = 3;
     HCHECK_INT_EQ(weft_chan_try_send(c, &v), -EAGAIN);
     HCHECK_INT_EQ(weft_chan_try_recv(c, &v), 0);

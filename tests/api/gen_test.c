@@ -15,32 +15,6 @@
 
 #include "harness.h"
 
-/* How many tasks of the calling task's runtime are parked on `what`, as
- * weft_runtime_dump names the wait ("semaphore", "chan recv", ...). */
-static int n_parked_on(const char *what)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return -1;
-    weft_runtime_dump(weft_runtime_current(), f);
-    fclose(f);
-    char pat[64];
-    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
-    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
-        n += p[k] == '\n' || p[k] == ',' || p[k] == ' '; /* ' ': the object follows */
-    free(buf);
-    return n;
-}
-
-/* Yields until n tasks are parked on `what`: a task that was spawned to
- * wait has then really queued, so its place in a FIFO is fixed. */
-static void wait_parked(const char *what, int n)
-{
-    HYIELD_UNTIL(n_parked_on(what) >= n);
-}
-
 /* Loop index -> worker count, 1 / 2 / 4. */
 static unsigned workers_of(int i)
 {
@@ -430,7 +404,7 @@ static int misuse_main(void *arg)
     HREQUIRE(b.g != NULL, -errno);
     weft_task *t = weft_spawn(next_in_background, &b);
     HREQUIRE(t != NULL, -errno);
-    wait_parked("gen next", 1);
+    HWAIT_PARKED(NULL, "gen next", 1);
     HCHECK_INT_EQ(weft_gen_next(b.g, &v), -EBUSY);
     HCHECK_INT_EQ(weft_gen_close(b.g), -EBUSY);
     weft_event_set(gate);

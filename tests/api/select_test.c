@@ -25,25 +25,6 @@ static unsigned workers_of(int i)
     return w[i % 3];
 }
 
-/* How many tasks of the calling task's runtime are parked on `what`, as
- * weft_runtime_dump names the wait. */
-static int n_parked_on(const char *what)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return -1;
-    weft_runtime_dump(weft_runtime_current(), f);
-    fclose(f);
-    char pat[64];
-    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
-    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
-        n += p[k] == '\n' || p[k] == ',' || p[k] == ' ';
-    free(buf);
-    return n;
-}
-
 /* --- each case kind, ready at once ------------------------------------- */
 
 static int ret_n(void *arg) { return (int)(intptr_t)arg; }
@@ -242,7 +223,7 @@ static int blocked_partner_main(void *arg)
     HREQUIRE(idle && b.c, -ENOMEM);
     weft_task *t = weft_spawn(blocked_sender, &b);
     HREQUIRE(t != NULL, -ENOMEM);
-    HYIELD_UNTIL(n_parked_on("chan send") >= 1);
+    HWAIT_PARKED(NULL, "chan send", 1);
     int got = 0;
     weft_sel r[] = {weft_sel_recv(idle, &got), weft_sel_recv(b.c, &got)};
     HCHECK_INT_EQ(weft_select(r, 2, 0), 1); /* ready: "only look" finds it */
@@ -254,7 +235,7 @@ static int blocked_partner_main(void *arg)
     b.rc = 1;
     t = weft_spawn(blocked_receiver, &b);
     HREQUIRE(t != NULL, -ENOMEM);
-    HYIELD_UNTIL(n_parked_on("chan recv") >= 1);
+    HWAIT_PARKED(NULL, "chan recv", 1);
     int out = 9;
     weft_sel w[] = {weft_sel_recv(idle, &got), weft_sel_send(b.c, &out)};
     HCHECK_INT_EQ(weft_select(w, 2, -1), 1);
@@ -731,7 +712,7 @@ static int join_beside_main(void *arg)
     HREQUIRE(s != NULL, -ENOMEM);
     /* The join below frees t once it ends: the select must be waiting by
      * then (it then learns the end from its waiter, never from t). */
-    HYIELD_UNTIL(n_parked_on("select") >= 1);
+    HWAIT_PARKED(NULL, "select", 1);
     HCHECK(!weft_task_done(t));
     HCHECK_INT_EQ(weft_join(t), 31); /* the select does not take the join */
     HCHECK_INT_EQ(weft_join(s), 0);

@@ -20,32 +20,6 @@
 
 #include "harness.h"
 
-/* How many tasks of the calling task's runtime are parked on `what`, as
- * weft_runtime_dump names the wait ("semaphore", "chan recv", ...). */
-static int n_parked_on(const char *what)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return -1;
-    weft_runtime_dump(weft_runtime_current(), f);
-    fclose(f);
-    char pat[64];
-    int n = 0, k = snprintf(pat, sizeof pat, "waits on %s", what);
-    for (char *p = buf; (p = strstr(p, pat)) != NULL; p += k)
-        n += p[k] == '\n' || p[k] == ',' || p[k] == ' '; /* ' ': the object follows */
-    free(buf);
-    return n;
-}
-
-/* Yields until n tasks are parked on `what`: a task that was spawned to
- * wait has then really queued, so its place in a FIFO is fixed. */
-static void wait_parked(const char *what, int n)
-{
-    HYIELD_UNTIL(n_parked_on(what) >= n);
-}
-
 /* The worker counts of the loop tests: 1, 2 and 4 (more workers than CPUs
  * on small machines, to make preemption between workers likely). */
 static unsigned workers_of(int i)
@@ -224,7 +198,7 @@ static int sem_fifo_main(void *arg)
         fa[i] = (struct fifo_arg){f, i};
         t[i] = weft_spawn(fifo_sem_waiter, &fa[i]);
         HREQUIRE(t[i] != NULL, -errno);
-        wait_parked("semaphore", i + 1);
+        HWAIT_PARKED(NULL, "semaphore", i + 1);
     }
     /* Waiters queue even when the try comes from the holder itself. */
     HCHECK(!weft_sem_try_acquire(f->sem));
@@ -292,10 +266,10 @@ static int cancel_waiter_main(void *arg)
     struct holdq a = {.sem = sem, .go = go}, b = {.sem = sem, .go = go};
     weft_task *ta = weft_spawn(acquire_and_report, &a);
     HREQUIRE(ta != NULL, -errno);
-    wait_parked("semaphore", 1);
+    HWAIT_PARKED(NULL, "semaphore", 1);
     weft_task *tb = weft_spawn(acquire_and_report, &b);
     HREQUIRE(tb != NULL, -errno);
-    wait_parked("semaphore", 2);
+    HWAIT_PARKED(NULL, "semaphore", 2);
     /* The first waiter gives up; the permit must go to the second. */
     weft_cancel(ta);
     HCHECK_INT_EQ(weft_join(ta), -ECANCELED);
@@ -543,7 +517,7 @@ static int mutex_fifo_main(void *arg)
         fa[i] = (struct fifo_arg){f, i};
         t[i] = weft_spawn(fifo_mutex_waiter, &fa[i]);
         HREQUIRE(t[i] != NULL, -errno);
-        wait_parked("mutex", i + 1);
+        HWAIT_PARKED(NULL, "mutex", i + 1);
     }
     weft_mutex_unlock(f->mutex);
     /* Handed to waiter 0 at once: a newcomer cannot take it first. */
@@ -617,7 +591,7 @@ static int mutex_misuse_main(void *arg)
     atomic_store(&mm->started, 0);
     t = weft_spawn(lock_then_report, mm);
     HREQUIRE(t != NULL, -errno);
-    wait_parked("mutex", 1);
+    HWAIT_PARKED(NULL, "mutex", 1);
     weft_cancel(t);
     HCHECK_INT_EQ(weft_join(t), -ECANCELED);
     weft_mutex_unlock(mm->m);
@@ -660,7 +634,7 @@ static int lock_and_keep(void *arg)
     HCHECK_INT_EQ(weft_mutex_lock(mm->m), -EDEADLK);
     weft_task *t = weft_spawn(lock_then_report, mm);
     HREQUIRE(t != NULL, -errno);
-    wait_parked("mutex", 1);
+    HWAIT_PARKED(NULL, "mutex", 1);
     /* A plain thread unlocks on our behalf: the waiter gets it. (Not
      * `started`: the waiter sets that as it begins, before it parks.) */
     atomic_store(&mm->go, 1);
@@ -725,7 +699,7 @@ static int event_main(void *arg)
         t[i] = weft_spawn(event_waiter, &a[i]);
         HREQUIRE(t[i] != NULL, -errno);
     }
-    wait_parked("event", N_EVENT_WAITERS);
+    HWAIT_PARKED(NULL, "event", N_EVENT_WAITERS);
     HCHECK_INT_EQ(atomic_load(&ev.n_woken), 0);
     weft_event_set(ev.e);
     HCHECK(weft_event_is_set(ev.e));
@@ -820,7 +794,7 @@ static int event_cancel_main(void *arg)
     struct ev_thread *et = arg;
     weft_task *t = weft_spawn(wait_then_report, et);
     HREQUIRE(t != NULL, -errno);
-    wait_parked("event", 1);
+    HWAIT_PARKED(NULL, "event", 1);
     weft_cancel(t);
     HCHECK_INT_EQ(weft_join(t), -ECANCELED);
     HCHECK(!weft_event_is_set(et->e));
@@ -856,7 +830,7 @@ static int set_and_free_main(void *arg)
             HREQUIRE(t[i] != NULL, -errno);
         }
         /* Queued: the free below is then legal (no call is entering). */
-        wait_parked("event", 3);
+        HWAIT_PARKED(NULL, "event", 3);
         if (round % 2)
             HCHECK_INT_EQ(weft_yield(), 0);
         weft_event_set(et.e);
