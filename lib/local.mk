@@ -13,6 +13,7 @@ lib_libweft_core_la_SOURCES = \
 	lib/util/list.h \
 	lib/util/clock.h \
 	lib/util/spin.h \
+	lib/util/rand.h \
 	lib/ctx/context.h \
 	lib/ctx/checker.h \
 	lib/ctx/switch_x86_64.S \

@@ -35,6 +35,7 @@
 #include "sched/waitq.h"
 #include "select.h"
 #include "util/clock.h"
+#include "util/rand.h"
 
 enum {
     SEL_NONE = WEFT__SEL_NONE,
@@ -285,15 +286,6 @@ static void unlock_chans(weft_sel *cases, size_t n)
     }
 }
 
-static inline uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 /* cases[k].weft__order: the index of the k-th case to look at, a
  * uniformly random permutation (Fisher-Yates; weft_select has set
  * cases[k].weft__order = k). A bound is taken from the high half of a
@@ -304,14 +296,14 @@ static void shuffle(weft_sel *cases, size_t n, struct weft_task *self)
 {
     uint64_t *rng = &self->worker->rng; /* the running worker's, owner only */
     if (n == 2) {
-        if (xorshift(rng) >> 63) {
+        if (weft__xorshift(rng) >> 63) {
             cases[0].weft__order = 1;
             cases[1].weft__order = 0;
         }
         return;
     }
     for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(((xorshift(rng) >> 32) * (uint64_t)(i + 1)) >> 32);
+        size_t j = (size_t)(((weft__xorshift(rng) >> 32) * (uint64_t)(i + 1)) >> 32);
         unsigned t = cases[i].weft__order;
         cases[i].weft__order = cases[j].weft__order;
         cases[j].weft__order = t;

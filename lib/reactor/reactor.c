@@ -199,11 +199,15 @@ static void fd_ready(struct poll_source *src, uint32_t events)
 
 /* ------------------------------------------------------------ waiting */
 
-int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap *snap,
-                       const char *what)
+/* What a wait finds before it queues, with s->lock held: -EBADF (the
+ * number names another file now), another negative errno (registration
+ * failed), READY_ALWAYS (epoll refuses the file: regular files and
+ * directories never block), READY (an edge since the snapshot), or 0 (not
+ * ready: queue). The lock is released on every return but 0. */
+enum { READY = 1, READY_ALWAYS = 2 };
+
+static int look_locked(struct fd_state *s, uint32_t events, const struct fd_snap *snap)
 {
-    struct weft_task *self = weft__task_self();
-    pthread_mutex_lock(&s->lock);
     if (atomic_load_explicit(&s->gen, memory_order_relaxed) != snap->gen) {
         pthread_mutex_unlock(&s->lock);
         return -EBADF;
@@ -219,9 +223,7 @@ int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap
             rc = weft__poller_mod(p, s->fd, WEFT__POLL_IN | WEFT__POLL_OUT, &s->src);
         if (rc < 0) {
             pthread_mutex_unlock(&s->lock);
-            /* epoll refuses regular files and directories: they never
-             * block, so they are always ready. */
-            return rc == -EPERM ? (int)events : rc;
+            return rc == -EPERM ? READY_ALWAYS : rc;
         }
         s->poller = p;
     }
@@ -230,8 +232,19 @@ int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap
         ((events & WEFT__POLL_OUT) &&
          atomic_load_explicit(&s->seq_out, memory_order_relaxed) != snap->seq_out)) {
         pthread_mutex_unlock(&s->lock);
-        return 0;
+        return READY;
     }
+    return 0;
+}
+
+int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap *snap,
+                       const char *what)
+{
+    struct weft_task *self = weft__task_self();
+    pthread_mutex_lock(&s->lock);
+    int look = look_locked(s, events, snap);
+    if (look != 0)
+        return look == READY_ALWAYS ? (int)events : look == READY ? 0 : look;
     struct fd_waiter w = {.task = self, .events = events, .result = 0};
     list_push_back(&s->waiters, &w.link);
     for (;;) {
@@ -254,29 +267,9 @@ int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w, uint32_t 
                               const struct fd_snap *snap, struct weft_task *self)
 {
     pthread_mutex_lock(&s->lock);
-    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != snap->gen) {
-        pthread_mutex_unlock(&s->lock);
-        return -EBADF;
-    }
-    if (!s->poller) {
-        /* As in weft__reactor_wait: register once, edge-triggered. */
-        struct poller *p = &weft__worker_self()->poller;
-        int rc = weft__poller_add(p, s->fd, WEFT__POLL_IN | WEFT__POLL_OUT, &s->src);
-        if (rc == -EEXIST)
-            rc = weft__poller_mod(p, s->fd, WEFT__POLL_IN | WEFT__POLL_OUT, &s->src);
-        if (rc < 0) {
-            pthread_mutex_unlock(&s->lock);
-            return rc == -EPERM ? 1 : rc; /* a regular file: always ready */
-        }
-        s->poller = p;
-    }
-    if (((events & WEFT__POLL_IN) &&
-         atomic_load_explicit(&s->seq_in, memory_order_relaxed) != snap->seq_in) ||
-        ((events & WEFT__POLL_OUT) &&
-         atomic_load_explicit(&s->seq_out, memory_order_relaxed) != snap->seq_out)) {
-        pthread_mutex_unlock(&s->lock);
-        return 1;
-    }
+    int look = look_locked(s, events, snap);
+    if (look != 0)
+        return look > 0 ? 1 : look;
     w->task = self;
     w->events = events;
     w->result = 0;

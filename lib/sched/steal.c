@@ -10,22 +10,14 @@
 #include "internal.h"
 
 #include "sched/run.h"
-
-static inline uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
+#include "util/rand.h"
 
 struct weft_task *weft__steal_work(struct worker *w)
 {
     struct weft_runtime *rt = w->rt;
     unsigned n = rt->n_workers;
     if (n > 1) {
-        unsigned start = (unsigned)(xorshift(&w->rng) % n);
+        unsigned start = (unsigned)(weft__xorshift(&w->rng) % n);
         for (unsigned k = 0; k < n; k++) {
             unsigned i = start + k < n ? start + k : start + k - n;
             if (i == w->index || weft__idle_is_sleeping(&rt->idle, i))
