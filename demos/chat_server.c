@@ -399,16 +399,13 @@ static int shut_down(struct server *srv, weft_task *bcast)
 static int main_task(void *arg)
 {
     struct server *srv = arg;
-    /* Catch SIGINT and SIGTERM before the "listening" line (serve.h). */
-    int rc = serve_signals_arm();
-    if (rc < 0)
-        return rc;
-    srv->lfd = weft_tcp_listen(srv->host, srv->port, 0);
+    /* Signals armed before the "listening" line (serve.h). */
+    srv->lfd = serve_listen(srv->host, srv->port);
     if (srv->lfd < 0)
         return srv->lfd;
     weft_task *bcast = weft_spawn(broadcaster, srv);
     if (!bcast) {
-        rc = -errno;
+        int rc = -errno;
         weft_close(srv->lfd);
         return rc;
     }
@@ -416,7 +413,7 @@ static int main_task(void *arg)
            (int)getpid());
     fflush(stdout);
 
-    rc = serve_until_signal_wait(accept_loop, srv); /* 0 after the signal */
+    int rc = serve_until_signal_wait(accept_loop, srv); /* 0 after the signal */
     weft_close(srv->lfd); /* stop accepting: new clients are refused */
     int src = shut_down(srv, bcast);
     printf("served %lu clients, %lu messages, %lu slow clients dropped\n",

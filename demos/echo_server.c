@@ -99,12 +99,8 @@ static int accept_loop(void *arg)
 static int main_task(void *arg)
 {
     struct server *srv = arg;
-    /* Catch SIGINT and SIGTERM before the "listening" line: a signal sent
-     * as soon as it shows is then kept for the watcher. */
-    int rc = serve_signals_arm();
-    if (rc < 0)
-        return rc;
-    srv->lfd = weft_tcp_listen(srv->host, srv->port, 0);
+    /* Signals armed before the "listening" line (serve.h). */
+    srv->lfd = serve_listen(srv->host, srv->port);
     if (srv->lfd < 0)
         return srv->lfd;
     printf("%s server listening on port %u (pid %d); Ctrl-C stops it\n", NAME,
@@ -112,7 +108,7 @@ static int main_task(void *arg)
     fflush(stdout);
     /* The accept loop ends only by the signal's cancellation (0 here) or a
      * listener error. */
-    rc = serve_until_signal_wait(accept_loop, srv);
+    int rc = serve_until_signal_wait(accept_loop, srv);
     weft_close(srv->lfd);
     printf("served %lu connections, %llu bytes; closing %u still open\n",
            atomic_load(&srv->n_conns), atomic_load(&srv->n_bytes),

@@ -273,17 +273,14 @@ static int accept_loop(void *arg)
 static int main_task(void *arg)
 {
     struct server *srv = arg;
-    /* Catch SIGINT and SIGTERM before the "listening" line (serve.h). */
-    int rc = serve_signals_arm();
-    if (rc < 0)
-        return rc;
-    srv->lfd = weft_tcp_listen(srv->host, srv->port, 0);
+    /* Signals armed before the "listening" line (serve.h). */
+    srv->lfd = serve_listen(srv->host, srv->port);
     if (srv->lfd < 0)
         return srv->lfd;
     printf("%s server listening on port %u (pid %d); Ctrl-C stops it\n", NAME,
            serve_port(srv->lfd), (int)getpid());
     fflush(stdout);
-    rc = serve_until_signal_wait(accept_loop, srv);
+    int rc = serve_until_signal_wait(accept_loop, srv);
     weft_close(srv->lfd);
     printf("served %lu requests on %lu connections; closing %u still open\n",
            atomic_load(&srv->n_requests), atomic_load(&srv->n_conns),

@@ -130,17 +130,14 @@ static int accept_loop(void *arg)
 static int main_task(void *arg)
 {
     struct server *srv = arg;
-    /* Before the "listening" line: a SIGINT sent once it shows is ours. */
-    int rc = serve_signals_arm();
-    if (rc < 0)
-        return rc;
-    srv->lfd = weft_tcp_listen(srv->host, srv->port, 0);
+    /* Signals armed before the "listening" line (serve.h). */
+    srv->lfd = serve_listen(srv->host, srv->port);
     if (srv->lfd < 0)
         return srv->lfd;
     printf("line server listening on port %u (pid %d); Ctrl-C stops it\n", serve_port(srv->lfd),
            (int)getpid());
     fflush(stdout);
-    rc = serve_until_signal_wait(accept_loop, srv);
+    int rc = serve_until_signal_wait(accept_loop, srv);
     weft_close(srv->lfd);
     printf("served %lu connections, %lu commands; closing %u still open\n",
            atomic_load(&srv->conns), atomic_load(&srv->commands), atomic_load(&srv->open_conns));

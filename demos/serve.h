@@ -79,6 +79,16 @@ static inline int serve_until_signal_wait(weft_fn loop, void *arg)
     return rc == -ECANCELED ? 0 : rc;
 }
 
+/* The TCP listener of a server that stops on SIGINT/SIGTERM: arms the
+ * signals first (serve_signals_arm), so that a signal sent as soon as the
+ * server says it is up is kept for serve_until_signal_wait. The listening
+ * socket or a negative errno. Task only. */
+static inline int serve_listen(const char *host, const char *port)
+{
+    int rc = serve_signals_arm();
+    return rc < 0 ? rc : weft_tcp_listen(host, port, 0);
+}
+
 /* The port a bound socket has (IPv4 or IPv6), 0 if it cannot tell. */
 static inline unsigned serve_port(int fd)
 {
