@@ -120,7 +120,10 @@ run_one() { # run_one ROUND RUNTIME CONNS
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null
         wait "$perf_pid" 2>/dev/null
-        extra=$(awk -F, '$3 ~ /instructions/ {printf ",\"instructions\":%s", $1}
+        # Counters the machine lacks (a VM without a PMU) say
+        # "<not supported>": left out.
+        extra=$(awk -F, '$1 !~ /^[0-9]/ {next}
+                        $3 ~ /instructions/ {printf ",\"instructions\":%s", $1}
                         $3 ~ /cache-misses/ {printf ",\"cache_misses\":%s", $1}
                         $3 ~ /dTLB/ {printf ",\"dtlb_misses\":%s", $1}' "$perf_out")
         rm -f "$perf_out"

@@ -382,9 +382,12 @@ static int list_queue(struct fd_state *s, struct fd_waiter *w, uint32_t events,
     return 0;
 }
 
+/* slot_wait's answer when the slot is taken (another task waits in that
+ * direction): queue on the list instead. And its own "go on waiting". */
+enum { SLOT_BUSY = INT_MIN, SLOT_PARK = INT_MIN + 1 };
+
 /* The lone reader's (or writer's) wait: the slot protocol. Returns as
- * weft__reactor_wait, or 1 when the slot is taken (another task waits in
- * this direction): the caller queues on the list instead. */
+ * weft__reactor_wait, or SLOT_BUSY. */
 static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint32_t events,
                      const struct fd_snap *snap, const char *what, struct weft_task *self)
 {
@@ -397,7 +400,7 @@ static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint
      * protocol). */
     if (!atomic_compare_exchange_strong_explicit(slot, &none, &w, memory_order_seq_cst,
                                                  memory_order_relaxed))
-        return 1;
+        return SLOT_BUSY;
     int rc = 0;
     /* seq_cst: as edge_since (pairs with renew_locked's gen bump and
      * forget_poller's store of registered). */
@@ -407,9 +410,9 @@ static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint
              edge_since(s, events, snap))
         rc = 0; /* retry the call (which registers again if need be) */
     else
-        rc = 1; /* park */
+        rc = SLOT_PARK;
     for (;;) {
-        if (rc != 1) {
+        if (rc != SLOT_PARK) {
             struct fd_waiter *me = &w;
             /* Relaxed on success: our own record back; acquire-free
              * failure: a waker took it, slot_settle acquires its result. */
@@ -424,7 +427,7 @@ static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint
             return slot_settle(self, &w, what, &s->lock);
         rc = weft__interrupted(self);
         if (rc == 0)
-            rc = 1; /* a spurious wake-up: park again */
+            rc = SLOT_PARK; /* a spurious wake-up */
     }
 }
 
@@ -437,7 +440,7 @@ int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap
         (events == WEFT__POLL_IN || events == WEFT__POLL_OUT)) {
         int rc = slot_wait(s, events == WEFT__POLL_IN ? &s->reader : &s->writer, events, snap,
                            what, self);
-        if (rc != 1)
+        if (rc != SLOT_BUSY)
             return rc;
     }
     pthread_mutex_lock(&s->lock);
