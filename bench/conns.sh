@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The TCP echo server at many busy connections, weft beside Tokio and Go
 # (issue 20), measured alike: each server pinned to one core with one
 # worker (taskset), the peers' epoll load generator echo_load pinned to the
