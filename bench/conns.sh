@@ -19,10 +19,12 @@
 #               load misses of the server (perf stat -p) during the load
 #
 # Per run: requests per second (echo_load), server CPU per request
-# (utime + stime from /proc/PID/stat over the load run, in microseconds),
-# and the server's peak RSS (VmHWM). The CPU includes the connection
-# set-up, the same for every runtime. Results go to --out (JSON lines);
-# a table of medians (and the spread, min..max of req/s) is printed.
+# (utime + stime from /proc/PID/stat, from the moment the server holds all
+# the connections to the end of the load run, in microseconds),
+# and the server's peak RSS (VmHWM). Results go to --out (JSON lines); a
+# table of medians is printed, with the spread (min..max) of req/s and the
+# median over rounds of each runtime's CPU per request divided by Tokio's
+# in the same round (the machine's noise mostly cancels in that ratio).
 set -u
 BIN=""
 BASE=""
@@ -105,15 +107,27 @@ run_one() { # run_one ROUND RUNTIME CONNS
         return 0
     fi
     sleep 0.2
-    local c0 c1 res perf_pid="" perf_out=/tmp/conns-perf.$$
+    local c0 c1 res perf_pid="" perf_out=/tmp/conns-perf.$$ fd0 lpid
+    fd0=$(ls /proc/"$SPID"/fd | wc -l)
+    timeout $((SECONDS_PER_RUN + 60)) taskset -c "$LOAD_CPU" "$LOAD" 127.0.0.1 "$PORT" \
+        "$n" "$SECONDS_PER_RUN" 1 > /tmp/conns-load.$$ &
+    lpid=$!
+    # echo_load connects everything, then starts its clock: the server's
+    # CPU is counted from the moment it holds all the connections, so that
+    # the accepts and spawns are not charged to the requests.
+    while kill -0 "$lpid" 2>/dev/null &&
+          [ "$(ls /proc/"$SPID"/fd | wc -l)" -lt $((fd0 + n)) ]; do
+        sleep 0.02
+    done
     c0=$(awk '{print $14 + $15}' /proc/"$SPID"/stat)
     if [ $PERF = 1 ]; then
         perf stat -x, -e instructions:u,cache-misses:u,dTLB-load-misses:u -p "$SPID" \
             -o "$perf_out" 2>/dev/null &
         perf_pid=$!
     fi
-    res=$(timeout $((SECONDS_PER_RUN + 60)) taskset -c "$LOAD_CPU" "$LOAD" 127.0.0.1 "$PORT" \
-        "$n" "$SECONDS_PER_RUN" 1)
+    wait "$lpid"
+    res=$(cat /tmp/conns-load.$$)
+    rm -f /tmp/conns-load.$$
     c1=$(awk '{print $14 + $15}' /proc/"$SPID"/stat)
     local rss
     rss=$(awk '/^VmHWM:/{print $2}' /proc/"$SPID"/status)
@@ -158,8 +172,19 @@ for r in rows:
     k = (r["conns"], r["runtime"])
     if k not in keys:
         keys.append(k)
-hdr = "| conns | runtime | req/s | range | CPU µs/req | peak RSS MiB |"
-sep = "|---|---|---|---|---|---|"
+hdr = "| conns | runtime | req/s | range | CPU µs/req | vs Tokio | peak RSS MiB |"
+sep = "|---|---|---|---|---|---|---|"
+def cpu_of(r):
+    return 1e6 * r["server_cpu_s"] / max(r["requests"], 1)
+def ratio(k):
+    v = []
+    for r in rows:
+        if (r["conns"], r["runtime"]) != k:
+            continue
+        t = [x for x in rows if x["conns"] == k[0] and x["runtime"] == "tokio" and x["round"] == r["round"]]
+        if t and cpu_of(t[0]) > 0:
+            v.append(cpu_of(r) / cpu_of(t[0]))
+    return "%.2f" % statistics.median(v) if v else "-"
 if perf:
     hdr += " instr/req | cache-miss/req | dTLB-miss/req |"
     sep += "---|---|---|"
@@ -169,9 +194,9 @@ for k in sorted(keys):
     rps = [r["rps"] for r in rs]
     cpu = [1e6 * r["server_cpu_s"] / max(r["requests"], 1) for r in rs]
     rss = [r["rss_kib"] / 1024 for r in rs]
-    line = "| %d | %s | %.0fk | %.0f..%.0fk | %.2f | %.1f |" % (
+    line = "| %d | %s | %.0fk | %.0f..%.0fk | %.2f | %s | %.1f |" % (
         k[0], k[1], statistics.median(rps) / 1e3, min(rps) / 1e3, max(rps) / 1e3,
-        statistics.median(cpu), statistics.median(rss))
+        statistics.median(cpu), ratio(k), statistics.median(rss))
     if perf:
         def per(f):
             v = [float(r[f]) / max(r["requests"], 1) for r in rs if r.get(f) not in (None, "<not counted>", "<not supported>")]
