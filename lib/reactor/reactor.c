@@ -574,8 +574,12 @@ int weft__reactor_close(int fd)
          * register the number between the wake-up and the close, and a new
          * file of this number can only appear after we unlock. */
         rc = sys_close(fd);
-        /* Release: pairs with op_begin's acquire (new file, new calls). */
-        atomic_store_explicit(&s->ops, 0, memory_order_release);
+        /* Release: pairs with op_begin's acquire (new file, new calls).
+         * Clears the flag only: a call that began meanwhile (and is on its
+         * way into op_begin_closing, which backs its count out) keeps its
+         * count; a store of 0 erased it, and the back-out then wrapped ops
+         * to FD_OPS_CLOSING | 0x7fffffff, a number closed for good. */
+        atomic_fetch_and_explicit(&s->ops, ~FD_OPS_CLOSING, memory_order_release);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -606,8 +610,8 @@ void weft__reactor_op_end_closing(struct fd_state *s)
     if (atomic_load_explicit(&s->ops, memory_order_relaxed) == FD_OPS_CLOSING) {
         (void)sys_close(s->fd);
         /* Release: pairs with op_begin's acquire (new file, new calls),
-         * as in weft_close. */
-        atomic_store_explicit(&s->ops, 0, memory_order_release);
+         * as in weft_close; clears the flag only, as there. */
+        atomic_fetch_and_explicit(&s->ops, ~FD_OPS_CLOSING, memory_order_release);
     }
     pthread_mutex_unlock(&s->lock);
 }
