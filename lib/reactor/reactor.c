@@ -419,7 +419,11 @@ static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint
             if (atomic_compare_exchange_strong_explicit(slot, &me, NULL, memory_order_relaxed,
                                                         memory_order_relaxed))
                 return rc;
-            return slot_settle(self, &w, what, &s->lock);
+            int r = slot_settle(self, &w, what, &s->lock);
+            /* A waiter of a file that is gone stays -EBADF even if an edge
+             * (of the number's next file) took it first: a retry would
+             * reach that file. */
+            return rc == -EBADF ? rc : r;
         }
         weft__park_obj(self, NULL, NULL, INT64_MAX, what, (uint64_t)(uintptr_t)&s->lock);
         /* Acquire: pairs with slot_wake's release store of result. */
