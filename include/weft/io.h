@@ -40,7 +40,7 @@
  * server. What decides the stack's share is the deepest frame the task
  * ever had: a 4 KiB buffer on the stack puts a connection's frames on a
  * second page (8.7 KiB per connection at 10,000 connections, against
- * 4.4 KiB without), and a 16 KiB one on five. To keep a connection at one
+ * 4.5 KiB without), and a 16 KiB one on five. To keep a connection at one
  * stack page, keep buffers off the stack: in a per-connection heap block
  * (which then costs its touched pages too), or better, taken only while
  * there is data. weft_wait_fd(fd, WEFT_READABLE) parks without a buffer,

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <sched.h>
 #include <limits.h>
 #include <string.h>
@@ -41,6 +42,12 @@ static _Atomic(struct fd_table *) fd_table;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define WEFT__FD_TABLE_MIN 256
+
+/* reactor.h: what a request touches on the first line, the lock and the
+ * list on the second. */
+_Static_assert(offsetof(struct fd_state, lock) == WEFT__CACHELINE &&
+                   sizeof(struct fd_state) == 2 * WEFT__CACHELINE,
+               "fd_state: hot fields on its first cache line, lock and list on the second");
 
 static void fd_ready(struct poll_source *src, uint32_t events);
 
