@@ -4,7 +4,10 @@
  * line must fit (else -ENOBUFS, and the reader skips to the next line).
  * Data before `start` has been handed out; [start, end) is buffered;
  * `scan` is how far from start no '\n' has been seen, so a line that
- * arrives in many pieces is searched once. Task only, one task at a time. */
+ * arrives in many pieces is searched once. The buffer has one byte more
+ * than cap: a full buffer without '\n' reads one byte further to tell a
+ * last line of exactly cap bytes (end of file next) from a longer one.
+ * Task only, one task at a time. */
 #define _GNU_SOURCE 1
 #include "internal.h"
 
@@ -30,7 +33,7 @@ weft_reader *weft_reader_new(int fd, size_t cap)
         errno = EINVAL;
         return NULL;
     }
-    weft_reader *r = malloc(sizeof *r + cap);
+    weft_reader *r = malloc(sizeof *r + cap + 1);
     if (!r)
         return NULL; /* errno = ENOMEM */
     r->fd = fd;
@@ -83,9 +86,20 @@ ssize_t weft_reader_line(weft_reader *r, const char **line)
             return (ssize_t)have;
         }
         if (have == r->cap) {
-            /* A full buffer and no '\n': the line cannot be handed out. */
+            /* A full buffer and no '\n' (start is 0 here: have is all of
+             * it): the line fits only if the file ends right here. The
+             * spare byte tells; an error or a deadline keeps the buffer,
+             * and a later call asks again. */
+            ssize_t n = weft_read(r->fd, r->buf + r->end, 1);
+            if (n < 0)
+                return n;
+            if (n == 0) {
+                r->eof = true;
+                continue; /* the last line, exactly cap bytes */
+            }
+            /* Longer than cap; if the byte was its '\n', it is over. */
+            r->skipping = r->buf[r->end] != '\n';
             r->start = r->end = r->scan = 0;
-            r->skipping = true;
             return -ENOBUFS;
         }
         if (r->start > 0) {

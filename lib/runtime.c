@@ -29,24 +29,37 @@ void weft__panic(const char *file, int line, const char *what)
     abort();
 }
 
-/* Parses a positive decimal environment value; 0 when unset or invalid. */
-static long env_long(const char *name)
+/* Parses a decimal environment value in 1..max; 0 when unset. A value
+ * that is not one (empty, not a number, out of range) is reported on
+ * stderr, once per variable and process, and also gives 0: the default. */
+static long env_long(const char *name, long max, atomic_bool *warned)
 {
     const char *s = getenv(name);
-    if (!s || !*s)
+    if (!s)
         return 0;
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
-    return (*end == '\0' && v > 0) ? v : 0;
+    if (*s && *end == '\0' && errno == 0 && v > 0 && v <= max)
+        return v;
+    if (!atomic_exchange_explicit(warned, true, memory_order_relaxed))
+        fprintf(stderr, "weft: ignoring %s=\"%s\" (not an integer in 1..%ld): using the default\n",
+                name, s, max);
+    return 0;
 }
+
+static atomic_bool warned_workers, warned_slow;
+
+/* WEFT_SLOW_TASK_MS in nanoseconds must fit an int64_t (and a long). */
+#define SLOW_MS_MAX ((long)(INT64_MAX / 1000000 < LONG_MAX ? INT64_MAX / 1000000 : LONG_MAX))
 
 static unsigned pick_workers(const weft_options *opt)
 {
     if (opt && opt->workers)
         return opt->workers;
-    long env = env_long("WEFT_WORKERS");
+    long env = env_long("WEFT_WORKERS", WEFT_MAX_WORKERS, &warned_workers);
     if (env > 0)
-        return env > WEFT_MAX_WORKERS ? WEFT_MAX_WORKERS : (unsigned)env;
+        return (unsigned)env;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;
@@ -124,7 +137,7 @@ weft_runtime *weft_runtime_new(const weft_options *opt)
     if (opt && opt->slow_task_ns > 0)
         rt->slow_task_ns = opt->slow_task_ns;
     else if (!opt || opt->slow_task_ns == 0)
-        rt->slow_task_ns = env_long("WEFT_SLOW_TASK_MS") * INT64_C(1000000);
+        rt->slow_task_ns = env_long("WEFT_SLOW_TASK_MS", SLOW_MS_MAX, &warned_slow) * INT64_C(1000000);
     if (!opt || opt->blocking_shutdown_ns == 0)
         rt->blocking_shutdown_ns = WEFT__DEFAULT_BLOCKING_SHUTDOWN;
     else

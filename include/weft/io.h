@@ -261,9 +261,11 @@ WEFT_API weft_reader *weft_reader_new(int fd, size_t cap);
 
 /* The next line of r's descriptor, '\n' included, as *line, a pointer
  * into r's buffer valid until the next call on r; returns its length.
- * A last line without '\n' at end of file is returned as it is; then 0
- * (end of file, *line unchanged). -ENOBUFS for a line longer than cap: it
- * is dropped, and the next call returns the line after it. Read errors as
+ * A last line without '\n' at end of file is returned as it is (up to
+ * cap bytes: to tell such a line of exactly cap bytes from a longer one,
+ * the reader waits for one byte more or the end of file); then 0 (end of
+ * file, *line unchanged). -ENOBUFS for a line longer than cap: it is
+ * dropped, and the next call returns the line after it. Read errors as
  * weft_read (-ECANCELED, -ETIMEDOUT, -ECONNRESET, ...): the data buffered
  * stays, a later call goes on from there. -EINVAL for NULL r or line,
  * -EPERM outside a task. One task at a time per reader. Task only

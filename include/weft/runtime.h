@@ -15,8 +15,10 @@ extern "C" {
 /* Runtime options. Zero-initialise; fields are only ever appended. */
 typedef struct weft_options {
     unsigned workers;          /* scheduler threads; 0 = one per online CPU;
-                                  environment WEFT_WORKERS overrides 0;
-                                  at most WEFT_MAX_WORKERS */
+                                  environment WEFT_WORKERS overrides 0
+                                  (an integer 1..WEFT_MAX_WORKERS; any
+                                  other value is reported on stderr and
+                                  ignored); at most WEFT_MAX_WORKERS */
     size_t stack_size;         /* per-task stack in bytes; 0 = default
                                   (256 KiB, committed lazily); rounded up to
                                   whole pages; 16 KiB .. 64 MiB. Below each

@@ -237,6 +237,35 @@ START_TEST(weft_workers_env_overrides_zero_workers_only)
 }
 END_TEST
 
+/* A WEFT_WORKERS that is not an integer in 1..WEFT_MAX_WORKERS is reported
+ * (stderr) and ignored: the runtime gets the default, one per CPU. */
+START_TEST(weft_workers_env_invalid_gives_the_default)
+{
+    struct saved_env saved = env_save("WEFT_WORKERS");
+    unsetenv("WEFT_WORKERS");
+    weft_runtime *rt = weft_runtime_new(NULL);
+    ck_assert_ptr_nonnull(rt);
+    unsigned dflt = weft_runtime_workers(rt);
+    weft_runtime_free(rt);
+    static const char *const bad[] = {"", "0", "-1", "abc", "3x", "257", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(setenv("WEFT_WORKERS", bad[i], 1), 0);
+        rt = weft_runtime_new(NULL);
+        ck_assert_ptr_nonnull(rt);
+        ck_assert_msg(weft_runtime_workers(rt) == dflt, "WEFT_WORKERS=\"%s\": %u workers, want %u",
+                      bad[i], weft_runtime_workers(rt), dflt);
+        weft_runtime_free(rt);
+    }
+    ck_assert_int_eq(setenv("WEFT_WORKERS", "256", 1), 0);
+    rt = weft_runtime_new(NULL);
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_uint_eq(weft_runtime_workers(rt), 256);
+    weft_runtime_free(rt);
+    env_restore(&saved);
+    harness_assert_clean();
+}
+END_TEST
+
 START_TEST(runtime_workers_of_null_is_zero)
 {
     ck_assert_uint_eq(weft_runtime_workers(NULL), 0);
@@ -704,6 +733,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, runtime_new_accepts_limits_of_options);
     tcase_add_test(tc, runtime_new_rejects_bad_options_with_einval);
     tcase_add_test(tc, weft_workers_env_overrides_zero_workers_only);
+    tcase_add_test(tc, weft_workers_env_invalid_gives_the_default);
     tcase_add_test(tc, runtime_workers_of_null_is_zero);
 
     tc = harness_tcase(s, "block_on", 30);

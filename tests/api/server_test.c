@@ -938,6 +938,21 @@ static int reader_body(void *arg)
     weft_close(sp[0]);
     weft_close(sp[1]);
 
+    /* A last line of exactly cap bytes at end of file fits; cap bytes and
+     * then '\n' (cap + 1 with it) do not, and nothing of them is left. */
+    HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0, -1);
+    r = weft_reader_new(sp[1], 8);
+    HREQUIRE(r != NULL, -1);
+    HCHECK_INT_EQ(weft_write(sp[0], "abcdefgh\nok\n12345678", 21), 21);
+    HCHECK_INT_EQ(weft_reader_line(r, &line), -ENOBUFS);
+    expect_line(r, "ok\n");
+    shutdown(sp[0], SHUT_WR);
+    expect_line(r, "12345678");
+    HCHECK_INT_EQ(weft_reader_line(r, &line), 0);
+    weft_reader_free(r);
+    weft_close(sp[0]);
+    weft_close(sp[1]);
+
     HCHECK(weft_reader_new(-1, 8) == NULL && errno == EBADF);
     HCHECK(weft_reader_new(0, 0) == NULL && errno == EINVAL);
     HCHECK_INT_EQ(weft_reader_line(NULL, &line), -EINVAL);
