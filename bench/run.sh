@@ -4,7 +4,12 @@
 # runs ../shared/peers/run.sh with WEFT_BENCH set so weft is measured side by
 # side with Go, Tokio, asyncio and Boost.Fiber in the same run.
 #
-#   bench/run.sh [--bin PATH] [--runs N] [--benches a,b,...] [--peers]
+#   bench/run.sh [--bin PATH] [--runs N] [--benches a,b,...] [--peers] [--conns]
+#
+# --conns: then the echo server at 100, 1,000 and 10,000 busy connections
+# beside Tokio and Go, one core each (bench/conns.sh; CONNS_ARGS passes it
+# options, e.g. "--peers DIR --perf"): req/s, server CPU per request and
+# peak RSS.
 #
 # N per workload comes from the environment (the peers' defaults otherwise):
 # SKYNET_N (leaves), SPAWN_JOIN_N, YIELD_N, PINGPONG_N, TIMERS_N,
@@ -20,6 +25,7 @@ BIN=""
 RUNS=1
 BENCHES="skynet,spawn_join,yield,pingpong,select,timers,idle_memory,blocking_executor,udp_echo,file_read"
 PEERS=0
+CONNS=0
 PEERS_DIR=${PEERS_DIR:-$SRCDIR/../shared/peers}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-90}
 
@@ -29,7 +35,8 @@ while [ $# -gt 0 ]; do
         --runs) RUNS=$2; shift ;;
         --benches) BENCHES=$2; shift ;;
         --peers) PEERS=1 ;;
-        -h|--help) sed -n '3,14p' "$0"; exit 0 ;;
+        --conns) CONNS=1 ;;
+        -h|--help) sed -n '3,19p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -134,5 +141,11 @@ if [ "$PEERS" = 1 ]; then
     else
         echo "peers: $PEERS_DIR/run.sh not found; skipped (set PEERS_DIR)"
     fi
+fi
+if [ "$CONNS" = 1 ]; then
+    echo
+    echo "conns: $SRCDIR/bench/conns.sh --bin $BIN --runs $RUNS ${CONNS_ARGS:-}"
+    # CONNS_ARGS is split into words on purpose: it holds options.
+    bash "$SRCDIR/bench/conns.sh" --bin "$BIN" --runs "$RUNS" ${CONNS_ARGS:-} || status=1
 fi
 exit $status

@@ -304,10 +304,18 @@ int weft_wait_fd(int fd, int events)
     for (;;) {
         struct fd_snap snap;
         weft__reactor_snap(s, &snap);
-        if (!weft__reactor_op_begin(s))
-            return -EBADF;
-        rc = sys_poll_now(fd, want);
-        weft__reactor_op_end(s);
+        /* A read came back short since the last edge (the receive queue
+         * is empty): no need to ask the kernel, as in weft_read. A server
+         * that waits for readability before it takes a buffer (io.h) pays
+         * no system call more per request than one that reads at once. */
+        if (want == WEFT__POLL_IN && weft__reactor_is_drained(s, &snap)) {
+            rc = 0;
+        } else {
+            if (!weft__reactor_op_begin(s))
+                return -EBADF;
+            rc = sys_poll_now(fd, want);
+            weft__reactor_op_end(s);
+        }
         if (rc == 0)
             rc = weft__reactor_wait(s, want, &snap, "wait_fd");
         if (rc < 0)

@@ -29,7 +29,38 @@
  * while the call runs takes effect when it returns, and its result is
  * dropped (a read may have moved the file position; a write may have
  * written); one that comes before it started cancels it (nothing
- * happened). */
+ * happened).
+ *
+ * Memory per connection. A task per connection costs, while it waits: its
+ * task struct (128 bytes), the descriptor's state in the library (128
+ * bytes, kept for the number's later files), and the pages of its stack
+ * that it has touched, at least one (4 KiB; stacks are reserved at
+ * weft_options.stack_size, 256 KiB by default, but only touched pages
+ * take memory). The kernel's socket buffers come on top, as for any
+ * server. What decides the stack's share is the deepest frame the task
+ * ever had: a 4 KiB buffer on the stack puts a connection's frames on a
+ * second page (8.7 KiB per connection at 10,000 connections, against
+ * 4.5 KiB without), and a 16 KiB one on five. To keep a connection at one
+ * stack page, keep buffers off the stack: in a per-connection heap block
+ * (which then costs its touched pages too), or better, taken only while
+ * there is data. weft_wait_fd(fd, WEFT_READABLE) parks without a buffer,
+ * and costs no system call when the last read came back short (the
+ * receive queue was empty: the next edge is awaited directly):
+ *
+ *     for (;;) {
+ *         if (weft_wait_fd(fd, WEFT_READABLE) < 0)
+ *             break;
+ *         char *buf = malloc(4096);   // malloc's per-thread cache: the
+ *         ssize_t n = weft_read(fd, buf, 4096);  // same hot block each time
+ *         if (n > 0 && weft_write(fd, buf, (size_t)n) < 0)
+ *             n = -1;
+ *         free(buf);
+ *         if (n <= 0)
+ *             break;
+ *     }
+ *
+ * bench/weft-bench.c's echo and HTTP servers and demos/echo_server.c do
+ * this; docs/design.md has the measurements. */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
 
@@ -49,7 +80,10 @@ enum { WEFT_READABLE = 1, WEFT_WRITABLE = 2 };
  * closed with weft_close meanwhile, or invalid), -EINVAL (no events),
  * -ECANCELED, -ETIMEDOUT. Does not change the descriptor's blocking mode.
  * Readiness may be spurious (as with poll(2)): the next call can still
- * find nothing to do. Regular files are always ready. */
+ * find nothing to do. Regular files are always ready. Waiting for
+ * WEFT_READABLE alone right after a weft_read that came back short on a
+ * stream socket parks without a system call (see "Memory per connection"
+ * above); otherwise the descriptor is polled once first. */
 WEFT_API int weft_wait_fd(int fd, int events);
 
 /* read(2): returns bytes read (0 at end of file) or a negative errno.

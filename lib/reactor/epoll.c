@@ -99,7 +99,14 @@ static _Atomic bool no_pwait2;
 
 int weft__poller_wait(struct poller *p, int64_t timeout_ns)
 {
+    return weft__poller_wait_max(p, timeout_ns, WEFT__POLL_BATCH);
+}
+
+int weft__poller_wait_max(struct poller *p, int64_t timeout_ns, int max)
+{
     struct epoll_event evs[WEFT__POLL_BATCH];
+    if (max < 1 || max > WEFT__POLL_BATCH)
+        max = WEFT__POLL_BATCH;
     int n = -1;
     errno = ENOSYS;
 #if defined(HAVE_EPOLL_PWAIT2) && !defined(WEFT__NO_PWAIT2)
@@ -110,7 +117,7 @@ int weft__poller_wait(struct poller *p, int64_t timeout_ns)
             ts.tv_nsec = timeout_ns % 1000000000;
             tsp = &ts;
         }
-        n = epoll_pwait2(p->epfd, evs, WEFT__POLL_BATCH, tsp, NULL);
+        n = epoll_pwait2(p->epfd, evs, max, tsp, NULL);
         if (n < 0 && errno == ENOSYS)
             atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
     }
@@ -119,7 +126,7 @@ int weft__poller_wait(struct poller *p, int64_t timeout_ns)
         int ms = timeout_ns < 0 ? -1
                  : timeout_ns > INT32_MAX * INT64_C(1000000) ? INT32_MAX
                  : (int)((timeout_ns + 999999) / 1000000);
-        n = epoll_wait(p->epfd, evs, WEFT__POLL_BATCH, ms);
+        n = epoll_wait(p->epfd, evs, max, ms);
     }
     if (n < 0)
         return errno == EINTR ? 0 : -errno;

@@ -41,6 +41,10 @@ void weft__poller_destroy(struct poller *p);
  * it pending for the owner's next wait, which then returns at once.
  * Returns the number of source events dispatched, or a negative errno. */
 int weft__poller_wait(struct poller *p, int64_t timeout_ns);
+/* The same, harvesting at most max events (1..WEFT__POLL_BATCH): a
+ * worker whose run queue is nearly full leaves the rest in the kernel's
+ * ready list (FIFO too) rather than overflowing its queue. */
+int weft__poller_wait_max(struct poller *p, int64_t timeout_ns, int max);
 /* Ends a wait in progress (or the next one) on p. Any thread. */
 void weft__poller_wake(struct poller *p);
 /* Registers src for fd with edge-triggered interest in events

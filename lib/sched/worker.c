@@ -24,6 +24,7 @@
 #include "sched/sysmon.h"
 #include "util/clock.h"
 
+#define WEFT__POLL_MIN 16     /* events a maintenance poll may always take */
 #define WEFT__SPIN_ROUNDS 8u    /* steal rounds before sleeping */
 #define WEFT__SPIN_ROUNDS_IO 3u /* the same for a worker with descriptors */
 #define WEFT__STACK_BACKOFF_NS 1000000 /* no memory for a stack: retry in 1 ms */
@@ -80,7 +81,13 @@ static void maintenance(struct worker *w)
         weft__timer_fire_due(&w->timers, weft__clock_ns(), false, weft__park_timer_fire);
     if (atomic_load_explicit(&w->poller.n_sources, memory_order_relaxed)) {
         weft__count(&w->n_polls, 1, memory_order_relaxed);
-        weft__poller_wait(&w->poller, 0);
+        /* No more wake-ups than the ring has room for (but some, so the
+         * reactor is never starved): with thousands of busy descriptors
+         * the rest would overflow into the inject queue, and with one
+         * worker every later wake-up with them (the FIFO rule, run.c).
+         * What is left stays in the kernel's ready list, in order. */
+        size_t room = WEFT__DEQUE_CAP - weft__deque_len(&w->q);
+        weft__poller_wait_max(&w->poller, 0, room < WEFT__POLL_MIN ? WEFT__POLL_MIN : (int)room);
     }
 }
 

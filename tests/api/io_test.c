@@ -285,6 +285,99 @@ START_TEST(close_from_a_plain_thread_wakes_the_reader)
 }
 END_TEST
 
+/* --- the lock-free wait of a lone reader (reactor.c's slots) ---------- */
+
+/* Reads one byte n times from fd, each after the descriptor is
+ * registered (the first wait registers it on the locked path; the later
+ * ones wait in its reader slot), then a last read whose result is kept. */
+struct slot_reader {
+    int fd;
+    int n;
+    atomic_int got;
+    atomic_int result_set;
+    ssize_t result;
+};
+
+static int slot_read_loop(void *arg)
+{
+    struct slot_reader *r = arg;
+    for (int i = 0; i < r->n; i++) {
+        char c;
+        if (weft_read(r->fd, &c, 1) != 1)
+            break;
+        atomic_fetch_add(&r->got, 1);
+    }
+    char c;
+    r->result = weft_read(r->fd, &c, 1);
+    atomic_store(&r->result_set, 1);
+    return 0;
+}
+
+static int slot_waits(void *arg)
+{
+    (void)arg;
+    weft_runtime *rt = weft_runtime_current();
+    /* 1. Woken by data again and again, then by weft_close (-EBADF). */
+    int sv[2];
+    HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, -errno);
+    struct slot_reader r = {.fd = sv[0], .n = 50};
+    weft_task *t = weft_spawn(slot_read_loop, &r);
+    HREQUIRE(t != NULL, -ENOMEM);
+    for (int i = 0; i < r.n; i++) {
+        HWAIT_PARKED(rt, "fd", 1);
+        HCHECK_INT_EQ(write(sv[1], "a", 1), 1);
+        HYIELD_UNTIL(atomic_load(&r.got) == i + 1);
+    }
+    HWAIT_PARKED(rt, "fd", 1);
+    HCHECK_INT_EQ(atomic_load(&r.result_set), 0);
+    HCHECK_INT_EQ(weft_close(sv[0]), 0);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(r.result, -EBADF);
+    close(sv[1]);
+
+    /* 2. Cancelled while it waits in the slot; the slot is free after. */
+    HREQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, -errno);
+    struct slot_reader c = {.fd = sv[0], .n = 1};
+    t = weft_spawn(slot_read_loop, &c);
+    HREQUIRE(t != NULL, -ENOMEM);
+    HWAIT_PARKED(rt, "fd", 1);
+    HCHECK_INT_EQ(write(sv[1], "b", 1), 1);
+    HYIELD_UNTIL(atomic_load(&c.got) == 1);
+    HWAIT_PARKED(rt, "fd", 1);
+    weft_cancel(t);
+    HCHECK_INT_EQ(weft_join(t), 0);
+    HCHECK_INT_EQ(c.result, -ECANCELED);
+
+    /* 3. Two readers of one socket: one in the slot, the other on the
+     * list; each byte written wakes both, and both are served. */
+    struct slot_reader a = {.fd = sv[0], .n = 0}, b = {.fd = sv[0], .n = 0};
+    weft_task *ta = weft_spawn(slot_read_loop, &a);
+    HREQUIRE(ta != NULL, -ENOMEM);
+    HWAIT_PARKED(rt, "fd", 1);
+    weft_task *tb = weft_spawn(slot_read_loop, &b);
+    HREQUIRE(tb != NULL, -ENOMEM);
+    HWAIT_PARKED(rt, "fd", 2);
+    HCHECK_INT_EQ(write(sv[1], "c", 1), 1);
+    HYIELD_UNTIL(atomic_load(&a.result_set) + atomic_load(&b.result_set) == 1);
+    HWAIT_PARKED(rt, "fd", 1);
+    HCHECK_INT_EQ(write(sv[1], "d", 1), 1);
+    HCHECK_INT_EQ(weft_join(ta), 0);
+    HCHECK_INT_EQ(weft_join(tb), 0);
+    HCHECK_INT_EQ(a.result, 1);
+    HCHECK_INT_EQ(b.result, 1);
+
+    HCHECK_INT_EQ(weft_close(sv[0]), 0);
+    close(sv[1]);
+    return 0;
+}
+
+START_TEST(a_lone_reader_waits_without_the_lock)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), slot_waits, NULL), 0);
+    harness_assert_clean();
+}
+END_TEST
+
 /* --- end of stream ------------------------------------------------------ */
 
 struct eof_test {
@@ -935,6 +1028,9 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, connect_by_name_resolves_localhost, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, end_of_stream_after_a_short_read_is_seen, 0,
                         HARNESS_N_WORKER_VARIANTS);
+
+    tc = harness_tcase(s, "slot", 30);
+    tcase_add_loop_test(tc, a_lone_reader_waits_without_the_lock, 0, HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "close", 20);
     tcase_add_loop_test(tc, close_wakes_a_waiting_reader_with_ebadf, 0, HARNESS_N_WORKER_VARIANTS);
