@@ -1,104 +1,163 @@
 /* SPDX-License-Identifier: MIT */
-/* Per-worker timer heaps; see timer.h. A 4-ary heap halves the depth of a
- * binary one and keeps each node's children on one cache line. */
+/* Per-worker hierarchical timing wheels; see timer.h.
+ *
+ * Invariants, with E = h->elapsed (a tick no later than the clock):
+ * - a timer of tick `when` sits at the level of the highest 6-bit digit
+ *   in which `when` and E differ (level 0 if none), in the slot of its
+ *   digit there; deadlines already past sit in level 0's slot of E;
+ * - so every timer at level L is due after every timer below L, and the
+ *   lowest occupied level holds the next expiry: level 0's slot is the
+ *   tick itself, a higher level's is the start of the slot, when its
+ *   timers are moved down (cascaded) relative to the new E;
+ * - E advances only in weft__timer_fire_due, to each expiry processed and
+ *   then to now, never past an unprocessed expiry. */
 #include "internal.h"
+
+#include <string.h>
 
 #include "sched/timer.h"
 
+#define SLOT_BITS 6
+#define N_SLOTS WEFT__TIMER_SLOTS
+#define LEVELS WEFT__TIMER_LEVELS
+#define OVERFLOW_IDX (LEVELS * N_SLOTS)
+#define WHEEL_BITS (LEVELS * SLOT_BITS) /* 36: ticks one wheel spans */
+
+/* The first tick boundary at or after deadline (ns). */
+static inline uint64_t tick_of(int64_t deadline)
+{
+    if (deadline <= 0)
+        return 0;
+    return ((uint64_t)deadline + ((UINT64_C(1) << WEFT__TIMER_TICK_SHIFT) - 1)) >>
+           WEFT__TIMER_TICK_SHIFT;
+}
+
+static inline int64_t ns_of(uint64_t tick)
+{
+    if (tick >= (uint64_t)INT64_MAX >> WEFT__TIMER_TICK_SHIFT)
+        return INT64_MAX - 1; /* far off, but armed: not "none" */
+    return (int64_t)(tick << WEFT__TIMER_TICK_SHIFT);
+}
+
 int weft__timer_heap_init(struct timer_heap *h)
 {
-    h->slots = NULL;
-    h->len = h->cap = 0;
+    memset(h->occupied, 0, sizeof h->occupied);
+    memset(h->slots, 0, sizeof h->slots);
+    h->overflow = NULL;
+    h->elapsed = 0;
+    h->len = 0;
     atomic_init(&h->next, INT64_MAX);
     int rc = pthread_mutex_init(&h->lock, NULL);
     return rc ? -rc : 0;
 }
 
-void weft__timer_heap_destroy(struct timer_heap *h)
+void weft__timer_heap_destroy(struct timer_heap *h) { pthread_mutex_destroy(&h->lock); }
+
+static inline struct timer **list_of(struct timer_heap *h, uint32_t idx)
 {
-    free(h->slots);
-    h->slots = NULL;
-    pthread_mutex_destroy(&h->lock);
+    return idx == OVERFLOW_IDX ? &h->overflow : &h->slots[idx / N_SLOTS][idx % N_SLOTS];
 }
 
-static inline void place(struct timer_heap *h, uint32_t i, struct timer_slot sl)
+/* Links t into its place relative to h->elapsed; returns its expiry tick
+ * (when its slot is processed). Lock held. */
+static uint64_t insert(struct timer_heap *h, struct timer *t)
 {
-    h->slots[i] = sl;
-    sl.t->idx = i;
-}
-
-static void sift_up(struct timer_heap *h, uint32_t i)
-{
-    struct timer_slot sl = h->slots[i];
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 4;
-        if (h->slots[parent].deadline <= sl.deadline)
-            break;
-        place(h, i, h->slots[parent]);
-        i = parent;
+    uint64_t e = h->elapsed;
+    uint64_t when = tick_of(t->deadline);
+    if (when < e)
+        when = e;
+    /* | (N_SLOTS - 1): a difference only in the lowest digit is level 0. */
+    unsigned bit = 63u - (unsigned)__builtin_clzll((when ^ e) | (N_SLOTS - 1));
+    unsigned level = bit / SLOT_BITS;
+    uint64_t expiry;
+    struct timer **head;
+    if (level >= LEVELS) {
+        t->idx = OVERFLOW_IDX;
+        head = &h->overflow;
+        expiry = ((e >> WHEEL_BITS) + 1) << WHEEL_BITS;
+    } else {
+        unsigned shift = level * SLOT_BITS;
+        unsigned slot = (unsigned)(when >> shift) & (N_SLOTS - 1);
+        t->idx = level * N_SLOTS + slot;
+        head = &h->slots[level][slot];
+        h->occupied[level] |= UINT64_C(1) << slot;
+        expiry = level == 0 ? when : when & ~((UINT64_C(1) << shift) - 1);
     }
-    place(h, i, sl);
+    t->prev = NULL;
+    t->next = *head;
+    if (*head)
+        (*head)->prev = t;
+    *head = t;
+    return expiry;
 }
 
-/* Returns the slot where the element of slot i came to rest. */
-static uint32_t sift_down(struct timer_heap *h, uint32_t i)
+static void unlink_timer(struct timer_heap *h, struct timer *t)
 {
-    struct timer_slot sl = h->slots[i];
-    for (;;) {
-        uint32_t first = 4 * i + 1;
-        if (first >= h->len)
-            break;
-        uint32_t best = first;
-        uint32_t end = first + 4 < h->len ? first + 4 : h->len;
-        for (uint32_t c = first + 1; c < end; c++)
-            if (h->slots[c].deadline < h->slots[best].deadline)
-                best = c;
-        if (h->slots[best].deadline >= sl.deadline)
-            break;
-        place(h, i, h->slots[best]);
-        i = best;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (t->prev) {
+        t->prev->next = t->next;
+    } else {
+        struct timer **head = list_of(h, t->idx);
+        *head = t->next;
+        if (!t->next && t->idx != OVERFLOW_IDX)
+            h->occupied[t->idx / N_SLOTS] &= ~(UINT64_C(1) << (t->idx % N_SLOTS));
     }
-    place(h, i, sl);
-    return i;
+}
+
+/* The next expiry: its level (LEVELS: the overflow list), slot and tick.
+ * False if nothing is armed. Lock held. */
+static bool next_expiry(const struct timer_heap *h, unsigned *level, unsigned *slot,
+                        uint64_t *tick)
+{
+    uint64_t e = h->elapsed;
+    for (unsigned l = 0; l < LEVELS; l++) {
+        uint64_t occ = h->occupied[l];
+        if (!occ)
+            continue;
+        unsigned shift = l * SLOT_BITS;
+        unsigned now_slot = (unsigned)(e >> shift) & (N_SLOTS - 1);
+        /* Rotate so that the current slot is bit 0: the first set bit is
+         * the next occupied slot, wrapping into the next rotation. */
+        uint64_t rot = now_slot ? (occ >> now_slot) | (occ << (N_SLOTS - now_slot)) : occ;
+        unsigned s = (now_slot + (unsigned)__builtin_ctzll(rot)) & (N_SLOTS - 1);
+        uint64_t level_span = UINT64_C(1) << (shift + SLOT_BITS);
+        uint64_t t = (e & ~(level_span - 1)) + ((uint64_t)s << shift);
+        if (s < now_slot)
+            t += level_span;
+        *level = l;
+        *slot = s;
+        *tick = t;
+        return true;
+    }
+    if (h->overflow) {
+        *level = LEVELS;
+        *slot = 0;
+        *tick = ((e >> WHEEL_BITS) + 1) << WHEEL_BITS;
+        return true;
+    }
+    return false;
 }
 
 static void update_next(struct timer_heap *h)
 {
-    atomic_store_explicit(&h->next, h->len ? h->slots[0].deadline : INT64_MAX,
-                          memory_order_relaxed);
-}
-
-/* Removes slot i from the heap order; lock held. t->heap is left to the
- * caller: it says "armed or firing in h" until the fire callback is done. */
-static void remove_at(struct timer_heap *h, uint32_t i)
-{
-    h->len--;
-    if (i != h->len) {
-        place(h, i, h->slots[h->len]);
-        if (sift_down(h, i) == i)
-            sift_up(h, i);
-    }
+    unsigned level, slot;
+    uint64_t tick;
+    int64_t next = next_expiry(h, &level, &slot, &tick) ? ns_of(tick) : INT64_MAX;
+    atomic_store_explicit(&h->next, next, memory_order_relaxed);
 }
 
 int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
 {
     pthread_mutex_lock(&h->lock);
-    if (h->len == h->cap) {
-        uint32_t cap = h->cap ? h->cap * 2 : 64;
-        struct timer_slot *s = realloc(h->slots, cap * sizeof *s);
-        if (!s) {
-            pthread_mutex_unlock(&h->lock);
-            return -ENOMEM;
-        }
-        h->slots = s;
-        h->cap = cap;
-    }
     t->deadline = deadline;
     atomic_store_explicit(&t->heap, h, memory_order_relaxed);
-    uint32_t i = h->len++;
-    h->slots[i] = (struct timer_slot){deadline, t};
-    sift_up(h, i);
-    update_next(h);
+    int64_t expiry = ns_of(insert(h, t));
+    h->len++;
+    /* The levels are ordered (see the top), so the new expiry is the next
+     * one iff it comes before the old. */
+    if (expiry < atomic_load_explicit(&h->next, memory_order_relaxed))
+        atomic_store_explicit(&h->next, expiry, memory_order_relaxed);
     pthread_mutex_unlock(&h->lock);
     return 0;
 }
@@ -106,7 +165,7 @@ int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
 void weft__timer_disarm(struct timer *t)
 {
     /* t->heap only goes from h to NULL under h's lock, and a firing timer
-     * keeps it until its callback has returned, so locking the heap we
+     * keeps it until its callback has returned, so locking the wheel we
      * read and re-checking is enough: either we remove t, or the lock
      * makes us wait for the fire in progress. Acquire pairs with the
      * release in weft__timer_fire_due: seeing NULL means the callback's
@@ -117,7 +176,8 @@ void weft__timer_disarm(struct timer *t)
         return;
     pthread_mutex_lock(&h->lock);
     if (atomic_load_explicit(&t->heap, memory_order_relaxed) == h) {
-        remove_at(h, t->idx);
+        unlink_timer(h, t);
+        h->len--;
         atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
         update_next(h);
     }
@@ -125,7 +185,7 @@ void weft__timer_disarm(struct timer *t)
 }
 
 unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
-                              void (*fire)(struct timer *t))
+                              void (*fire)(struct timer *t, void *ctx), void *ctx)
 {
     if (weft__timer_next(h) > now)
         return 0;
@@ -135,16 +195,50 @@ unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
     } else {
         pthread_mutex_lock(&h->lock);
     }
-    unsigned n = 0;
-    while (h->len > 0 && h->slots[0].deadline <= now) {
-        struct timer *t = h->slots[0].t;
-        remove_at(h, 0);
-        fire(t);
-        /* Release: the callback's accesses to t's owner happen before a
-         * disarm that sees NULL (its acquire load) lets the owner go on. */
-        atomic_store_explicit(&t->heap, NULL, memory_order_release);
-        n++;
+    uint64_t now_tick = now > 0 ? (uint64_t)now >> WEFT__TIMER_TICK_SHIFT : 0;
+    unsigned n = 0, level, slot;
+    uint64_t tick;
+    while (next_expiry(h, &level, &slot, &tick) && tick <= now_tick) {
+        struct timer *list;
+        if (level == LEVELS) {
+            list = h->overflow;
+            h->overflow = NULL;
+        } else {
+            list = h->slots[level][slot];
+            h->slots[level][slot] = NULL;
+            h->occupied[level] &= ~(UINT64_C(1) << slot);
+        }
+        h->elapsed = tick;
+        if (level == 0) {
+            /* Slots are pushed at the head: reversed, timers of one tick
+             * fire in the order they were armed there. */
+            struct timer *rev = NULL;
+            while (list) {
+                struct timer *nx = list->next;
+                list->next = rev;
+                rev = list;
+                list = nx;
+            }
+            list = rev;
+        }
+        while (list) {
+            struct timer *t = list;
+            list = t->next; /* before t's owner may go on */
+            if (level > 0) {
+                insert(h, t); /* down, relative to the new elapsed */
+                continue;
+            }
+            h->len--;
+            fire(t, ctx);
+            /* Release: the callback's accesses to t's owner happen before
+             * a disarm that sees NULL (its acquire load) lets the owner go
+             * on. */
+            atomic_store_explicit(&t->heap, NULL, memory_order_release);
+            n++;
+        }
     }
+    if (now_tick > h->elapsed)
+        h->elapsed = now_tick;
     update_next(h);
     pthread_mutex_unlock(&h->lock);
     return n;

@@ -21,9 +21,10 @@ int weft__deadline_passed(const struct weft_task *self)
     return weft__clock_ns() >= self->deadline;
 }
 
-/* Wakes t; a parked t goes to the next slot (front) or the back of the
- * queue. */
-void weft__wake_to(struct weft_task *t, bool front)
+/* The waker's half of a wake: true if t was parked and is now ours to
+ * schedule (PARKED -> RUNNING); false if the wake was recorded otherwise
+ * (t running or held: it sees the wake itself). */
+static inline __attribute__((always_inline)) bool wake_claim(struct weft_task *t)
 {
     uint32_t s = atomic_load_explicit(&t->park, memory_order_acquire);
     for (;;) {
@@ -36,15 +37,13 @@ void weft__wake_to(struct weft_task *t, bool front)
             if (atomic_compare_exchange_weak_explicit(&t->park, &s, PARK_NOTIFIED,
                                                       memory_order_acq_rel,
                                                       memory_order_acquire))
-                return;
+                return false;
         } else if (s == PARK_PARKED) {
             /* acq_rel: acquires the parked context (post_switch's release). */
             if (atomic_compare_exchange_weak_explicit(&t->park, &s, PARK_RUNNING,
                                                       memory_order_acq_rel,
-                                                      memory_order_acquire)) {
-                weft__schedule_on(weft__worker_self(), t, front);
-                return;
-            }
+                                                      memory_order_acquire))
+                return true;
         } else if (s >= PARK_HELD) {
             /* Held by a dump, which resumes the task when done, after
              * every write made before this wake (diag/dump.c): one wake
@@ -55,7 +54,7 @@ void weft__wake_to(struct weft_task *t, bool front)
             if (atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_HELD_WOKEN,
                                                         memory_order_acq_rel,
                                                         memory_order_acquire))
-                return;
+                return false;
         } else {
             /* Notified already, so ours is not needed; but a plain load
              * may return a value since overwritten (the worker that
@@ -64,9 +63,59 @@ void weft__wake_to(struct weft_task *t, bool front)
             if (atomic_compare_exchange_strong_explicit(&t->park, &s, PARK_NOTIFIED,
                                                         memory_order_acq_rel,
                                                         memory_order_acquire))
-                return;
+                return false;
         }
     }
+}
+
+/* Wakes t; a parked t goes to the next slot (front) or the back of the
+ * queue. */
+void weft__wake_to(struct weft_task *t, bool front)
+{
+    if (wake_claim(t))
+        weft__schedule_on(weft__worker_self(), t, front);
+}
+
+/* The fire callback of a park's timer; see sched.h. t->qnext is free: a
+ * claimed task is in no queue. */
+void weft__wake_batch_add(struct wake_batch *b, struct weft_task *t)
+{
+    if (!wake_claim(t))
+        return;
+    t->qnext = NULL;
+    if (b->tail)
+        b->tail->qnext = t;
+    else
+        b->head = t;
+    b->tail = t;
+    b->n++;
+}
+
+void weft__wake_batch_flush(struct worker *w, struct wake_batch *b)
+{
+    if (!b->n)
+        return;
+    struct weft_task *t = b->head;
+    struct weft_runtime *rt = t->rt;
+    if (w && w->rt == rt) {
+        /* In deadline order to the back of this worker's queue. */
+        while (t) {
+            struct weft_task *nx = t->qnext; /* before a push that may
+                                                link it elsewhere */
+            weft__qcheck_enqueue(t);
+            weft__push_local(w, t);
+            t = nx;
+        }
+    } else {
+        for (struct weft_task *q = t; q; q = q->qnext)
+            weft__qcheck_enqueue(q);
+        weft__inject_push_batch(&rt->inject, b->head, b->tail, b->n);
+    }
+    /* One wake-up for the whole batch, and none if a worker is awake and
+     * searching already (weft__idle_notify). */
+    weft__notify_parked(rt);
+    b->head = b->tail = NULL;
+    b->n = 0;
 }
 
 void weft__wake(struct weft_task *t) { weft__wake_to(t, true); }
