@@ -277,6 +277,14 @@ static inline bool deadline_over(const struct worker *w, int64_t dl)
     return dl - now <= WEFT__DEADLINE_NEAR_NS && dl <= weft__clock_ns();
 }
 
+/* weft__interrupted without its deadline half. */
+static inline bool cancelled(struct weft_task *self)
+{
+    /* seq_cst: pairs with weft_cancel's fetch_or (see weft__park_prepare). */
+    return !self->shield && !self->cancel_shield &&
+           (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED);
+}
+
 /* The park; obj is what a dump shows as the object waited on. */
 static inline __attribute__((always_inline)) void park(struct weft_task *self,
                                                        void (*commit)(void *), void *arg,
@@ -290,10 +298,13 @@ static inline __attribute__((always_inline)) void park(struct weft_task *self,
     if (dl != INT64_MAX) {
         pt.tm.deadline = 0;
         pt.tm.idx = 0;
+        pt.tm.arg = self;
         atomic_init(&pt.tm.heap, NULL);
         pt.task = self;
     }
-    if (weft__interrupted(self) ||
+    /* The scope's deadline is in dl: deadline_over asks for it, without
+     * the clock read of weft__interrupted (the caller has just asked). */
+    if (cancelled(self) ||
         (dl != INT64_MAX && (deadline_over(w, dl) ||
                              !(armed = weft__timer_arm(&w->timers, &pt.tm, dl) == 0)))) {
         atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);

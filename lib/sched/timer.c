@@ -5,12 +5,17 @@
  * - a timer of tick `when` sits at the level of the highest 6-bit digit
  *   in which `when` and E differ (level 0 if none), in the slot of its
  *   digit there; deadlines already past sit in level 0's slot of E;
+ *   differing above the wheel's 36 bits, in the far list;
  * - so every timer at level L is due after every timer below L, and the
  *   lowest occupied level holds the next expiry: level 0's slot is the
  *   tick itself, a higher level's is the start of the slot, when its
- *   timers are moved down (cascaded) relative to the new E;
+ *   timers are moved down (cascaded) relative to the new E; the far
+ *   list's is the start of the next 2^36 ticks;
  * - E advances only in weft__timer_fire_due, to each expiry processed and
- *   then to now, never past an unprocessed expiry. */
+ *   then to now, never past an unprocessed expiry.
+ * A slot array that cannot grow while timers cascade into it (no memory)
+ * sends them to the spill list, due at once: the next pass fires them or
+ * tries again. */
 #include "internal.h"
 
 #include <string.h>
@@ -20,8 +25,10 @@
 #define SLOT_BITS 6
 #define N_SLOTS WEFT__TIMER_SLOTS
 #define LEVELS WEFT__TIMER_LEVELS
-#define OVERFLOW_IDX (LEVELS * N_SLOTS)
+#define FAR_IDX (LEVELS * N_SLOTS)
+#define SPILL_IDX (FAR_IDX + 1)
 #define WHEEL_BITS (LEVELS * SLOT_BITS) /* 36: ticks one wheel spans */
+#define PREFETCH_AHEAD 8                /* timers, when walking a slot */
 
 /* The first tick boundary at or after deadline (ns). */
 static inline uint64_t tick_of(int64_t deadline)
@@ -43,7 +50,7 @@ int weft__timer_heap_init(struct timer_heap *h)
 {
     memset(h->occupied, 0, sizeof h->occupied);
     memset(h->slots, 0, sizeof h->slots);
-    h->overflow = NULL;
+    h->far = h->spill = NULL;
     h->elapsed = 0;
     h->len = 0;
     atomic_init(&h->next, INT64_MAX);
@@ -51,16 +58,30 @@ int weft__timer_heap_init(struct timer_heap *h)
     return rc ? -rc : 0;
 }
 
-void weft__timer_heap_destroy(struct timer_heap *h) { pthread_mutex_destroy(&h->lock); }
-
-static inline struct timer **list_of(struct timer_heap *h, uint32_t idx)
+void weft__timer_heap_destroy(struct timer_heap *h)
 {
-    return idx == OVERFLOW_IDX ? &h->overflow : &h->slots[idx / N_SLOTS][idx % N_SLOTS];
+    for (unsigned l = 0; l < LEVELS; l++)
+        for (unsigned s = 0; s < N_SLOTS; s++) {
+            free(h->slots[l][s].v);
+            h->slots[l][s].v = NULL;
+        }
+    pthread_mutex_destroy(&h->lock);
 }
 
-/* Links t into its place relative to h->elapsed; returns its expiry tick
- * (when its slot is processed). Lock held. */
-static uint64_t insert(struct timer_heap *h, struct timer *t)
+static void list_push(struct timer **head, struct timer *t, uint32_t idx)
+{
+    t->idx = idx;
+    t->prev = NULL;
+    t->next = *head;
+    if (*head)
+        (*head)->prev = t;
+    *head = t;
+}
+
+/* Places t relative to h->elapsed and sets *expiry to the tick at which
+ * its slot is processed. Lock held. -ENOMEM if its slot cannot grow
+ * (t is then nowhere). */
+static int insert(struct timer_heap *h, struct timer *t, uint64_t *expiry)
 {
     uint64_t e = h->elapsed;
     uint64_t when = tick_of(t->deadline);
@@ -69,48 +90,67 @@ static uint64_t insert(struct timer_heap *h, struct timer *t)
     /* | (N_SLOTS - 1): a difference only in the lowest digit is level 0. */
     unsigned bit = 63u - (unsigned)__builtin_clzll((when ^ e) | (N_SLOTS - 1));
     unsigned level = bit / SLOT_BITS;
-    uint64_t expiry;
-    struct timer **head;
     if (level >= LEVELS) {
-        t->idx = OVERFLOW_IDX;
-        head = &h->overflow;
-        expiry = ((e >> WHEEL_BITS) + 1) << WHEEL_BITS;
-    } else {
-        unsigned shift = level * SLOT_BITS;
-        unsigned slot = (unsigned)(when >> shift) & (N_SLOTS - 1);
-        t->idx = level * N_SLOTS + slot;
-        head = &h->slots[level][slot];
-        h->occupied[level] |= UINT64_C(1) << slot;
-        expiry = level == 0 ? when : when & ~((UINT64_C(1) << shift) - 1);
+        list_push(&h->far, t, FAR_IDX);
+        *expiry = ((e >> WHEEL_BITS) + 1) << WHEEL_BITS;
+        return 0;
     }
-    t->prev = NULL;
-    t->next = *head;
-    if (*head)
-        (*head)->prev = t;
-    *head = t;
-    return expiry;
+    unsigned shift = level * SLOT_BITS;
+    unsigned slot = (unsigned)(when >> shift) & (N_SLOTS - 1);
+    struct timer_slot *sl = &h->slots[level][slot];
+    if (WEFT__UNLIKELY(sl->len == sl->cap)) {
+        uint32_t cap = sl->cap ? sl->cap * 2 : 16;
+        struct timer **v = realloc(sl->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        sl->v = v;
+        sl->cap = cap;
+    }
+    t->idx = level * N_SLOTS + slot;
+    t->pos = sl->len;
+    sl->v[sl->len++] = t;
+    h->occupied[level] |= UINT64_C(1) << slot;
+    *expiry = level == 0 ? when : when & ~((UINT64_C(1) << shift) - 1);
+    return 0;
 }
 
-static void unlink_timer(struct timer_heap *h, struct timer *t)
+/* Takes t out of wherever it is armed. Lock held. */
+static void remove_timer(struct timer_heap *h, struct timer *t)
 {
-    if (t->next)
-        t->next->prev = t->prev;
-    if (t->prev) {
-        t->prev->next = t->next;
-    } else {
-        struct timer **head = list_of(h, t->idx);
-        *head = t->next;
-        if (!t->next && t->idx != OVERFLOW_IDX)
-            h->occupied[t->idx / N_SLOTS] &= ~(UINT64_C(1) << (t->idx % N_SLOTS));
+    if (t->idx >= FAR_IDX) {
+        if (t->next)
+            t->next->prev = t->prev;
+        if (t->prev)
+            t->prev->next = t->next;
+        else if (t->idx == FAR_IDX)
+            h->far = t->next;
+        else
+            h->spill = t->next;
+        return;
     }
+    struct timer_slot *sl = &h->slots[t->idx / N_SLOTS][t->idx % N_SLOTS];
+    struct timer *last = sl->v[--sl->len];
+    if (last != t) {
+        sl->v[t->pos] = last;
+        last->pos = t->pos;
+    }
+    if (!sl->len)
+        h->occupied[t->idx / N_SLOTS] &= ~(UINT64_C(1) << (t->idx % N_SLOTS));
 }
 
-/* The next expiry: its level (LEVELS: the overflow list), slot and tick.
- * False if nothing is armed. Lock held. */
-static bool next_expiry(const struct timer_heap *h, unsigned *level, unsigned *slot,
-                        uint64_t *tick)
+/* The next expiry: its level (LEVELS: the far list, LEVELS + 1: the
+ * spill list, unless skip_spill), slot and tick. False if nothing is
+ * armed. Lock held. */
+static bool next_expiry(const struct timer_heap *h, bool skip_spill, unsigned *level,
+                        unsigned *slot, uint64_t *tick)
 {
     uint64_t e = h->elapsed;
+    if (WEFT__UNLIKELY(h->spill) && !skip_spill) {
+        *level = LEVELS + 1;
+        *slot = 0;
+        *tick = e;
+        return true;
+    }
     for (unsigned l = 0; l < LEVELS; l++) {
         uint64_t occ = h->occupied[l];
         if (!occ)
@@ -130,7 +170,7 @@ static bool next_expiry(const struct timer_heap *h, unsigned *level, unsigned *s
         *tick = t;
         return true;
     }
-    if (h->overflow) {
+    if (h->far) {
         *level = LEVELS;
         *slot = 0;
         *tick = ((e >> WHEEL_BITS) + 1) << WHEEL_BITS;
@@ -143,7 +183,7 @@ static void update_next(struct timer_heap *h)
 {
     unsigned level, slot;
     uint64_t tick;
-    int64_t next = next_expiry(h, &level, &slot, &tick) ? ns_of(tick) : INT64_MAX;
+    int64_t next = next_expiry(h, false, &level, &slot, &tick) ? ns_of(tick) : INT64_MAX;
     atomic_store_explicit(&h->next, next, memory_order_relaxed);
 }
 
@@ -151,11 +191,16 @@ int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
 {
     pthread_mutex_lock(&h->lock);
     t->deadline = deadline;
+    uint64_t tick;
+    if (insert(h, t, &tick) < 0) {
+        pthread_mutex_unlock(&h->lock);
+        return -ENOMEM;
+    }
     atomic_store_explicit(&t->heap, h, memory_order_relaxed);
-    int64_t expiry = ns_of(insert(h, t));
     h->len++;
     /* The levels are ordered (see the top), so the new expiry is the next
      * one iff it comes before the old. */
+    int64_t expiry = ns_of(tick);
     if (expiry < atomic_load_explicit(&h->next, memory_order_relaxed))
         atomic_store_explicit(&h->next, expiry, memory_order_relaxed);
     pthread_mutex_unlock(&h->lock);
@@ -176,12 +221,30 @@ void weft__timer_disarm(struct timer *t)
         return;
     pthread_mutex_lock(&h->lock);
     if (atomic_load_explicit(&t->heap, memory_order_relaxed) == h) {
-        unlink_timer(h, t);
+        remove_timer(h, t);
         h->len--;
         atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
         update_next(h);
     }
     pthread_mutex_unlock(&h->lock);
+}
+
+static inline void fire_one(struct timer_heap *h, struct timer *t,
+                            void (*fire)(struct timer *t, void *ctx), void *ctx)
+{
+    h->len--;
+    fire(t, ctx);
+    /* Release: the callback's accesses to t's owner happen before a
+     * disarm that sees NULL (its acquire load) lets the owner go on. */
+    atomic_store_explicit(&t->heap, NULL, memory_order_release);
+}
+
+/* Re-places t after its slot was processed; no memory: the spill list. */
+static inline void reinsert(struct timer_heap *h, struct timer *t)
+{
+    uint64_t tick;
+    if (WEFT__UNLIKELY(insert(h, t, &tick) < 0))
+        list_push(&h->spill, t, SPILL_IDX);
 }
 
 unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
@@ -198,44 +261,57 @@ unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
     uint64_t now_tick = now > 0 ? (uint64_t)now >> WEFT__TIMER_TICK_SHIFT : 0;
     unsigned n = 0, level, slot;
     uint64_t tick;
-    while (next_expiry(h, &level, &slot, &tick) && tick <= now_tick) {
-        struct timer *list;
-        if (level == LEVELS) {
-            list = h->overflow;
-            h->overflow = NULL;
-        } else {
-            list = h->slots[level][slot];
-            h->slots[level][slot] = NULL;
-            h->occupied[level] &= ~(UINT64_C(1) << slot);
-        }
+    bool spilled = false; /* the spill list is tried once per pass */
+    while (next_expiry(h, spilled, &level, &slot, &tick) && tick <= now_tick) {
         h->elapsed = tick;
-        if (level == 0) {
-            /* Slots are pushed at the head: reversed, timers of one tick
-             * fire in the order they were armed there. */
-            struct timer *rev = NULL;
+        if (level >= LEVELS) {
+            /* The far list at a 2^36-tick boundary, or the spill list. */
+            struct timer *list;
+            if (level == LEVELS) {
+                list = h->far;
+                h->far = NULL;
+            } else {
+                list = h->spill;
+                h->spill = NULL;
+                spilled = true;
+            }
             while (list) {
-                struct timer *nx = list->next;
-                list->next = rev;
-                rev = list;
-                list = nx;
+                struct timer *t = list;
+                list = t->next;
+                if (tick_of(t->deadline) <= now_tick) {
+                    fire_one(h, t, fire, ctx);
+                    n++;
+                } else {
+                    reinsert(h, t);
+                }
             }
-            list = rev;
+            continue;
         }
-        while (list) {
-            struct timer *t = list;
-            list = t->next; /* before t's owner may go on */
-            if (level > 0) {
-                insert(h, t); /* down, relative to the new elapsed */
-                continue;
+        /* Take the slot's array whole: cascading puts timers in lower
+         * levels only, firing adds none. */
+        struct timer_slot *sl = &h->slots[level][slot];
+        struct timer **v = sl->v;
+        uint32_t len = sl->len;
+        sl->len = 0;
+        h->occupied[level] &= ~(UINT64_C(1) << slot);
+        if (level > 0) {
+            for (uint32_t i = 0; i < len; i++) {
+                if (i + PREFETCH_AHEAD < len)
+                    __builtin_prefetch(v[i + PREFETCH_AHEAD], 1);
+                reinsert(h, v[i]); /* down, relative to the new elapsed */
             }
-            h->len--;
-            fire(t, ctx);
-            /* Release: the callback's accesses to t's owner happen before
-             * a disarm that sees NULL (its acquire load) lets the owner go
-             * on. */
-            atomic_store_explicit(&t->heap, NULL, memory_order_release);
-            n++;
+            continue;
         }
+        /* Due: each timer's memory (on its task's stack) and what its
+         * callback wakes are cold; ask for both ahead. In arming order. */
+        for (uint32_t i = 0; i < len; i++) {
+            if (i + PREFETCH_AHEAD < len)
+                __builtin_prefetch(v[i + PREFETCH_AHEAD], 1);
+            if (i + PREFETCH_AHEAD / 2 < len)
+                __builtin_prefetch(v[i + PREFETCH_AHEAD / 2]->arg, 1);
+            fire_one(h, v[i], fire, ctx);
+        }
+        n += len;
     }
     if (now_tick > h->elapsed)
         h->elapsed = now_tick;

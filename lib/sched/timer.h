@@ -9,8 +9,9 @@
  * The wheel counts ticks of 2^20 ns (1.05 ms): WEFT__TIMER_LEVELS levels
  * of 64 slots, level L's slots 64^L ticks wide, so six levels reach 2^36
  * ticks (2.3 years); farther deadlines wait in one overflow list that is
- * sorted out once per 2^36 ticks. Each slot is a doubly linked list and
- * each level has a 64-bit occupancy map, so arm and cancel are O(1) and
+ * sorted out once per 2^36 ticks. Each slot is an array (a timer knows its
+ * index: cancelling moves the last one into its place) and each level has
+ * a 64-bit occupancy map, so arm and cancel are O(1) (amortized) and
  * finding the next expiry is one bit scan per level. A timer fires at the
  * first tick boundary at or after its deadline: never early, at most one
  * tick late (plus the wake-up). Measured against the 4-ary heaps this
@@ -38,12 +39,23 @@ struct timer_heap;
 /* A timer embedded in a task: it wakes that task when it fires. */
 struct timer {
     int64_t deadline;                  /* instant, ns */
-    uint32_t idx;                      /* level * 64 + slot while armed;
-                                          WEFT__TIMER_LEVELS * 64: the
-                                          overflow list */
+    uint32_t idx;                      /* where it is armed: level * 64 +
+                                          slot, or one of the lists of
+                                          timer.c */
+    uint32_t pos;                      /* index in its slot's array */
     _Atomic(struct timer_heap *) heap; /* wheel it is armed in or being
                                           fired from, or NULL */
-    struct timer *next, *prev;         /* slot list; wheel lock held */
+    void *arg;                         /* what the fire callback wakes:
+                                          prefetched before it runs */
+    struct timer *next, *prev;         /* in the far and spill lists */
+};
+
+/* A slot: an array of timers, not a list, so that firing a slot of
+ * thousands reads their (cold) memory in parallel, prefetched, rather
+ * than one miss after another down a chain. */
+struct timer_slot {
+    struct timer **v;
+    uint32_t len, cap;
 };
 
 /* A worker's wheel (the name is the heap's it replaced). */
@@ -55,15 +67,16 @@ struct timer_heap {
     uint64_t elapsed;        /* every tick before this one has fired */
     uint32_t len;            /* armed timers */
     uint64_t occupied[WEFT__TIMER_LEVELS];
-    struct timer *overflow;  /* deadlines 2^36 ticks or more away */
-    struct timer *slots[WEFT__TIMER_LEVELS][WEFT__TIMER_SLOTS];
+    struct timer *far;       /* deadlines 2^36 ticks or more away */
+    struct timer *spill;     /* timers a slot had no memory for (timer.c) */
+    struct timer_slot slots[WEFT__TIMER_LEVELS][WEFT__TIMER_SLOTS];
 };
 
 WEFT__MUST_CHECK int weft__timer_heap_init(struct timer_heap *h);
 void weft__timer_heap_destroy(struct timer_heap *h);
-/* Arms t (not armed) at deadline in h. Returns 0 (the wheel needs no
- * memory; -ENOMEM is kept in the contract for callers). A deadline
- * already past fires at the next weft__timer_fire_due. */
+/* Arms t (not armed) at deadline in h; t->arg must be set. Returns 0 or
+ * -ENOMEM. A deadline already past fires at the next
+ * weft__timer_fire_due. */
 WEFT__MUST_CHECK int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline);
 /* Disarms t if it is armed; once this returns, t's fire callback is not
  * running and will not run. */

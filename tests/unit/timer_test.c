@@ -78,6 +78,7 @@ START_TEST(fires_in_tick_order_and_only_when_due)
     uint64_t s = 88172645463325252ull;
     for (int i = 0; i < N; i++) {
         atomic_init(&timers[i].heap, NULL);
+        timers[i].arg = &timers[i];
         ck_assert_int_eq(weft__timer_arm(&h, &timers[i], (int64_t)(rng(&s) % (1000 * TICK)) + 1), 0);
     }
     ck_assert_uint_eq(weft__timer_count(&h), N);
@@ -107,6 +108,7 @@ START_TEST(equal_deadlines_all_fire_in_arming_order)
     ck_assert_int_eq(weft__timer_heap_init(&h), 0);
     for (int i = 0; i < 100; i++) {
         atomic_init(&timers[i].heap, NULL);
+        timers[i].arg = &timers[i];
         ck_assert_int_eq(weft__timer_arm(&h, &timers[i], 42 * TICK), 0);
     }
     reset_record();
@@ -130,6 +132,7 @@ START_TEST(far_deadlines_wait_and_fire)
     int n = (int)(sizeof far / sizeof far[0]);
     for (int i = 0; i < n; i++) {
         atomic_init(&timers[i].heap, NULL);
+        timers[i].arg = &timers[i];
         ck_assert_int_eq(weft__timer_arm(&h, &timers[i], far[i]), 0);
     }
     reset_record();
@@ -160,6 +163,7 @@ START_TEST(random_arm_disarm_fire_matches_a_reference)
     static bool armed[N];
     for (int i = 0; i < N; i++) {
         atomic_init(&timers[i].heap, NULL);
+        timers[i].arg = &timers[i];
         armed[i] = false;
     }
     uint64_t s = 12345;
@@ -269,6 +273,7 @@ START_TEST(disarm_waits_for_a_fire_in_progress)
     memset(&r, 0, sizeof r);
     ck_assert_int_eq(weft__timer_heap_init(&r.h), 0);
     atomic_init(&r.o.tm.heap, NULL);
+    r.o.tm.arg = &r.o;
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, firer, &r), 0);
     for (int round = 1; round <= 20000; round++) {
