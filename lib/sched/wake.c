@@ -91,14 +91,43 @@ void weft__wake_batch_add(struct wake_batch *b, struct weft_task *t)
     b->n++;
 }
 
+/* Puts the chain t.. (its tasks marked queued but the first when
+ * `first_marked`) before everything in the inject queue, in order, in
+ * batches of WEFT__INJECT_BATCH. */
+static void inject_front_chain(struct weft_runtime *rt, struct weft_task *t, bool first_marked)
+{
+    struct weft_task *heads[64];
+    unsigned n_heads = 0;
+    size_t left = 0;
+    for (struct weft_task *q = t; q; q = q->qnext) {
+        if (q != t || !first_marked)
+            weft__qcheck_enqueue(q);
+        if (left % WEFT__INJECT_BATCH == 0 && n_heads < 64)
+            heads[n_heads++] = q;
+        left++;
+    }
+    /* The last batch first. Past 64 batches (2048 tasks) the tail of the
+     * chain joins the last one (a refill may then take a batch larger
+     * than its room, which only sends some back). */
+    for (unsigned i = n_heads; i-- > 0;) {
+        struct weft_task *last = heads[i];
+        size_t k = 1;
+        while (last->qnext && (i + 1 == n_heads || last->qnext != heads[i + 1])) {
+            last = last->qnext;
+            k++;
+        }
+        weft__inject_push_front_batch(&rt->inject, heads[i], last, k);
+    }
+}
+
 void weft__wake_batch_flush(struct worker *w, struct wake_batch *b)
 {
     if (!b->n)
         return;
     struct weft_task *t = b->head;
     struct weft_runtime *rt = t->rt;
-    if (w && w->rt == rt) {
-        /* In deadline order to the back of this worker's queue. */
+    if (w && w->rt == rt && w->is_single) {
+        /* One worker: the back of its one FIFO (ring, then inject). */
         while (t) {
             struct weft_task *nx = t->qnext; /* before a push that may
                                                 link it elsewhere */
@@ -107,9 +136,29 @@ void weft__wake_batch_flush(struct worker *w, struct wake_batch *b)
             t = nx;
         }
     } else {
-        for (struct weft_task *q = t; q; q = q->qnext)
-            weft__qcheck_enqueue(q);
-        weft__inject_push_batch(&rt->inject, b->head, b->tail, b->n);
+        /* In firing order to the back of this worker's ring, as far as it
+         * has room; the rest (and all, from the monitor) before everything
+         * in the inject queue, not behind it: behind, they would wait for
+         * whatever waits there (a spawn storm's unstarted tasks: 100,000
+         * sleepers woke up to 0.4 s late, holding their stacks meanwhile,
+         * while new tasks carved fresh ones). A sleeper woken runs, ends
+         * and hands its stack to the next new task. Timer wakes are
+         * bounded by the tasks parked: they cannot keep the inject
+         * queue's back waiting for ever. */
+        bool marked = false;
+        if (w && w->rt == rt) {
+            while (t) {
+                struct weft_task *nx = t->qnext; /* before a thief runs t */
+                weft__qcheck_enqueue(t);
+                if (!weft__deque_push_owner(&w->q, t)) {
+                    marked = true; /* t goes below, marked already */
+                    break;
+                }
+                t = nx;
+            }
+        }
+        if (t)
+            inject_front_chain(rt, t, marked);
     }
     /* One wake-up for the whole batch, and none if a worker is awake and
      * searching already (weft__idle_notify). */
