@@ -16,9 +16,40 @@ int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline)
     return deadline;
 }
 
+/* How far CLOCK_MONOTONIC_COARSE may lag the clock: a few of its ticks
+ * (clock_getres; 4 ms at HZ=250), at least 1 ms. 0 until first asked. */
+static _Atomic int64_t coarse_margin_ns;
+
+static int64_t coarse_margin(void)
+{
+    /* Relaxed: every thread computes the same value. */
+    int64_t m = atomic_load_explicit(&coarse_margin_ns, memory_order_relaxed);
+    if (WEFT__UNLIKELY(m == 0)) {
+        struct timespec res;
+        m = 3 * INT64_C(4000000);
+        if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0)
+            m = 3 * ((int64_t)res.tv_sec * 1000000000 + res.tv_nsec);
+        if (m < 1000000)
+            m = 1000000;
+        atomic_store_explicit(&coarse_margin_ns, m, memory_order_relaxed);
+    }
+    return m;
+}
+
+/* Asked at every suspension point inside a scope. The coarse clock (no
+ * counter read: a quarter of the precise one's cost here) never runs
+ * ahead of the clock, so it answers at once for a deadline it has passed
+ * and for one more than its lag away; only a deadline near it takes the
+ * precise read. */
 int weft__deadline_passed(const struct weft_task *self)
 {
-    return weft__clock_ns() >= self->deadline;
+    int64_t dl = self->deadline;
+    int64_t coarse = weft__clock_coarse_ns();
+    if (coarse >= dl)
+        return 1;
+    if (dl - coarse > coarse_margin())
+        return 0;
+    return weft__clock_ns() >= dl;
 }
 
 /* The waker's half of a wake: true if t was parked and is now ours to
