@@ -72,6 +72,10 @@ static inline __attribute__((always_inline)) struct weft_task *weft__pick_local(
  * Returns a task to run, or NULL. */
 struct weft_task *weft__steal_work(struct worker *w);
 
+/* On a busy worker with no other task queued: takes half of one random
+ * awake peer's ring when that holds two or more (steal.c). */
+void weft__steal_rebalance(struct worker *w);
+
 /* ---- idle workers (worker.c glue over idle.h) ---- */
 
 /* Wakes one sleeping worker if nobody is searching; called after work was

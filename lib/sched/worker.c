@@ -248,6 +248,7 @@ void *weft__worker_main(void *arg)
         if (w->force_maint) {
             w->force_maint = false;
             maintenance(w);
+            weft__steal_rebalance(w);
         }
         struct weft_task *t = weft__pick_local(w);
         if (!t) {
