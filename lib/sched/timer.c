@@ -54,8 +54,8 @@ int weft__timer_heap_init(struct timer_heap *h)
     h->elapsed = 0;
     h->len = 0;
     atomic_init(&h->next, INT64_MAX);
-    int rc = pthread_mutex_init(&h->lock, NULL);
-    return rc ? -rc : 0;
+    spin_init(&h->lock);
+    return 0;
 }
 
 void weft__timer_heap_destroy(struct timer_heap *h)
@@ -65,7 +65,6 @@ void weft__timer_heap_destroy(struct timer_heap *h)
             free(h->slots[l][s].v);
             h->slots[l][s].v = NULL;
         }
-    pthread_mutex_destroy(&h->lock);
 }
 
 static void list_push(struct timer **head, struct timer *t, uint32_t idx)
@@ -114,8 +113,9 @@ static int insert(struct timer_heap *h, struct timer *t, uint64_t *expiry)
     return 0;
 }
 
-/* Takes t out of wherever it is armed. Lock held. */
-static void remove_timer(struct timer_heap *h, struct timer *t)
+/* Takes t out of wherever it is armed; true if that emptied its slot or
+ * list (the next expiry may have moved). Lock held. */
+static bool remove_timer(struct timer_heap *h, struct timer *t)
 {
     if (t->idx >= FAR_IDX) {
         if (t->next)
@@ -126,7 +126,7 @@ static void remove_timer(struct timer_heap *h, struct timer *t)
             h->far = t->next;
         else
             h->spill = t->next;
-        return;
+        return true;
     }
     struct timer_slot *sl = &h->slots[t->idx / N_SLOTS][t->idx % N_SLOTS];
     struct timer *last = sl->v[--sl->len];
@@ -134,8 +134,10 @@ static void remove_timer(struct timer_heap *h, struct timer *t)
         sl->v[t->pos] = last;
         last->pos = t->pos;
     }
-    if (!sl->len)
-        h->occupied[t->idx / N_SLOTS] &= ~(UINT64_C(1) << (t->idx % N_SLOTS));
+    if (sl->len)
+        return false;
+    h->occupied[t->idx / N_SLOTS] &= ~(UINT64_C(1) << (t->idx % N_SLOTS));
+    return true;
 }
 
 /* The next expiry: its level (LEVELS: the far list, LEVELS + 1: the
@@ -189,11 +191,11 @@ static void update_next(struct timer_heap *h)
 
 int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
 {
-    pthread_mutex_lock(&h->lock);
+    spin_lock(&h->lock);
     t->deadline = deadline;
     uint64_t tick;
     if (insert(h, t, &tick) < 0) {
-        pthread_mutex_unlock(&h->lock);
+        spin_unlock(&h->lock);
         return -ENOMEM;
     }
     atomic_store_explicit(&t->heap, h, memory_order_relaxed);
@@ -203,7 +205,7 @@ int weft__timer_arm(struct timer_heap *h, struct timer *t, int64_t deadline)
     int64_t expiry = ns_of(tick);
     if (expiry < atomic_load_explicit(&h->next, memory_order_relaxed))
         atomic_store_explicit(&h->next, expiry, memory_order_relaxed);
-    pthread_mutex_unlock(&h->lock);
+    spin_unlock(&h->lock);
     return 0;
 }
 
@@ -219,14 +221,15 @@ void weft__timer_disarm(struct timer *t)
     struct timer_heap *h = atomic_load_explicit(&t->heap, memory_order_acquire);
     if (!h)
         return;
-    pthread_mutex_lock(&h->lock);
+    spin_lock(&h->lock);
     if (atomic_load_explicit(&t->heap, memory_order_relaxed) == h) {
-        remove_timer(h, t);
+        /* A slot that keeps timers keeps its expiry: next stands. */
+        if (remove_timer(h, t))
+            update_next(h);
         h->len--;
         atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
-        update_next(h);
     }
-    pthread_mutex_unlock(&h->lock);
+    spin_unlock(&h->lock);
 }
 
 static inline void fire_one(struct timer_heap *h, struct timer *t,
@@ -253,10 +256,10 @@ unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
     if (weft__timer_next(h) > now)
         return 0;
     if (try) {
-        if (pthread_mutex_trylock(&h->lock) != 0)
+        if (!spin_trylock(&h->lock))
             return 0;
     } else {
-        pthread_mutex_lock(&h->lock);
+        spin_lock(&h->lock);
     }
     uint64_t now_tick = now > 0 ? (uint64_t)now >> WEFT__TIMER_TICK_SHIFT : 0;
     unsigned n = 0, level, slot;
@@ -316,14 +319,14 @@ unsigned weft__timer_fire_due(struct timer_heap *h, int64_t now, bool try,
     if (now_tick > h->elapsed)
         h->elapsed = now_tick;
     update_next(h);
-    pthread_mutex_unlock(&h->lock);
+    spin_unlock(&h->lock);
     return n;
 }
 
 uint32_t weft__timer_count(struct timer_heap *h)
 {
-    pthread_mutex_lock(&h->lock);
+    spin_lock(&h->lock);
     uint32_t n = h->len;
-    pthread_mutex_unlock(&h->lock);
+    spin_unlock(&h->lock);
     return n;
 }
