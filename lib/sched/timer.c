@@ -49,7 +49,9 @@ static inline int64_t ns_of(uint64_t tick)
 int weft__timer_heap_init(struct timer_heap *h)
 {
     memset(h->occupied, 0, sizeof h->occupied);
-    memset(h->slots, 0, sizeof h->slots);
+    h->slots = calloc(LEVELS, sizeof *h->slots);
+    if (!h->slots)
+        return -ENOMEM;
     h->far = h->spill = NULL;
     h->elapsed = 0;
     h->len = 0;
@@ -60,11 +62,13 @@ int weft__timer_heap_init(struct timer_heap *h)
 
 void weft__timer_heap_destroy(struct timer_heap *h)
 {
+    if (!h->slots)
+        return;
     for (unsigned l = 0; l < LEVELS; l++)
-        for (unsigned s = 0; s < N_SLOTS; s++) {
+        for (unsigned s = 0; s < N_SLOTS; s++)
             free(h->slots[l][s].v);
-            h->slots[l][s].v = NULL;
-        }
+    free(h->slots);
+    h->slots = NULL;
 }
 
 static void list_push(struct timer **head, struct timer *t, uint32_t idx)

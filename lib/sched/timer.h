@@ -76,7 +76,10 @@ struct timer_heap {
     uint64_t occupied[WEFT__TIMER_LEVELS];
     struct timer *far;       /* deadlines 2^36 ticks or more away */
     struct timer *spill;     /* timers a slot had no memory for (timer.c) */
-    struct timer_slot slots[WEFT__TIMER_LEVELS][WEFT__TIMER_SLOTS];
+    /* [WEFT__TIMER_LEVELS][WEFT__TIMER_SLOTS], 6 KiB: allocated apart,
+     * so that the worker that embeds the wheel keeps its hot fields
+     * close together. */
+    struct timer_slot (*slots)[WEFT__TIMER_SLOTS];
 };
 
 WEFT__MUST_CHECK int weft__timer_heap_init(struct timer_heap *h);
