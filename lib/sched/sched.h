@@ -425,9 +425,11 @@ void weft__park_timer_fire(struct timer *tm, void *batch);
 /* Adds t to b if this wake is the one that makes it runnable (as
  * weft__wake_to would schedule it). */
 void weft__wake_batch_add(struct wake_batch *b, struct weft_task *t);
-/* Pushes b's tasks to the back of w's queue (w the calling worker), or
- * as one batch to the inject queue when w is NULL or of another runtime,
- * then wakes at most one sleeping worker for them all; empties b. */
+/* Pushes b's tasks, in order, to the back of w's ring (w the calling
+ * worker) as far as it has room, the rest (all of them when w is NULL or
+ * of another runtime) before everything in the inject queue; with one
+ * worker, to the back of its one FIFO. Then wakes at most one sleeping
+ * worker for them all; empties b. */
 void weft__wake_batch_flush(struct worker *w, struct wake_batch *b);
 
 /* Unlocks the pthread mutex arg: a commit function for weft__park. */

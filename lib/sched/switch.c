@@ -253,9 +253,10 @@ struct park_timer {
     struct weft_task *task;
 };
 
-/* Timer wakes go to the back of the queue, in the order they fired
- * (ticks in order, one tick's timers in arming order), as one batch
- * (weft__wake_batch_flush): sleepers due together run in the order they
+/* Timer wakes go to the back of the ring, in the order they fired (ticks
+ * in order, one tick's timers in arming order), as one batch
+ * (weft__wake_batch_flush; what the ring has no room for goes before the
+ * inject queue's backlog): sleepers due together run in the order they
  * were due (asyncio's order with one worker), not last-fired-first
  * through the next slot. */
 void weft__park_timer_fire(struct timer *tm, void *batch)
