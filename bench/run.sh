@@ -13,7 +13,7 @@
 #
 # N per workload comes from the environment (the peers' defaults otherwise):
 # SKYNET_N (leaves), SPAWN_JOIN_N, YIELD_N, PINGPONG_N, TIMERS_N,
-# IDLE_MEMORY_N, BLOCKING_EXECUTOR_N, UDP_ECHO_N, FILE_READ_N (their Tokio
+# TIMERS_CHURN_N, IDLE_MEMORY_N, BLOCKING_EXECUTOR_N, UDP_ECHO_N, FILE_READ_N (their Tokio
 # and Go twins: bench/peers/run.sh). BENCH_TIMEOUT (s, default 90) bounds
 # each run. PEERS_DIR (default: ../shared/peers beside the source tree) and
 # PEERS_ARGS (extra options for its run.sh, e.g. "--runtimes weft,go,tokio")
@@ -23,7 +23,7 @@ set -u
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 BIN=""
 RUNS=1
-BENCHES="skynet,spawn_join,yield,pingpong,select,timers,idle_memory,blocking_executor,udp_echo,file_read"
+BENCHES="skynet,spawn_join,yield,pingpong,select,timers,timers_churn,idle_memory,blocking_executor,udp_echo,file_read"
 PEERS=0
 CONNS=0
 PEERS_DIR=${PEERS_DIR:-$SRCDIR/../shared/peers}
@@ -63,6 +63,7 @@ n_for() { # the N of a workload, from the environment or empty (default)
         pingpong) echo "${PINGPONG_N:-}" ;;
         select) echo "${SELECT_N:-}" ;;
         timers) echo "${TIMERS_N:-}" ;;
+        timers_churn) echo "${TIMERS_CHURN_N:-}" ;;
         idle_memory) echo "${IDLE_MEMORY_N:-}" ;;
         blocking_executor) echo "${BLOCKING_EXECUTOR_N:-}" ;;
         udp_echo) echo "${UDP_ECHO_N:-}" ;;
@@ -74,7 +75,7 @@ metric_for() { # the headline key of a workload
     case "$1" in
         skynet|timers) echo seconds ;;
         spawn_join) echo ns_per_task ;;
-        yield|pingpong|select) echo ns_per_op ;;
+        yield|pingpong|select|timers_churn) echo ns_per_op ;;
         idle_memory) echo per_task_kib ;;
         blocking_executor) echo ops_per_s ;;
         udp_echo) echo datagrams_per_s ;;

@@ -425,6 +425,110 @@ static int bench_timers(void *arg)
     return err;
 }
 
+/* ------------------------------------------------------- timers_churn */
+
+/* A server bounds each request with a timeout: CHURN_PAIRS pairs of tasks
+ * pass a counter back and forth through channels of capacity 1, and every
+ * receive runs in its own deadline scope of CHURN_TIMEOUT, which never
+ * expires. A receive that must wait arms the scope's timer, and the send
+ * that ends the wait cancels it. ns per scoped receive (Tokio's twin:
+ * tokio::time::timeout around the same receive, bench/peers/rust). */
+#define CHURN_PAIRS 8
+#define CHURN_TIMEOUT WEFT_SEC(1)
+
+struct churn {
+    weft_chan *ping, *pong;
+    int64_t n;    /* round trips */
+    int64_t last; /* the pinger's last value back */
+};
+
+static int churn_recv(weft_chan *c, int64_t *v)
+{
+    weft_deadline d;
+    int r = weft_deadline_enter(&d, CHURN_TIMEOUT);
+    if (r != 0)
+        return r;
+    r = weft_chan_recv(c, v);
+    int r2 = weft_deadline_leave(&d);
+    return r != 0 ? r : r2;
+}
+
+static int churn_ponger(void *arg)
+{
+    struct churn *c = arg;
+    int64_t v;
+    for (int64_t i = 0; i < c->n; i++) {
+        int r = churn_recv(c->ping, &v);
+        if (r == 0) {
+            v++;
+            r = weft_chan_send(c->pong, &v);
+        }
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int churn_pinger(void *arg)
+{
+    struct churn *c = arg;
+    int64_t v = 0;
+    for (int64_t i = 0; i < c->n; i++) {
+        int r = weft_chan_send(c->ping, &v);
+        if (r == 0)
+            r = churn_recv(c->pong, &v);
+        if (r != 0)
+            return r;
+    }
+    c->last = v;
+    return 0;
+}
+
+/* N round trips in all (two scoped receives each), split among the pairs. */
+static int bench_timers_churn(void *arg)
+{
+    int64_t n = *(int64_t *)arg;
+    struct churn c[CHURN_PAIRS];
+    weft_task *t[2 * CHURN_PAIRS];
+    int err = 0, n_tasks = 0;
+    for (int p = 0; p < CHURN_PAIRS; p++) {
+        c[p].ping = weft_chan_new(sizeof(int64_t), 1);
+        c[p].pong = weft_chan_new(sizeof(int64_t), 1);
+        c[p].n = n / CHURN_PAIRS + (p < n % CHURN_PAIRS);
+        c[p].last = -1;
+        if (c[p].ping == NULL || c[p].pong == NULL)
+            err = -ENOMEM;
+    }
+    int64_t start = now_ns();
+    for (int p = 0; p < CHURN_PAIRS && err == 0; p++) {
+        weft_fn fns[2] = {churn_ponger, churn_pinger};
+        for (int k = 0; k < 2 && err == 0; k++) {
+            t[n_tasks] = weft_spawn(fns[k], &c[p]);
+            if (t[n_tasks] == NULL)
+                err = -errno;
+            else
+                n_tasks++;
+        }
+    }
+    if (err != 0) /* a pair left half-spawned would wait for its partner */
+        for (int p = 0; p < CHURN_PAIRS; p++) {
+            weft_chan_close(c[p].ping);
+            weft_chan_close(c[p].pong);
+        }
+    for (int i = 0; i < n_tasks; i++)
+        first_error(&err, weft_join(t[i]));
+    double secs = seconds_since(start);
+    bool ok = err == 0;
+    for (int p = 0; p < CHURN_PAIRS; p++) {
+        ok = ok && c[p].last == c[p].n;
+        weft_chan_free(c[p].ping);
+        weft_chan_free(c[p].pong);
+    }
+    emit("timers_churn", n, secs, "\"ns_per_op\":%.1f,\"pairs\":%d,\"ok\":%s",
+         secs * 1e9 / (double)(2 * n), CHURN_PAIRS, json_bool(ok));
+    return err;
+}
+
 /* -------------------------------------------------------- idle_memory */
 
 struct idle {
@@ -1257,6 +1361,7 @@ static const struct micro micros[] = {
     {"pingpong", bench_pingpong, 1000000, 1},
     {"select", bench_select, 1000000, 1},
     {"timers", bench_timers, 100000, 1},
+    {"timers_churn", bench_timers_churn, 1000000, 1},
     {"idle_memory", bench_idle_memory, 100000, 1},
     {"blocking_executor", bench_blocking_executor, 100000, BLOCKING_CONCURRENCY},
     {"dump_cost", bench_dump_cost, 100000, 1},
@@ -1268,7 +1373,7 @@ static const struct micro micros[] = {
 static int usage(void)
 {
     fprintf(stderr, "usage: weft-bench skynet [N] | spawn_join [N] | yield [N] | pingpong [N] | select [N]\n"
-                    "                  | timers [N] | idle_memory [N] | blocking_executor [N]\n"
+                    "                  | timers [N] | timers_churn [N] | idle_memory [N] | blocking_executor [N]\n"
                     "                  | dump_cost [N] | idle_cost [WORKERS] | udp_echo [N] | file_read [N]\n"
                     "                  | echo_server PORT | http_server PORT\n");
     return 2;

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# udp_echo, file_read and select side by side: weft-bench against its twins here,
-# Tokio (UdpSocket, tokio::fs) and Go (net.UDPConn, os.File), built offline
+# udp_echo, file_read, select and timers_churn side by side: weft-bench against
+# its twins here, Tokio (UdpSocket, tokio::fs, tokio::time::timeout) and Go
+# (net.UDPConn, os.File), built offline
 # from Debian's packages (golang-go, librust-tokio-dev: the crates under
 # /usr/share/cargo/registry) the way ../shared/peers/run.sh builds its
 # peers. Runs each benchmark RUNS times, the runtimes interleaved, and
 # prints the medians and their ratios to weft.
 #
 #   bench/peers/run.sh [--bin PATH/weft-bench] [--runs N] [--install]
+#                      [--benches udp_echo,file_read,select,timers_churn]
 #
-# UDP_ECHO_N (round trips, default 200000) and FILE_READ_N (64 KiB reads,
-# default 32768) set the sizes. Build outputs go to bench/peers/bin and
+# UDP_ECHO_N (round trips, default 200000), FILE_READ_N (64 KiB reads,
+# default 32768), SELECT_N and TIMERS_CHURN_N (round trips, default
+# 1000000) set the sizes. Build outputs go to bench/peers/bin and
 # .cache (not in git).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -18,12 +21,14 @@ BINDIR=$HERE/bin
 WEFT=""
 RUNS=3
 INSTALL=0
+BENCHES="udp_echo file_read select timers_churn"
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin) WEFT=$2; shift ;;
         --runs) RUNS=$2; shift ;;
         --install) INSTALL=1 ;;
-        -h|--help) sed -n '3,15p' "$0"; exit 0 ;;
+        --benches) BENCHES=$(echo "$2" | tr , ' '); shift ;;
+        -h|--help) sed -n '3,17p' "$0"; exit 0 ;;
         *) echo "bench/peers/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -68,12 +73,21 @@ cmd_of() { case "$1" in weft) echo "$WEFT" ;; tokio) echo "$BINDIR/tokio_io_peer
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 status=0
-for bench in udp_echo file_read select; do
-    case $bench in udp_echo) n=${UDP_ECHO_N:-200000} key=datagrams_per_s ;; file_read) n=${FILE_READ_N:-32768} key=mib_per_s ;; select) n=${SELECT_N:-1000000} key=ns_per_op ;; esac
+for bench in $BENCHES; do
+    case $bench in
+        udp_echo) n=${UDP_ECHO_N:-200000} ;;
+        file_read) n=${FILE_READ_N:-32768} ;;
+        select) n=${SELECT_N:-1000000} ;;
+        timers_churn) n=${TIMERS_CHURN_N:-1000000} ;;
+        *) log "unknown benchmark $bench"; exit 2 ;;
+    esac
     for r in $(seq 1 "$RUNS"); do
         for rt in $RUNTIMES; do
-            # select has no Tokio twin (tokio::select! is a different shape).
+            # select has no Tokio twin (tokio::select! is a different shape),
+            # timers_churn no Go one (the issue compares it with Tokio's
+            # tokio::time::timeout).
             [ "$bench" = select ] && [ "$rt" = tokio ] && continue
+            [ "$bench" = timers_churn ] && [ "$rt" = go ] && continue
             line=$(timeout 120 $(cmd_of "$rt") "$bench" "$n")
             echo "$line" >>"$OUT"
             echo "$line" | grep -q '"ok":true' || { log "$rt $bench run $r: ${line:-failed}"; status=1; }
@@ -84,7 +98,8 @@ done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-keys = {"udp_echo": "datagrams_per_s", "file_read": "mib_per_s", "select": "ns_per_op"}
+keys = {"udp_echo": "datagrams_per_s", "file_read": "mib_per_s", "select": "ns_per_op",
+        "timers_churn": "ns_per_op"}
 for bench, key in keys.items():
     by = {}
     for r in rows:

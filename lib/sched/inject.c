@@ -34,6 +34,21 @@ void weft__inject_push_batch(struct inject *q, struct weft_task *first,
     spin_unlock(&q->lock);
 }
 
+void weft__inject_push_front_batch(struct inject *q, struct weft_task *first,
+                                   struct weft_task *last, size_t n)
+{
+    first->qlast = last;
+    first->qlen = (uint32_t)n;
+    spin_lock(&q->lock);
+    last->qnext = q->head;
+    q->head = first;
+    if (!q->tail)
+        q->tail = last;
+    atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+    spin_unlock(&q->lock);
+}
+
 void weft__inject_push(struct inject *q, struct weft_task *t)
 {
     weft__inject_push_batch(q, t, t, 1);

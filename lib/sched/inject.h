@@ -25,6 +25,10 @@ void weft__inject_destroy(struct inject *q);
 void weft__inject_push_batch(struct inject *q, struct weft_task *first,
                              struct weft_task *last, size_t n);
 void weft__inject_push(struct inject *q, struct weft_task *t);
+/* Puts the n tasks first..last (linked through qnext) before every task
+ * queued: one batch, so n should be at most WEFT__INJECT_BATCH. */
+void weft__inject_push_front_batch(struct inject *q, struct weft_task *first,
+                                   struct weft_task *last, size_t n);
 /* Takes whole batches, as many as fit in max (but at least one batch, which
  * may be larger than max), linked through qnext; returns the first (NULL
  * if empty) and the count in *n. */

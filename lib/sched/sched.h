@@ -413,9 +413,24 @@ void weft__yield_now(void);
 /* The same for self, the calling task (saves the thread-local look-up). */
 void weft__yield_self(struct weft_task *self);
 
-/* The fire callback of a park's timer (weft__timer_fire_due): wakes the
- * parked task to the back of the queue. */
-void weft__park_timer_fire(struct timer *tm);
+/* Tasks one timer pass woke, to be pushed together: chained through
+ * qnext in the order they fired. */
+struct wake_batch {
+    struct weft_task *head, *tail;
+    size_t n;
+};
+/* The fire callback of a park's timer (weft__timer_fire_due, ctx a
+ * struct wake_batch): claims the parked task for the batch. */
+void weft__park_timer_fire(struct timer *tm, void *batch);
+/* Adds t to b if this wake is the one that makes it runnable (as
+ * weft__wake_to would schedule it). */
+void weft__wake_batch_add(struct wake_batch *b, struct weft_task *t);
+/* Pushes b's tasks, in order, to the back of w's ring (w the calling
+ * worker) as far as it has room, the rest (all of them when w is NULL or
+ * of another runtime) before everything in the inject queue; with one
+ * worker, to the back of its one FIFO. Then wakes at most one sleeping
+ * worker for them all; empties b. */
+void weft__wake_batch_flush(struct worker *w, struct wake_batch *b);
 
 /* Unlocks the pthread mutex arg: a commit function for weft__park. */
 void weft__commit_unlock(void *mutex);

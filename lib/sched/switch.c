@@ -253,12 +253,37 @@ struct park_timer {
     struct weft_task *task;
 };
 
-/* Timer wakes go to the back of the queue, in deadline order: sleepers
- * due together run in the order they were due (asyncio's order with one
- * worker), not last-fired-first through the next slot. */
-void weft__park_timer_fire(struct timer *tm)
+/* Timer wakes go to the back of the ring, in the order they fired (ticks
+ * in order, one tick's timers in arming order), as one batch
+ * (weft__wake_batch_flush; what the ring has no room for goes before the
+ * inject queue's backlog): sleepers due together run in the order they
+ * were due (asyncio's order with one worker), not last-fired-first
+ * through the next slot. */
+void weft__park_timer_fire(struct timer *tm, void *batch)
 {
-    weft__wake_to(weft__container_of(tm, struct park_timer, tm)->task, false);
+    weft__wake_batch_add(batch, weft__container_of(tm, struct park_timer, tm)->task);
+}
+
+/* Is dl over? w->clock_cache (this pass's clock, never ahead of the
+ * clock) answers for deadlines before it or far after it; only one near
+ * it costs a clock read. One that is over but not seen so (the cache
+ * more than WEFT__DEADLINE_NEAR_NS old) is armed, and fires at the next
+ * timer pass (never early, only later than the read would have said). */
+#define WEFT__DEADLINE_NEAR_NS (8 * 1000 * 1000)
+static inline bool deadline_over(const struct worker *w, int64_t dl)
+{
+    int64_t now = w->clock_cache;
+    if (dl <= now)
+        return true;
+    return dl - now <= WEFT__DEADLINE_NEAR_NS && dl <= weft__clock_ns();
+}
+
+/* weft__interrupted without its deadline half. */
+static inline bool cancelled(struct weft_task *self)
+{
+    /* seq_cst: pairs with weft_cancel's fetch_or (see weft__park_prepare). */
+    return !self->shield && !self->cancel_shield &&
+           (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED);
 }
 
 /* The park; obj is what a dump shows as the object waited on. */
@@ -274,11 +299,14 @@ static inline __attribute__((always_inline)) void park(struct weft_task *self,
     if (dl != INT64_MAX) {
         pt.tm.deadline = 0;
         pt.tm.idx = 0;
+        pt.tm.arg = self;
         atomic_init(&pt.tm.heap, NULL);
         pt.task = self;
     }
-    if (weft__interrupted(self) ||
-        (dl != INT64_MAX && (dl <= weft__clock_ns() ||
+    /* The scope's deadline is in dl: deadline_over asks for it, without
+     * the clock read of weft__interrupted (the caller has just asked). */
+    if (cancelled(self) ||
+        (dl != INT64_MAX && (deadline_over(w, dl) ||
                              !(armed = weft__timer_arm(&w->timers, &pt.tm, dl) == 0)))) {
         atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
         if (commit)

@@ -128,7 +128,9 @@ static unsigned serve(struct sysmon *m, unsigned i, int64_t now, int64_t *wake)
      * Woken tasks go to the inject queue (this is not a worker). */
     int64_t next = weft__timer_next(&v->timers);
     if (next <= now) {
-        got += weft__timer_fire_due(&v->timers, now, true, weft__park_timer_fire);
+        struct wake_batch b = {NULL, NULL, 0};
+        got += weft__timer_fire_due(&v->timers, now, true, weft__park_timer_fire, &b);
+        weft__wake_batch_flush(NULL, &b); /* inject front, one wake-up */
         next = weft__timer_next(&v->timers);
     }
     if (next < *wake)

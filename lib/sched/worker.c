@@ -71,14 +71,22 @@ static void maintenance(struct worker *w)
     /* Relaxed: the monitor only compares it with its last look. */
     atomic_store_explicit(&w->n_maint, atomic_load_explicit(&w->n_maint, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    w->clock_cache = weft__clock_coarse_ns();
+    /* One clock read per pass: precise while timers are armed (they fire
+     * against it, in one batch), coarse otherwise; parks in this pass
+     * compare their deadlines with it (switch.c). */
+    int64_t next = weft__timer_next(&w->timers);
+    int64_t now = next != INT64_MAX ? weft__clock_ns() : weft__clock_coarse_ns();
+    w->clock_cache = now;
     size_t inj = weft__inject_len(&rt->inject);
     if (inj) {
         size_t share = inj / rt->n_workers + 1;
         weft__move_from_inject(w, share < WEFT__DEQUE_CAP / 2 ? share : WEFT__DEQUE_CAP / 2);
     }
-    if (weft__timer_next(&w->timers) != INT64_MAX)
-        weft__timer_fire_due(&w->timers, weft__clock_ns(), false, weft__park_timer_fire);
+    if (next <= now) {
+        struct wake_batch b = {NULL, NULL, 0};
+        weft__timer_fire_due(&w->timers, now, false, weft__park_timer_fire, &b);
+        weft__wake_batch_flush(w, &b);
+    }
     if (atomic_load_explicit(&w->poller.n_sources, memory_order_relaxed)) {
         weft__count(&w->n_polls, 1, memory_order_relaxed);
         /* No more wake-ups than the ring has room for (but some, so the

@@ -37,6 +37,14 @@ static inline void spin_lock(struct spin *s)
     }
 }
 
+/* One try: true if the lock was taken. */
+static inline bool spin_trylock(struct spin *s)
+{
+    /* Acquire: as in spin_lock. */
+    return !atomic_load_explicit(&s->held, memory_order_relaxed) &&
+           !atomic_exchange_explicit(&s->held, true, memory_order_acquire);
+}
+
 static inline void spin_unlock(struct spin *s)
 {
     /* Release: pairs with spin_lock's acquire exchange. */

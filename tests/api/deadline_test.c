@@ -565,6 +565,78 @@ START_TEST(cancelling_many_sleepers_wakes_them_all)
 }
 END_TEST
 
+/* A sleeper's wake-up is not queued behind a spawn storm: with several
+ * workers, a timer that fires while thousands of spawned tasks wait to
+ * start (in the rings and the inject queue) wakes its task ahead of them
+ * (timer wakes that do not fit in the waking worker's ring, and those the
+ * monitor fires, go before the inject queue's backlog). Behind it, the
+ * sleeper would run only after most of the backlog. */
+#define STORM 40000
+struct storm {
+    atomic_long started;   /* backlog tasks that have begun */
+    atomic_long at_wake;   /* of them, when the sleeper woke */
+};
+
+static int storm_task(void *arg)
+{
+    struct storm *st = arg;
+    atomic_fetch_add_explicit(&st->started, 1, memory_order_relaxed);
+    int64_t until = harness_now_ns() + 2000; /* 2 us of work */
+    while (harness_now_ns() < until)
+        ;
+    return 0;
+}
+
+static int storm_sleeper(void *arg)
+{
+    struct storm *st = arg;
+    int rc = weft_sleep(WEFT_MSEC(5));
+    atomic_store(&st->at_wake, atomic_load_explicit(&st->started, memory_order_relaxed));
+    return rc;
+}
+
+static int run_storm(void *arg)
+{
+    struct storm *st = arg;
+    weft_task **t = malloc(STORM * sizeof *t);
+    HREQUIRE(t, -1);
+    weft_task *sl = weft_spawn(storm_sleeper, st);
+    HREQUIRE(sl, -1);
+    /* Let it park with its timer armed. */
+    HWAIT_PARKED(NULL, "sleep", 1);
+    int n = 0;
+    for (; n < STORM; n++) {
+        t[n] = weft_spawn(storm_task, st);
+        if (!t[n])
+            break;
+    }
+    HCHECK_INT_EQ(n, STORM);
+    HCHECK_INT_EQ(weft_join(sl), 0);
+    for (int i = 0; i < n; i++)
+        HCHECK_INT_EQ(weft_join(t[i]), 0);
+    free(t);
+    return 0;
+}
+
+START_TEST(timer_wake_is_not_queued_behind_a_spawn_storm)
+{
+    /* Exact counts, not WEFT_TEST_WORKERS': with many more workers than
+     * CPUs, the OS decides when the worker whose ring holds the sleeper
+     * runs again (tens of ms at 16 on 2 CPUs). */
+    static const unsigned workers[] = {2, 4};
+    weft_options opt = {.workers = workers[_i]};
+    weft_runtime *rt = weft_runtime_new(&opt);
+    ck_assert_ptr_nonnull(rt);
+    struct storm st = {0};
+    ck_assert_int_eq(weft_runtime_block_on(rt, run_storm, &st), 0);
+    weft_runtime_free(rt);
+    long at = atomic_load(&st.at_wake);
+    /* The backlog takes >= 80 ms of CPU; the timer is due after 5 ms. */
+    ck_assert_msg(at < STORM * 3 / 4, "the sleeper woke after %ld of %d backlog tasks had started",
+                  at, STORM);
+}
+END_TEST
+
 /* --- timers armed from plain threads and other workers ---------------- */
 
 struct plain_sleep {
@@ -1689,6 +1761,7 @@ Suite *test_suite(void)
     tc = harness_tcase(s, "many", 120);
     tcase_add_loop_test(tc, many_sleepers_with_random_delays_all_wake_none_early, 0,
                         HARNESS_N_WORKER_VARIANTS);
+    tcase_add_loop_test(tc, timer_wake_is_not_queued_behind_a_spawn_storm, 0, 2);
     tcase_add_loop_test(tc, cancelling_many_sleepers_wakes_them_all, 0,
                         HARNESS_N_WORKER_VARIANTS);
 

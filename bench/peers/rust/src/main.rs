@@ -3,6 +3,8 @@
 //!
 //!   tokio_io_peer udp_echo [N]    N round trips of 64-byte datagrams
 //!   tokio_io_peer file_read [N]   N reads of 64 KiB by 64 tasks (tokio::fs)
+//!   tokio_io_peer timers_churn [N] N round trips through channels of 8 task
+//!                                  pairs, each receive in tokio::time::timeout
 //!
 //! Worker threads: tokio's default (one per core) unless TOKIO_WORKERS is set.
 
@@ -177,10 +179,67 @@ async fn file_read(n: i64, workers: usize) {
     );
 }
 
+const CHURN_PAIRS: i64 = 8;
+const CHURN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// weft-bench timers_churn: every receive of a ping-pong between task pairs
+/// (channels of capacity 1) bounded by a timeout that never expires; ns per
+/// timed receive.
+async fn timers_churn(n: i64, workers: usize) {
+    let start = Instant::now();
+    let mut hs = Vec::new();
+    for p in 0..CHURN_PAIRS {
+        let per = n / CHURN_PAIRS + i64::from(p < n % CHURN_PAIRS);
+        let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<i64>(1);
+        let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<i64>(1);
+        hs.push(tokio::spawn(async move {
+            for _ in 0..per {
+                let v = match tokio::time::timeout(CHURN_TIMEOUT, ping_rx.recv()).await {
+                    Ok(Some(v)) => v,
+                    _ => return -1,
+                };
+                if pong_tx.send(v + 1).await.is_err() {
+                    return -1;
+                }
+            }
+            per
+        }));
+        hs.push(tokio::spawn(async move {
+            let mut v = 0i64;
+            for _ in 0..per {
+                if ping_tx.send(v).await.is_err() {
+                    return -1;
+                }
+                v = match tokio::time::timeout(CHURN_TIMEOUT, pong_rx.recv()).await {
+                    Ok(Some(v)) => v,
+                    _ => return -1,
+                };
+            }
+            if v == per { per } else { -1 }
+        }));
+    }
+    let mut ok = true;
+    for h in hs {
+        ok &= h.await.unwrap_or(-1) >= 0;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    emit(
+        "timers_churn",
+        n,
+        secs,
+        workers,
+        &[
+            ("ns_per_op", format!("{:.1}", secs * 1e9 / (2 * n) as f64)),
+            ("pairs", CHURN_PAIRS.to_string()),
+            ("ok", ok.to_string()),
+        ],
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 || args.len() > 3 {
-        eprintln!("usage: tokio_io_peer udp_echo [N] | file_read [N]");
+        eprintln!("usage: tokio_io_peer udp_echo [N] | file_read [N] | timers_churn [N]");
         std::process::exit(2);
     }
     let workers = std::env::var("TOKIO_WORKERS")
@@ -196,6 +255,7 @@ fn main() {
     match args[1].as_str() {
         "udp_echo" => rt.block_on(udp_echo(n_arg.unwrap_or(200000), workers)),
         "file_read" => rt.block_on(file_read(n_arg.unwrap_or(32768), workers)),
+        "timers_churn" => rt.block_on(timers_churn(n_arg.unwrap_or(1000000), workers)),
         other => {
             eprintln!("tokio_io_peer: unknown benchmark {}", other);
             std::process::exit(2);
