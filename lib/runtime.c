@@ -319,8 +319,6 @@ void weft_runtime_free(weft_runtime *rt)
     }
     rt->sealed = true; /* holds are refused from now on */
     pthread_mutex_unlock(&rt->close_lock);
-    /* No task waits on a signal any more (or ever will run again). */
-    weft__signal_runtime_stop(rt);
     /* Pairs with the workers' acquire loads of shutdown (worker.c): they
      * see everything above before they exit. Kept seq_cst, as written
      * (that release would do is not shown). */
@@ -328,6 +326,9 @@ void weft_runtime_free(weft_runtime *rt)
     weft__workers_wake_all(rt);
     for (unsigned i = 0; i < rt->n_workers; i++)
         pthread_join(rt->workers[i].thread, NULL);
+    /* No task waits on a signal any more (or ever will run again), and
+     * no worker that unblocked rt's signals is left (signal.c). */
+    weft__signal_runtime_stop(rt);
     weft__sysmon_stop(rt);
     weft__monitor_stop(rt);
     if (abandoned) {

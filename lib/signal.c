@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ctx/checker.h"
@@ -71,6 +72,8 @@ static uint64_t g_caught;          /* weft's handler installed; g_lock */
 static unsigned g_refs[NSIG];      /* runtimes registered per signal; g_lock */
 static struct sigaction g_old[NSIG]; /* dispositions to restore; g_lock */
 static uint64_t g_mask_gen;        /* bumped when g_caught loses signals; g_lock */
+_Atomic unsigned weft__signal_gen; /* bumped when g_caught changes; written
+                                      under g_lock (sched.h) */
 static uint64_t g_mask_seen;       /* the generation the thread's mask follows; g_lock */
 static bool g_running;             /* the thread runs (from the first caught
                                       signal to the last); life_lock */
@@ -100,7 +103,15 @@ WEFT__HANDLER_NO_TSAN static void on_signal(int sig, siginfo_t *info, void *uctx
         int fd = atomic_load_explicit(&g_wake_fd, memory_order_relaxed);
         if (fd >= 0) {
             char c = 's';
-            ssize_t r = write(fd, &c, 1); /* EAGAIN: a wake-up is due anyway */
+            /* EAGAIN: a wake-up is due anyway. Under TSan the system call
+             * itself: its write() interceptor would pair the descriptor
+             * with pipe2 on the thread that made it, through no edge it
+             * can see from a handler (it runs uninstrumented, above). */
+#ifdef WEFT__TSAN
+            long r = syscall(SYS_write, fd, &c, 1);
+#else
+            ssize_t r = write(fd, &c, 1);
+#endif
             (void)r;
         }
     }
@@ -295,6 +306,48 @@ static int set_to_mask(const sigset_t *set, uint64_t *out)
     return 0;
 }
 
+/* g_caught changed: workers bring their masks up to date at their next
+ * maintenance pass (weft__signal_worker_check); g_lock held. */
+static void bump_gen_locked(void)
+{
+    /* Relaxed: workers only compare it; the sync reads g_caught under
+     * g_lock, which orders the rest. */
+    atomic_store_explicit(&weft__signal_gen,
+                          atomic_load_explicit(&weft__signal_gen, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void weft__signal_worker_init(struct worker *w)
+{
+    pthread_sigmask(SIG_BLOCK, NULL, &w->sig_orig);
+    w->sig_gen = 0;
+    weft__signal_worker_check(w); /* a runtime made while others catch */
+}
+
+void weft__signal_worker_sync(struct worker *w)
+{
+    pthread_mutex_lock(&life_lock);
+    struct sigrt *sr = w->rt->signals;
+    uint64_t caught = sr ? sr->registered : 0;
+    unsigned gen = atomic_load_explicit(&weft__signal_gen, memory_order_relaxed);
+    pthread_mutex_unlock(&life_lock);
+    /* The thread's own mask, with the signals its runtime waited on
+     * unblocked: the handler only records a delivery and wakes the signal
+     * thread, so it may run on a worker, and a signal aimed at this thread
+     * (raise() from a task, pthread_kill) would otherwise stay pending
+     * here for good when main blocked it before the runtime started. Only
+     * this runtime's: they stay caught until its workers have ended
+     * (weft_runtime_free stops the signals after joining them), so a
+     * worker never meets a restored disposition with the signal
+     * unblocked. */
+    sigset_t m = w->sig_orig;
+    for (int s = 1; s < NSIG; s++)
+        if (caught & sig_bit(s))
+            sigdelset(&m, s);
+    pthread_sigmask(SIG_SETMASK, &m, NULL);
+    w->sig_gen = gen;
+}
+
 /* Makes sure weft catches every signal of mask for rt: its record, the
  * handlers, the thread. Returns rt's record, or NULL and *rc. */
 static struct sigrt *enroll(struct weft_runtime *rt, uint64_t mask, int *rc)
@@ -351,6 +404,7 @@ static struct sigrt *enroll(struct weft_runtime *rt, uint64_t mask, int *rc)
             g_caught |= sig_bit(s);
         }
         sr->registered |= add;
+        bump_gen_locked();
         pthread_mutex_unlock(&g_lock);
         wake_thread(); /* to unblock the new ones */
     }
@@ -374,6 +428,9 @@ int weft_signal_wait(const sigset_t *set)
     struct sigrt *sr = enroll(self->rt, mask, &rc);
     if (!sr)
         return rc;
+    /* This worker catches them from here on, also when aimed at it (a
+     * raise() by this task right after); the others at their next pass. */
+    weft__signal_worker_check(self->worker);
     /* A suspension point: a cancelled task gets -ECANCELED even when a
      * signal is pending (which stays pending). */
     if ((rc = weft__interrupted(self)))
@@ -411,6 +468,8 @@ void weft__signal_runtime_stop(struct weft_runtime *rt)
         if ((sr->registered & sig_bit(s)) && --g_refs[s] == 0)
             drop |= sig_bit(s);
     g_caught &= ~drop;
+    if (drop)
+        bump_gen_locked();
     uint64_t gen = ++g_mask_gen;
     bool last = g_caught == 0 && g_running;
     pthread_mutex_unlock(&g_lock);

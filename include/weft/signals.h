@@ -6,7 +6,11 @@
  * thread of weft's, which hands it to the waiting tasks. That thread has
  * the caught signals unblocked, so a signal arrives even when every
  * program thread blocks it (a mask set in main before the runtime was
- * created, which the workers inherit). Each runtime that waited on a
+ * created, which the workers inherit). The workers of a runtime that
+ * waited on a signal have it unblocked too, so that one aimed at a worker
+ * thread (raise() or pthread_kill from a task) is caught as well; they
+ * block it again only by ending, with their runtime. Each runtime that
+ * waited on a
  * signal keeps one pending delivery of it until a wait of its tasks
  * returns it (two deliveries before a wait are one); a delivery goes to
  * every such runtime and wakes one waiter in each. fork(): the child

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -287,6 +288,10 @@ struct worker {
     _Atomic int64_t stretch_start;
     _Atomic(struct weft_task *) stretch_task;
     _Atomic uint64_t slow_warned;          /* stretch_seq warned about */
+    /* Signals (signal.c): the mask the thread started with, and the
+     * generation of weft's caught set its mask follows; owner only. */
+    sigset_t sig_orig;
+    unsigned sig_gen;
 } WEFT__ALIGNED_CL;
 
 struct exec_pool;
@@ -508,9 +513,28 @@ int weft__dump_signal_number(void);
 
 /* ---- signal.c ---- */
 
-/* Called by weft_runtime_free once rt's tasks have ended: forgets rt's
- * signal waits and restores the dispositions no other runtime needs. */
+/* Called by weft_runtime_free once rt's tasks and workers have ended:
+ * forgets rt's signal waits and restores the dispositions no other
+ * runtime needs. */
 void weft__signal_runtime_stop(struct weft_runtime *rt);
+
+/* Bumped whenever the set of signals weft catches changes: a worker
+ * whose sig_gen differs brings its mask up to date. */
+extern _Atomic unsigned weft__signal_gen;
+
+/* Called by a worker thread once at start: records its mask. */
+void weft__signal_worker_init(struct worker *w);
+/* Unblocks on w's thread the signals w's runtime waited on, so that a
+ * signal aimed at this thread (raise, pthread_kill) is caught too. */
+void weft__signal_worker_sync(struct worker *w);
+
+static inline void weft__signal_worker_check(struct worker *w)
+{
+    /* Relaxed: a stale look only delays the sync to the next pass; the
+     * sync itself reads the set under signal.c's lock. */
+    if (WEFT__UNLIKELY(atomic_load_explicit(&weft__signal_gen, memory_order_relaxed) != w->sig_gen))
+        weft__signal_worker_sync(w);
+}
 
 /* Prints the one slow-task line to stderr. */
 void weft__slow_report(struct weft_runtime *rt, unsigned worker, uint64_t id, const char *name,

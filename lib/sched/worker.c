@@ -74,6 +74,7 @@ static void maintenance(struct worker *w)
     /* One clock read per pass: precise while timers are armed (they fire
      * against it, in one batch), coarse otherwise; parks in this pass
      * compare their deadlines with it (switch.c). */
+    weft__signal_worker_check(w);
     int64_t next = weft__timer_next(&w->timers);
     int64_t now = next != INT64_MAX ? weft__clock_ns() : weft__clock_coarse_ns();
     w->clock_cache = now;
@@ -251,6 +252,7 @@ void *weft__worker_main(void *arg)
         altstack = NULL;
     w->sched_fiber = weft__checker_fiber_current();
     thread_stack_bounds(w);
+    weft__signal_worker_init(w);
     for (;;) {
         if (w->force_maint) {
             w->force_maint = false;

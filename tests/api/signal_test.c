@@ -182,15 +182,45 @@ START_TEST(signal_blocked_in_every_program_thread_still_arrives)
 }
 END_TEST
 
+static int raise_body(void *arg)
+{
+    (void)arg;
+    arm(SIGUSR2, 0);
+    /* Aimed at this worker thread, which inherited SIGUSR2 blocked: its
+     * runtime now catches SIGUSR2, so the worker has it unblocked. */
+    HCHECK_INT_EQ(raise(SIGUSR2), 0);
+    HCHECK_INT_EQ(wait_for(SIGUSR2, 0), SIGUSR2);
+    /* Again after a suspension point (maybe on another worker). */
+    weft_sleep(WEFT_MSEC(1));
+    HCHECK_INT_EQ(pthread_kill(pthread_self(), SIGUSR2), 0);
+    HCHECK_INT_EQ(wait_for(SIGUSR2, 0), SIGUSR2);
+    return 0;
+}
+
+/* raise() from a task, with the signal blocked in main before the runtime
+ * was made: a thread-directed signal, pending on that worker only. */
+START_TEST(raise_from_a_task_with_the_signal_blocked_in_main)
+{
+    sigset_t old = mask_main(SIG_BLOCK, SIGUSR2, 0);
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), raise_body, NULL), 0);
+    /* The test thread's mask is as it was: only workers unblocked it. */
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    ck_assert_int_eq(sigismember(&cur, SIGUSR2), 1);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+END_TEST
+
 /* --- pending and waking --------------------------------------------- */
 
 static int pending_body(void *arg)
 {
     (void)arg;
     arm(SIGUSR1, SIGUSR2);
-    /* Blocked in every program thread: only weft's own thread takes
-     * them, lowest number first, so SIGUSR2's arrival means both
-     * SIGUSR1s were handed out before. */
+    /* Blocked in every program thread: weft's own thread and this
+     * runtime's workers take them, and the thread hands out what its
+     * handlers recorded lowest number first, so SIGUSR2's arrival means
+     * both SIGUSR1s were handed out before or with it. */
     kill(getpid(), SIGUSR1);
     kill(getpid(), SIGUSR1);
     kill(getpid(), SIGUSR2);
@@ -581,6 +611,8 @@ Suite *test_suite(void)
                         HARNESS_N_WORKER_VARIANTS);
 
     tc = harness_tcase(s, "waiting", 30);
+    tcase_add_loop_test(tc, raise_from_a_task_with_the_signal_blocked_in_main, 0,
+                        HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, two_deliveries_before_a_wait_are_one_pending, 0,
                         HARNESS_N_WORKER_VARIANTS);
     tcase_add_loop_test(tc, one_waiter_is_woken_per_delivery, 0, HARNESS_N_WORKER_VARIANTS);
