@@ -134,7 +134,8 @@ int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
                 queued++;
         }
         if (!ended)
-            weft__park_obj(self, NULL, NULL, deadline, "wait_any", (uint64_t)(uintptr_t)tasks[0]);
+            weft__park_obj(self, NULL, NULL, deadline, weft__why(WEFT__WK_ANY),
+                           (uint64_t)(uintptr_t)tasks[0]);
         /* What our waiters saw, not first_done: a task whose end woke us
          * may already be joined and its struct reused by another. */
         idx = ended ? (int)queued : -1;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sched/sched.h"
+#include "sched/wait.h"
 #include "util/clock.h"
 
 /* Ids are handed out in blocks per worker, so that a spawn does not
@@ -92,9 +93,9 @@ void weft__task_run_body(struct weft_task *t)
     /* fn and arg share their bytes with the started task's fields. */
     weft_fn fn = t->fn;
     void *arg = t->arg;
-    atomic_init(&t->wait_what, NULL);
+    atomic_init(&t->wait_why, 0);
     t->deadline = INT64_MAX;
-    /* Release: a dump that sees STARTED (acquire) reads wait_what, not
+    /* Release: a dump that sees STARTED (acquire) reads wait_why, not
      * the bytes of fn. */
     atomic_fetch_or_explicit(&t->flags, TASK_STARTED, memory_order_release);
     t->status = fn(arg);
@@ -320,7 +321,6 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
         /* Acquire pairs with the exchange in weft__task_finish. */
         if (weft__task_ended(t))
             break;
-        weft__park_prepare(self);
         void *expect = NULL;
         /* acq_rel: publishes self to weft__task_finish's acq_rel exchange of
          * joiner; failing, acquires what its WAKING/DONE store published. */
@@ -328,13 +328,12 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
                                                      memory_order_acq_rel,
                                                      memory_order_acquire) &&
             expect != self) {
-            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
             if (expect == WEFT__JOIN_DONE || expect == WEFT__JOIN_WAKING)
                 break;
             rc = -EINVAL; /* somebody else waits for t */
             break;
         }
-        weft__park_obj(self, NULL, NULL, deadline, "join", (uint64_t)(uintptr_t)t);
+        weft__park_obj(self, NULL, NULL, deadline, weft__why(WEFT__WK_JOIN), (uint64_t)(uintptr_t)t);
         if (weft__task_ended(t))
             break;
         if ((rc = weft__interrupted(self)) != 0)
@@ -432,7 +431,7 @@ void weft_cancel(weft_task *t)
 {
     if (!t)
         return;
-    /* seq_cst: pairs with weft__park_prepare (see there). */
+    /* seq_cst: pairs with weft__interrupted's seq_cst load of flags. */
     uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_CANCELLED, memory_order_seq_cst);
     if (old & (TASK_CANCELLED | TASK_DONE))
         return;

@@ -26,6 +26,7 @@
 
 #include "exec/pool.h"
 #include "sched/sched.h"
+#include "sched/wait.h"
 #include "util/clock.h"
 
 #define WEFT__KEEPALIVE_NS INT64_C(10000000000) /* idle threads exit after 10 s */
@@ -155,8 +156,9 @@ static bool queue_moves_locked(struct exec_pool *p, int64_t now, unsigned extra)
 static void finish_job(struct job *j, int final)
 {
     struct weft_task *t = j->task;
-    /* seq_cst: pairs with the task's park_prepare + seq_cst load of the
-     * state in weft__pool_run; either it sees WAKING or we see it parking. */
+    /* seq_cst: pairs with the task's seq_cst load of the state in
+     * weft__pool_run; either it sees WAKING or our wake finds it running
+     * or parked (a wake is never lost, sched.h). */
     atomic_store_explicit(&j->state, JOB_WAKING, memory_order_seq_cst);
     weft__wake(t);
     /* Release: publishes status and fn's writes; pairs with the task's
@@ -392,15 +394,12 @@ int weft__pool_run_ex(struct exec_pool *p, struct weft_task *self, weft_fn fn, v
             look_again = rescue(p, &j, &look_wait_ns);
             continue;
         }
-        weft__park_prepare(self);
         /* seq_cst: pairs with finish_job's WAKING store (see there). */
         s = atomic_load_explicit(&j.state, memory_order_seq_cst);
-        if (s != JOB_QUEUED && s != JOB_RUNNING) {
-            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+        if (s != JOB_QUEUED && s != JOB_RUNNING)
             continue;
-        }
-        weft__park_obj(self, NULL, NULL, s == JOB_QUEUED ? look_again : INT64_MAX, "run_blocking",
-                       (uint64_t)(uintptr_t)&j);
+        weft__park_obj(self, NULL, NULL, s == JOB_QUEUED ? look_again : INT64_MAX,
+                       weft__why(WEFT__WK_BLOCKING), (uint64_t)(uintptr_t)&j);
     }
     if (held)
         self->shield--;

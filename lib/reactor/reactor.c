@@ -238,7 +238,7 @@ static int look_locked(struct fd_state *s, uint32_t events, const struct fd_snap
 }
 
 int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap *snap,
-                       const char *what)
+                       unsigned call)
 {
     struct weft_task *self = weft__task_self();
     pthread_mutex_lock(&s->lock);
@@ -248,7 +248,11 @@ int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap
     struct fd_waiter w = {.task = self, .events = events, .result = 0};
     list_push_back(&s->waiters, &w.link);
     for (;;) {
-        weft__park(weft__commit_unlock, &s->lock, INT64_MAX, what);
+        weft__park(weft__commit_unlock, &s->lock, INT64_MAX,
+                   weft__why_fd(call,
+                                ((events & WEFT__POLL_IN) ? WEFT__WAIT_DIR_READ : 0u) |
+                                    ((events & WEFT__POLL_OUT) ? WEFT__WAIT_DIR_WRITE : 0u),
+                                s->fd));
         pthread_mutex_lock(&s->lock);
         if (w.result != 0)
             break;

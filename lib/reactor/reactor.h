@@ -142,7 +142,7 @@ static inline bool weft__reactor_is_drained(struct fd_state *s, const struct fd_
  * -ETIMEDOUT, -ENOMEM. A descriptor that epoll cannot watch (a regular
  * file) counts as always ready. Task only. */
 WEFT__MUST_CHECK int weft__reactor_wait(struct fd_state *s, uint32_t events,
-                                        const struct fd_snap *snap, const char *what);
+                                        const struct fd_snap *snap, unsigned call);
 
 struct weft_task;
 

@@ -34,6 +34,7 @@
 #include "sched/idle.h"
 #include "sched/inject.h"
 #include "sched/timer.h"
+#include "sched/wait.h"
 #include "util/list.h"
 #include "util/spin.h"
 
@@ -51,7 +52,6 @@
  * the task itself, exactly as that wake would have. */
 enum park_state {
     PARK_RUNNING,
-    PARK_PARKING,
     PARK_PARKED,
     PARK_NOTIFIED,
     PARK_HELD,
@@ -109,9 +109,11 @@ struct weft_task {
         };
         /* Started. */
         struct {
-            /* What it parks on (a string literal), for dumps, which read
-             * it only after seeing TASK_STARTED; the owner writes. */
-            _Atomic(const char *) wait_what;
+            /* Why it parks (a reason word, sched/wait.h: kind, and a
+             * descriptor wait's call, direction and descriptor), for
+             * dumps, which read it only after seeing TASK_STARTED; the
+             * owner writes. */
+            _Atomic uint64_t wait_why;
             int64_t deadline;   /* innermost scope deadline; owner only */
         };
     };
@@ -134,7 +136,7 @@ struct weft_task {
         /* Parked (a dead phase of qnext: a parked task is in no queue):
          * the object its wait is on, for dumps (diag/dump.c), which read
          * it only while holding the task parked (PARK_HELD). Written by
-         * the task before it parks; its meaning depends on wait_what. */
+         * the task before it parks; its meaning depends on wait_why. */
         _Atomic uint64_t wait_obj;
     };
     uint64_t id;
@@ -363,27 +365,20 @@ void weft__schedule(struct weft_task *t, bool front);
 /* The same, w being the calling thread's worker (or NULL). */
 void weft__schedule_on(struct worker *w, struct weft_task *t, bool front);
 
-/* Marks the point after which the calling task may publish itself to
- * wakers without a lock and then park. Nothing to do any more: a wake is
- * never lost (see the protocol above), even before the task parks; kept so
- * that callers say where that window opens. A caller that changes its mind
- * may store PARK_RUNNING (dropping a pending notification is fine, it
- * re-checks its condition anyway). */
-static inline void weft__park_prepare(struct weft_task *self) { (void)self; }
 /* Parks the calling task until woken, or until `deadline` (instant; or the
  * task's deadline scope, whichever is earlier) passes, or it is cancelled.
  * commit(arg) (may be NULL) runs once the switch away has completed. If
  * the task is already cancelled or past a deadline, commit runs and
  * weft__park returns at once. Callers re-check their condition and
  * weft__interrupted() afterwards. */
-void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what);
-/* The same for self, the calling task (saves the thread-local look-up). */
-void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
-                     const char *what);
-/* The same, with obj what a dump shows as the object waited on (park_self
- * shows arg): the task joined, a sleep's end instant, a blocking job. */
+void weft__park(void (*commit)(void *), void *arg, int64_t deadline, uint64_t why);
+/* The same for self, the calling task (saves the thread-local look-up),
+ * with obj what a dump shows as the object waited on (weft__park shows
+ * arg): the task joined, a sleep's end instant, a blocking job. why is
+ * the reason word (sched/wait.h). Waits are built on sched/wait.h, which
+ * parks through here. */
 void weft__park_obj(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
-                    const char *what, uint64_t obj);
+                    uint64_t why, uint64_t obj);
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
 void weft__wake(struct weft_task *t);
 /* The same; a parked t goes to the calling worker's next slot (front) or
@@ -398,7 +393,8 @@ static inline int weft__interrupted(struct weft_task *self)
 {
     if (self->shield)
         return 0;
-    /* seq_cst: pairs with weft_cancel's fetch_or (see weft__park_prepare). */
+    /* seq_cst: pairs with weft_cancel's seq_cst fetch_or of TASK_CANCELLED
+     * (a waiter that misses the flag here is woken by its weft__wake). */
     if (!self->cancel_shield &&
         (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED))
         return -ECANCELED;

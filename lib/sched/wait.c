@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/* The waiting mechanism; see wait.h. */
+#include "internal.h"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+#include "sched/wait.h"
+#include "util/clock.h"
+
+static const char *const kind_names[WEFT__WK_COUNT] = {
+    [WEFT__WK_NONE] = "nothing",        [WEFT__WK_SLEEP] = "sleep",
+    [WEFT__WK_SEM] = "semaphore",       [WEFT__WK_MUTEX] = "mutex",
+    [WEFT__WK_EVENT] = "event",         [WEFT__WK_CHAN_SEND] = "chan send",
+    [WEFT__WK_CHAN_RECV] = "chan recv", [WEFT__WK_JOIN] = "join",
+    [WEFT__WK_ANY] = "wait_any",        [WEFT__WK_FD] = "fd",
+    [WEFT__WK_BLOCKING] = "run_blocking", [WEFT__WK_GEN_NEXT] = "gen next",
+    [WEFT__WK_GEN_YIELD] = "gen yield", [WEFT__WK_SELECT] = "select",
+    [WEFT__WK_SIGNAL] = "signal_wait",
+    [WEFT__WK_OTHER] = "other",
+};
+
+static const char *const call_names[WEFT__WC_COUNT] = {
+    [WEFT__WC_NONE] = "",          [WEFT__WC_READ] = "read",       [WEFT__WC_RECV] = "recv",
+    [WEFT__WC_ACCEPT] = "accept",  [WEFT__WC_WRITE] = "write",     [WEFT__WC_SEND] = "send",
+    [WEFT__WC_CONNECT] = "connect", [WEFT__WC_WAIT_FD] = "wait_fd", [WEFT__WC_COPY] = "copy",
+    [WEFT__WC_PREAD] = "pread",    [WEFT__WC_PWRITE] = "pwrite",   [WEFT__WC_RECVFROM] = "recvfrom",
+    [WEFT__WC_SENDTO] = "sendto",  [WEFT__WC_RECVMSG] = "recvmsg", [WEFT__WC_SENDMSG] = "sendmsg",
+};
+
+const char *weft__wait_kind_name(unsigned kind)
+{
+    return kind < WEFT__WK_COUNT ? kind_names[kind] : kind_names[WEFT__WK_OTHER];
+}
+
+const char *weft__wait_call_name(unsigned call)
+{
+    return call < WEFT__WC_COUNT ? call_names[call] : "";
+}
+
+struct weft__clause *weft__wait_take_slow(struct list *q)
+{
+    struct weft__clause *cl;
+    while ((cl = weft__wait_first(q)) != NULL) {
+        if (weft__wait_claim(cl))
+            return cl;
+        /* Its wait completed through another clause or gave up: drop it
+         * (its withdrawal then finds it unlinked). */
+        weft__wait_unlink(cl);
+    }
+    return NULL;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+void weft__wait_wake(struct weft__clause *cl)
+{
+    struct weft__wait *w = cl->wait;
+    struct weft_task *t = w->task;
+    if (WEFT__LIKELY(t != NULL)) {
+        /* The task first, done last: once a waiter sees done it may
+         * return (and its task end) without waiting for us. */
+        weft__wake(t);
+        /* Release: publishes the result (and what the waker copied) to
+         * weft__wait_settle's and weft__wait_block's acquire loads. */
+        atomic_store_explicit(&w->done, 1u, memory_order_release);
+        return;
+    }
+    /* Release: pairs with the plain thread's acquire load in
+     * block_thread. The futex call after it uses only the word's
+     * address: should the thread have returned meanwhile, a spurious
+     * wake of whatever sleeps there is harmless (futex waiters re-check). */
+    atomic_store_explicit(&w->done, 1u, memory_order_release);
+    futex(&w->done, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+void weft__wait_hand_all(struct list *q, int result, struct list *wakes)
+{
+    struct weft__clause *first = weft__wait_take(q);
+    if (!first)
+        return;
+    weft__wait_hand(first, result);
+    struct worker *self = weft__worker_self();
+    bool reorder = self && first->wait->task && first->wait->task->rt == self->rt;
+    if (!reorder)
+        list_push_back(wakes, &first->link);
+    struct weft__clause *cl;
+    while ((cl = weft__wait_take(q)) != NULL) {
+        weft__wait_hand(cl, result);
+        list_push_back(wakes, &cl->link);
+    }
+    /* weft__wake on a worker puts each task in its next slot and pushes
+     * the one it displaces to the back of the queue: waking the 2nd..nth
+     * first and the first last leaves them all in FIFO order. */
+    if (reorder)
+        list_push_back(wakes, &first->link);
+}
+
+void weft__wait_flush(struct list *wakes)
+{
+    struct list *l;
+    while ((l = list_pop_front(wakes)) != NULL)
+        weft__wait_wake(weft__container_of(l, struct weft__clause, link));
+}
+
+void weft__wait_settle_slow(struct weft__wait *w)
+{
+    /* Acquire: pairs with weft__wait_wake's release store of done. The
+     * waker is a few instructions from done (it won the claim, handed the
+     * result and is waking us): spin, then yield (it was preempted). */
+    for (int i = 0; !atomic_load_explicit(&w->done, memory_order_acquire); i++) {
+        if (i < 100)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+/* A claim was won (by a waker) on w: the winner's clause index. */
+static inline bool claimed(struct weft__wait *w)
+{
+    /* Acquire: pairs with weft__wait_claim's release store or CAS. */
+    return atomic_load_explicit(&w->winner, memory_order_acquire) >= 0;
+}
+
+/* A plain thread's block: a futex on done, until done or deadline. */
+static WEFT__NOINLINE int block_thread(struct weft__wait *w, void (*commit)(void *), void *arg,
+                                       int64_t deadline)
+{
+    if (commit)
+        commit(arg);
+    /* Acquire: pairs with weft__wait_wake's release store of done. */
+    while (!atomic_load_explicit(&w->done, memory_order_acquire)) {
+        if (deadline == INT64_MAX) {
+            futex(&w->done, FUTEX_WAIT_BITSET_PRIVATE, 0, NULL);
+            continue;
+        }
+        if (weft__clock_ns() >= deadline)
+            return claimed(w) ? (weft__wait_settle(w), 1) : -ETIMEDOUT;
+        /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC instant, the
+         * clock of weft__clock_ns. */
+        struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+        futex(&w->done, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts);
+    }
+    return 1;
+}
+
+int weft__wait_block(struct weft__wait *w, void (*commit)(void *), void *arg, int64_t deadline,
+                     uint64_t why, uint64_t obj)
+{
+    struct weft_task *self = w->task;
+    if (WEFT__UNLIKELY(!self))
+        return block_thread(w, commit, arg, deadline);
+    weft__park_obj(self, commit, arg, deadline, why, obj);
+    /* Acquire: pairs with weft__wait_wake's release store of done. */
+    if (WEFT__LIKELY(atomic_load_explicit(&w->done, memory_order_acquire)))
+        return 1;
+    if (claimed(w)) {
+        /* Woken (by the waker, or by something else) before the waker
+         * published done: it is a few instructions from it. */
+        weft__wait_settle(w);
+        return 1;
+    }
+    int rc = weft__interrupted(self);
+    if (!rc && deadline != INT64_MAX && weft__clock_ns() >= deadline)
+        rc = -ETIMEDOUT;
+    return rc;
+}
