@@ -73,6 +73,13 @@ static inline union sel_store *store_of(weft_sel *c)
     return (union sel_store *)(void *)&c->weft__priv;
 }
 
+/* The clause of a channel, event or task case. */
+static inline struct weft__clause *clause_of(weft_sel *c)
+{
+    union sel_store *st = store_of(c);
+    return c->weft__kind == SEL_TASK ? &st->end.w.cl : &st->event;
+}
+
 static inline bool is_chan(const weft_sel *c)
 {
     return c->weft__kind == SEL_RECV || c->weft__kind == SEL_SEND;
@@ -187,8 +194,9 @@ static int enqueue_other(weft_sel *c, struct weft_task *self, struct sel_rec *re
     case SEL_TASK: {
         struct weft_task *t = c->weft__obj;
         st->end.task_id = t->id; /* for dumps: once queued, t may be freed */
-        if (!weft__task_end_enqueue(t, &st->end.w, self)) {
-            c->result = st->end.w.status;
+        weft__clause_init(&st->end.w.cl, &rec->w, index, NULL, false);
+        if (!weft__task_end_enqueue(t, &st->end.w)) {
+            c->result = st->end.w.cl.result;
             return COMPLETED;
         }
         break;
@@ -228,10 +236,8 @@ static bool withdraw_other(weft_sel *c)
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
     case SEL_TASK:
-        if (weft__task_end_withdraw(&st->end.w)) {
-            c->result = st->end.w.status;
-            return true;
-        }
+        /* Its end hands its status through the claim (queue_and_wait). */
+        weft__task_end_withdraw(&st->end.w);
         break;
     case SEL_EVENT:
         weft__event_sel_withdraw(c->weft__obj, &st->event);
@@ -392,7 +398,7 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_oth
         weft__wait_settle(&rec.w);
         if (is_chan(&cases[won]) || done < 0) {
             done = won;
-            cases[won].result = store_of(&cases[won])->chan.result;
+            cases[won].result = clause_of(&cases[won])->result;
         }
     }
     return done;

@@ -67,13 +67,14 @@ enum task_flags {
                                    queued for it; sticky until respawn */
 };
 
-/* Values of weft_task.joiner besides a waiting task's address. A task that
- * ends moves it to WAKING, wakes the waiter it found there, then to DONE:
- * until DONE the ending side may still touch that waiter, so a waiter that
- * sees WAKING waits for DONE (weft__task_settle) before it goes on. */
+/* weft_task.joiner: NULL, the clause (sched/wait.h) of the one task or
+ * plain thread that joins it, or WEFT__JOIN_DONE. A task that ends
+ * exchanges it for DONE and, when it found a clause, claims and wakes it
+ * (weft__wait_wake): the slot is that clause's queue and the exchange its
+ * lock, so a joiner that gives up withdraws with a CAS (clause -> NULL)
+ * and, failing it, waits for the end to be done with it
+ * (weft__wait_settle). */
 #define WEFT__JOIN_DONE ((void *)1)   /* task has ended */
-#define WEFT__JOIN_THREAD ((uintptr_t)2) /* tag: a struct thread_waiter */
-#define WEFT__JOIN_WAKING ((void *)4) /* ended; its waiter is being woken */
 
 struct worker;
 
@@ -341,13 +342,6 @@ struct weft_runtime {
                                    weft_signal_wait; its lock */
 };
 
-/* A plain thread waiting for a task (weft_runtime_block_on). */
-struct thread_waiter {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-};
-
 /* ---- worker.c, run.c, switch.c, wake.c: who runs next, park and wake ---- */
 
 /* The worker of the calling thread, or NULL. Never inlined, so that a task
@@ -525,34 +519,33 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
 /* Joins t after the caller was interrupted: cancels t, waits for its end
  * (uninterruptibly) and drops the handle. */
 void weft__task_cancel_and_reap(struct weft_task *self, struct weft_task *t);
-/* True once t has ended (joiner WAKING or DONE). Acquire: t's status is
- * visible after it returns true. */
+/* True once t has ended (joiner DONE). Acquire: pairs with the acq_rel
+ * exchange in weft__task_finish; t's status is visible after it returns
+ * true. */
 static inline bool weft__task_ended(struct weft_task *t)
 {
-    void *j = atomic_load_explicit(&t->joiner, memory_order_acquire);
-    return j == WEFT__JOIN_DONE || j == WEFT__JOIN_WAKING;
+    return atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_DONE;
 }
-/* A task waiting for t's end besides (or instead of) its joiner: any
- * number of them, kept outside the task struct in a table of lists hashed
- * by t's address (task.c), so that the struct keeps its size. On the
- * waiter's stack. */
+/* A wait for t's end besides (or instead of) its joiner: any number of
+ * them, kept outside the task struct in a table of lists hashed by t's
+ * address (task.c), so that the struct keeps its size. A clause of the
+ * waiter's wait (first: a select's case storage reads its result at the
+ * same offset as its other clauses'), on the waiter's stack. */
 struct end_waiter {
-    struct list link;        /* in its bucket, under the bucket's lock */
+    struct weft__clause cl;  /* in its bucket, under the bucket's lock;
+                                handed t's status (t may be joined and
+                                freed soon after) */
     struct weft_task *t;     /* the task waited for */
-    struct weft_task *task;  /* the waiting task, woken at t's end */
-    bool is_woken;           /* taken off by t's end; bucket lock */
-    int status;              /* with is_woken: t's status, read by its
-                                end (t may be joined and freed soon) */
 };
-/* Queues w (waiting task self) for t's end; false, queueing nothing, when
- * t has already ended (w->status is then t's status). Any task. */
-bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w, struct weft_task *self);
-/* Takes w off its queue if t's end has not; the end is then done with w.
- * Returns whether t's end woke it. */
-bool weft__task_end_withdraw(struct end_waiter *w);
-/* While t's end is waking its waiter (joiner WAKING), waits for it to
- * finish (spinning: it is a matter of instructions). A task that was, or
- * may have been, t's registered waiter calls it before going on. */
-void weft__task_settle(struct weft_task *t);
+/* Queues w (its clause initialised) for t's end; false, queueing nothing,
+ * when t has already ended (w->cl.result is then t's status). */
+bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w);
+/* Takes w off its queue if t's end has not (the wait's claim says
+ * whether t's end won it). */
+void weft__task_end_withdraw(struct end_waiter *w);
+/* Registers the clause cl (sole, of a task's or a plain thread's wait) as
+ * t's joiner: 1 when done, 0 when t has ended already, -EINVAL when
+ * another waiter is t's joiner. */
+int weft__task_join_enqueue(struct weft_task *t, struct weft__clause *cl);
 
 #endif /* WEFT_SCHED_SCHED_H */
