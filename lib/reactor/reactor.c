@@ -5,11 +5,19 @@
  * one process-wide lock. States are never freed (a number is reused by
  * later descriptors), so a readiness event that a poller harvested just
  * before a close can still be dispatched safely: it only causes a spurious
- * wake-up. Waiters park with the state's lock as their commit, and wakers
- * hold that lock, so a waiter is never woken after it has left. */
+ * wake-up.
+ *
+ * Two ways to wait. The common one, a lone reader or writer, goes without
+ * the lock (the slot protocol, below): one CAS to publish the waiter, one
+ * exchange by the waker to take it. Every other wait (a second waiter in
+ * the same direction, both directions at once, select's cases, the first
+ * wait, which registers the descriptor) queues on the state's list and
+ * parks with the state's lock as its commit; wakers of the list hold that
+ * lock, so a list waiter is never woken after it has left. */
 #include "internal.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,6 +103,10 @@ static void atfork_child(void)
         s->poller = NULL;
         list_init(&s->waiters);
         atomic_store_explicit(&s->ops, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->reader, NULL, memory_order_relaxed);
+        atomic_store_explicit(&s->writer, NULL, memory_order_relaxed);
+        atomic_store_explicit(&s->n_listed, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->registered, false, memory_order_relaxed);
     }
 }
 
@@ -142,6 +154,10 @@ struct fd_state *weft__reactor_get(int fd, int *err)
         atomic_init(&s->drained, 0);
         atomic_init(&s->hup, false);
         atomic_init(&s->ops, 0);
+        atomic_init(&s->reader, NULL);
+        atomic_init(&s->writer, NULL);
+        atomic_init(&s->n_listed, 0);
+        atomic_init(&s->registered, false);
         pthread_mutex_init(&s->lock, NULL);
         s->poller = NULL;
         list_init(&s->waiters);
@@ -158,9 +174,86 @@ fail_nomem:
 
 /* ------------------------------------------------------------ wake-ups */
 
-/* Wakes every waiter whose interest meets events, handing it the bits it
- * asked for (plus WEFT__POLL_ERR); with err < 0, wakes every waiter with
- * err instead. Lock held. */
+/* The slot protocol. A lone waiter W publishes its record in the
+ * direction's slot (reader or writer) with a CAS from NULL, then reads
+ * the edge count, gen and registration again; a waker K first changes
+ * one of those (an edge bumps the count, a close bumps gen, a forgotten
+ * poller clears registered), then reads the slot. All four accesses are
+ * seq_cst, so (Dekker) at least one side sees the other: K finds W in the
+ * slot, or W sees the change and withdraws (a CAS back to NULL). Whoever
+ * takes the record out of the slot (K's exchange, W's CAS) owns its
+ * outcome; the exchange makes that one side.
+ *
+ * A waker that took a record: marks it waking, stores result (release),
+ * wakes the task, and clears waking (release) as its last touch, so the
+ * task (woken, or awake already after a spurious wake-up) leaves only
+ * when nothing of the waker's refers to its stack any more. */
+static void slot_wake(struct fd_waiter *w, int result)
+{
+    struct weft_task *t = w->task;
+    atomic_store_explicit(&w->waking, true, memory_order_relaxed);
+    /* Release: the waking mark before it; pairs with the acquire load of
+     * result in slot_settle and weft__reactor_wait. */
+    atomic_store_explicit(&w->result, result, memory_order_release);
+    weft__wake(t);
+    /* Release: our last access to w (and t's wake) happen before the
+     * waiter's acquire load in slot_settle lets it leave. */
+    atomic_store_explicit(&w->waking, false, memory_order_release);
+}
+
+/* Takes the waiter out of slot, if there is one, and wakes it: with its
+ * edge bits (events > 0) or with err < 0. Any thread; no lock. */
+static inline void slot_take(_Atomic(struct fd_waiter *) *slot, uint32_t events, int err)
+{
+    /* seq_cst: the change that the waiter must see (edge count, gen,
+     * registered; seq_cst too) is ordered before this load (the slot
+     * protocol above). */
+    if (!atomic_load_explicit(slot, memory_order_seq_cst))
+        return;
+    /* acq_rel: acquires the waiter's record (its CAS that published it
+     * released it); one winner between us, other wakers and the waiter's
+     * own withdrawal. */
+    struct fd_waiter *w = atomic_exchange_explicit(slot, NULL, memory_order_acq_rel);
+    if (!w)
+        return;
+    slot_wake(w, err < 0 ? err : (int)((w->events & events) | (events & WEFT__POLL_ERR)));
+}
+
+/* The waiter's side: w was taken out of its slot by a waker, which will
+ * store its result and wake it. Waits for both (cancellation and
+ * deadlines held back: the wake is at most a few instructions away), then
+ * for the waker to be done with w. Returns the result. */
+static int slot_settle(struct weft_task *self, struct fd_waiter *w, const char *what, void *obj)
+{
+    /* Acquire: pairs with slot_wake's release store of result. */
+    int r = atomic_load_explicit(&w->result, memory_order_acquire);
+    if (r == 0) {
+        self->shield++;
+        do {
+            weft__park_obj(self, NULL, NULL, INT64_MAX, what, (uint64_t)(uintptr_t)obj);
+            /* Acquire: as above. */
+            r = atomic_load_explicit(&w->result, memory_order_acquire);
+        } while (r == 0);
+        self->shield--;
+    }
+    /* Acquire: pairs with slot_wake's last release store. */
+    for (int i = 0; atomic_load_explicit(&w->waking, memory_order_acquire); i++) {
+        if (i < 100) {
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ volatile("yield");
+#endif
+        } else {
+            sched_yield(); /* the waker's thread was preempted */
+        }
+    }
+    return r;
+}
+
+/* Wakes every list waiter whose interest meets events, handing it the
+ * bits it asked for (plus WEFT__POLL_ERR); with err < 0, wakes every
+ * waiter with err instead. Lock held. */
 static void wake_locked(struct fd_state *s, uint32_t events, int err)
 {
     struct list *l = s->waiters.next;
@@ -170,43 +263,67 @@ static void wake_locked(struct fd_state *s, uint32_t events, int err)
         uint32_t hit = w->events & events;
         if (err < 0 || hit) {
             list_remove(&w->link);
-            w->result = err < 0 ? err : (int)(hit | (events & WEFT__POLL_ERR));
+            atomic_store_explicit(&s->n_listed,
+                                  atomic_load_explicit(&s->n_listed, memory_order_relaxed) - 1,
+                                  memory_order_relaxed);
+            atomic_store_explicit(&w->result,
+                                  err < 0 ? err : (int)(hit | (events & WEFT__POLL_ERR)),
+                                  memory_order_relaxed);
             weft__wake(w->task);
         }
     }
 }
 
-/* The poller's callback, on whichever thread polled. */
+/* Both slots' waiters, then the list's, woken with err (< 0) or events. */
+static void wake_all_locked(struct fd_state *s, uint32_t events, int err)
+{
+    slot_take(&s->reader, events, err);
+    slot_take(&s->writer, events, err);
+    if (!list_empty(&s->waiters))
+        wake_locked(s, events, err);
+}
+
+/* The poller's callback, on whichever thread polled; no lock unless the
+ * list has waiters. */
 static void fd_ready(struct poll_source *src, uint32_t events)
 {
     struct fd_state *s = weft__container_of(src, struct fd_state, src);
-    pthread_mutex_lock(&s->lock);
-    /* Release: pairs with the acquire in weft__reactor_snap; the counts
-     * change under the lock, so a waiter that compares them under the same
-     * lock either sees the edge or is on the list when we wake it. */
+    /* Relaxed: published by the seq_in bump below. */
     if (events & WEFT__POLL_HUP)
         atomic_store_explicit(&s->hup, true, memory_order_relaxed);
+    /* seq_cst: releases the edge to weft__reactor_snap's acquire, and is
+     * ordered before the loads of the slots and of n_listed (the slot
+     * protocol; list waiters bump n_listed, then compare the counts). */
     if (events & WEFT__POLL_IN)
-        /* Release: see above (pairs with weft__reactor_snap's acquire). */
-        atomic_fetch_add_explicit(&s->seq_in, 1, memory_order_release);
+        atomic_fetch_add_explicit(&s->seq_in, 1, memory_order_seq_cst);
+    /* seq_cst: as seq_in. */
     if (events & WEFT__POLL_OUT)
-        /* Release: as seq_in. */
-        atomic_fetch_add_explicit(&s->seq_out, 1, memory_order_release);
-    if (!list_empty(&s->waiters))
-        wake_locked(s, events, 0);
-    pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add_explicit(&s->seq_out, 1, memory_order_seq_cst);
+    if (events & WEFT__POLL_IN)
+        slot_take(&s->reader, events, 0);
+    if (events & WEFT__POLL_OUT)
+        slot_take(&s->writer, events, 0);
+    /* seq_cst: after the count bumps above, pairs with the seq_cst
+     * increment of a list waiter before it compares the counts. */
+    if (atomic_load_explicit(&s->n_listed, memory_order_seq_cst)) {
+        pthread_mutex_lock(&s->lock);
+        if (!list_empty(&s->waiters))
+            wake_locked(s, events, 0);
+        pthread_mutex_unlock(&s->lock);
+    }
 }
 
 /* ------------------------------------------------------------ waiting */
 
-/* What a wait finds before it queues, with s->lock held: -EBADF (the
- * number names another file now), another negative errno (registration
- * failed), READY_ALWAYS (epoll refuses the file: regular files and
- * directories never block), READY (an edge since the snapshot), or 0 (not
- * ready: queue). The lock is released on every return but 0. */
+/* What a list wait finds before it queues, with s->lock held: -EBADF
+ * (the number names another file now), another negative errno
+ * (registration failed), READY_ALWAYS (epoll refuses the file: regular
+ * files and directories never block), or 0 (registered: queue, then
+ * compare the counts with list_queue). The lock is released on every
+ * return but 0. */
 enum { READY = 1, READY_ALWAYS = 2 };
 
-static int look_locked(struct fd_state *s, uint32_t events, const struct fd_snap *snap)
+static int look_locked(struct fd_state *s, const struct fd_snap *snap)
 {
     if (atomic_load_explicit(&s->gen, memory_order_relaxed) != snap->gen) {
         pthread_mutex_unlock(&s->lock);
@@ -226,27 +343,115 @@ static int look_locked(struct fd_state *s, uint32_t events, const struct fd_snap
             return rc == -EPERM ? READY_ALWAYS : rc;
         }
         s->poller = p;
+        /* Relaxed: the slot path only needs to know the registration
+         * exists; a stale false sends it down the locked path. */
+        atomic_store_explicit(&s->registered, true, memory_order_relaxed);
     }
-    if (((events & WEFT__POLL_IN) &&
-         atomic_load_explicit(&s->seq_in, memory_order_relaxed) != snap->seq_in) ||
-        ((events & WEFT__POLL_OUT) &&
-         atomic_load_explicit(&s->seq_out, memory_order_relaxed) != snap->seq_out)) {
+    return 0;
+}
+
+/* Whether an edge in events came in since snap. seq_cst: after the
+ * caller's publication of itself (slot CAS, n_listed increment), pairs
+ * with fd_ready's seq_cst bumps (the slot protocol). */
+static inline bool edge_since(struct fd_state *s, uint32_t events, const struct fd_snap *snap)
+{
+    /* seq_cst: see above. */
+    if ((events & WEFT__POLL_IN) &&
+        atomic_load_explicit(&s->seq_in, memory_order_seq_cst) != snap->seq_in)
+        return true;
+    /* seq_cst: see above. */
+    return (events & WEFT__POLL_OUT) &&
+           atomic_load_explicit(&s->seq_out, memory_order_seq_cst) != snap->seq_out;
+}
+
+/* Queues w on the list (lock held, look_locked said 0), unless an edge
+ * came in since snap: then unlocks and returns READY. */
+static int list_queue(struct fd_state *s, struct fd_waiter *w, uint32_t events,
+                      const struct fd_snap *snap)
+{
+    list_push_back(&s->waiters, &w->link);
+    /* seq_cst: ordered before the count comparison below; pairs with
+     * fd_ready's seq_cst load of n_listed after its bumps. */
+    atomic_fetch_add_explicit(&s->n_listed, 1, memory_order_seq_cst);
+    if (edge_since(s, events, snap)) {
+        list_remove(&w->link);
+        atomic_fetch_sub_explicit(&s->n_listed, 1, memory_order_relaxed);
         pthread_mutex_unlock(&s->lock);
         return READY;
     }
     return 0;
 }
 
+/* slot_wait's answer when the slot is taken (another task waits in that
+ * direction): queue on the list instead. And its own "go on waiting". */
+enum { SLOT_BUSY = INT_MIN, SLOT_PARK = INT_MIN + 1 };
+
+/* The lone reader's (or writer's) wait: the slot protocol. Returns as
+ * weft__reactor_wait, or SLOT_BUSY. */
+static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint32_t events,
+                     const struct fd_snap *snap, const char *what, struct weft_task *self)
+{
+    struct fd_waiter w = {.task = self, .events = events};
+    atomic_init(&w.result, 0);
+    atomic_init(&w.waking, false);
+    struct fd_waiter *none = NULL;
+    /* seq_cst: publishes w (release, to the waker's acq_rel exchange) and
+     * is ordered before the loads that look for a change (the slot
+     * protocol). */
+    if (!atomic_compare_exchange_strong_explicit(slot, &none, &w, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return SLOT_BUSY;
+    int rc = 0;
+    /* seq_cst: as edge_since (pairs with renew_locked's gen bump and
+     * forget_poller's store of registered). */
+    if (atomic_load_explicit(&s->gen, memory_order_seq_cst) != snap->gen)
+        rc = -EBADF;
+    else if (!atomic_load_explicit(&s->registered, memory_order_seq_cst) ||
+             edge_since(s, events, snap))
+        rc = 0; /* retry the call (which registers again if need be) */
+    else
+        rc = SLOT_PARK;
+    for (;;) {
+        if (rc != SLOT_PARK) {
+            struct fd_waiter *me = &w;
+            /* Relaxed on success: our own record back; acquire-free
+             * failure: a waker took it, slot_settle acquires its result. */
+            if (atomic_compare_exchange_strong_explicit(slot, &me, NULL, memory_order_relaxed,
+                                                        memory_order_relaxed))
+                return rc;
+            return slot_settle(self, &w, what, &s->lock);
+        }
+        weft__park_obj(self, NULL, NULL, INT64_MAX, what, (uint64_t)(uintptr_t)&s->lock);
+        /* Acquire: pairs with slot_wake's release store of result. */
+        if (atomic_load_explicit(&w.result, memory_order_acquire) != 0)
+            return slot_settle(self, &w, what, &s->lock);
+        rc = weft__interrupted(self);
+        if (rc == 0)
+            rc = SLOT_PARK; /* a spurious wake-up */
+    }
+}
+
 int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap *snap,
                        unsigned call)
 {
     struct weft_task *self = weft__task_self();
+    /* Relaxed: see look_locked (a stale false takes the locked path). */
+    if (WEFT__LIKELY(atomic_load_explicit(&s->registered, memory_order_relaxed)) &&
+        (events == WEFT__POLL_IN || events == WEFT__POLL_OUT)) {
+        int rc = slot_wait(s, events == WEFT__POLL_IN ? &s->reader : &s->writer, events, snap,
+                           what, self);
+        if (rc != SLOT_BUSY)
+            return rc;
+    }
     pthread_mutex_lock(&s->lock);
-    int look = look_locked(s, events, snap);
+    int look = look_locked(s, snap);
     if (look != 0)
-        return look == READY_ALWAYS ? (int)events : look == READY ? 0 : look;
-    struct fd_waiter w = {.task = self, .events = events, .result = 0};
-    list_push_back(&s->waiters, &w.link);
+        return look == READY_ALWAYS ? (int)events : look;
+    struct fd_waiter w = {.task = self, .events = events};
+    atomic_init(&w.result, 0);
+    atomic_init(&w.waking, false);
+    if (list_queue(s, &w, events, snap) == READY)
+        return 0;
     for (;;) {
         weft__park(weft__commit_unlock, &s->lock, INT64_MAX,
                    weft__why_fd(call,
@@ -254,30 +459,33 @@ int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap
                                     ((events & WEFT__POLL_OUT) ? WEFT__WAIT_DIR_WRITE : 0u),
                                 s->fd));
         pthread_mutex_lock(&s->lock);
-        if (w.result != 0)
+        if (atomic_load_explicit(&w.result, memory_order_relaxed) != 0)
             break;
         int rc = weft__interrupted(self);
         if (rc) {
             list_remove(&w.link);
+            atomic_fetch_sub_explicit(&s->n_listed, 1, memory_order_relaxed);
             pthread_mutex_unlock(&s->lock);
             return rc;
         }
     }
     pthread_mutex_unlock(&s->lock);
-    return w.result;
+    return atomic_load_explicit(&w.result, memory_order_relaxed);
 }
 
 int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w, uint32_t events,
                               const struct fd_snap *snap, struct weft_task *self)
 {
     pthread_mutex_lock(&s->lock);
-    int look = look_locked(s, events, snap);
+    int look = look_locked(s, snap);
     if (look != 0)
         return look > 0 ? 1 : look;
     w->task = self;
     w->events = events;
-    w->result = 0;
-    list_push_back(&s->waiters, &w->link);
+    atomic_store_explicit(&w->result, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->waking, false, memory_order_relaxed);
+    if (list_queue(s, w, events, snap) == READY)
+        return 1;
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -285,8 +493,10 @@ int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w, uint32_t 
 void weft__reactor_sel_withdraw(struct fd_state *s, struct fd_waiter *w)
 {
     pthread_mutex_lock(&s->lock);
-    if (w->result == 0)
+    if (atomic_load_explicit(&w->result, memory_order_relaxed) == 0) {
         list_remove(&w->link);
+        atomic_fetch_sub_explicit(&s->n_listed, 1, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -304,13 +514,15 @@ void weft__reactor_set_mode(struct fd_state *s, uint32_t gen, uint32_t mode)
  * waiters of the old file get -EBADF. Lock held. */
 static void renew_locked(struct fd_state *s, uint32_t mode)
 {
-    /* Release: pairs with the acquire in weft__reactor_snap. */
-    atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
+    /* seq_cst: releases to weft__reactor_snap's acquire, and is ordered
+     * before wake_all_locked's slot loads (the slot protocol: a slot
+     * waiter re-reads gen after publishing itself). */
+    atomic_fetch_add_explicit(&s->gen, 1, memory_order_seq_cst);
+    /* Release: pairs with the acquire load of mode in the I/O calls. */
     atomic_store_explicit(&s->mode, mode, memory_order_release);
     atomic_store_explicit(&s->drained, 0, memory_order_relaxed);
     atomic_store_explicit(&s->hup, false, memory_order_relaxed);
-    if (!list_empty(&s->waiters))
-        wake_locked(s, 0, -EBADF);
+    wake_all_locked(s, 0, -EBADF);
 }
 
 int weft__reactor_adopt(int fd, uint32_t mode)
@@ -325,6 +537,8 @@ int weft__reactor_adopt(int fd, uint32_t mode)
      * close(2), not weft_close) died with that file, or belongs to a
      * duplicate of it; either way it is not ours any more. */
     s->poller = NULL;
+    /* Relaxed: slot waiters of the old gen see the gen bump instead. */
+    atomic_store_explicit(&s->registered, false, memory_order_relaxed);
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -351,6 +565,8 @@ int weft__reactor_close(int fd)
          * registration (and its events) alive. */
         (void)weft__poller_del(s->poller, fd);
         s->poller = NULL;
+        /* Relaxed: as in weft__reactor_adopt. */
+        atomic_store_explicit(&s->registered, false, memory_order_relaxed);
     }
     /* acq_rel: the system calls that already ended happen before our
      * close(2); pairs with weft__reactor_op_end. */
@@ -411,11 +627,14 @@ void weft__reactor_forget_poller(struct poller *p)
         pthread_mutex_lock(&s->lock);
         if (s->poller == p) {
             s->poller = NULL;
+            /* seq_cst: ordered before wake_all_locked's slot loads (the
+             * slot protocol: a slot waiter re-reads registered after
+             * publishing itself). */
+            atomic_store_explicit(&s->registered, false, memory_order_seq_cst);
             /* Tasks of another runtime waiting on a descriptor shared with
              * the dying one: let them retry, which registers it with their
              * own worker's poller. */
-            if (!list_empty(&s->waiters))
-                wake_locked(s, WEFT__POLL_IN | WEFT__POLL_OUT, 0);
+            wake_all_locked(s, WEFT__POLL_IN | WEFT__POLL_OUT, 0);
         }
         pthread_mutex_unlock(&s->lock);
     }

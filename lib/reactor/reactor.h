@@ -4,8 +4,11 @@
  * poller of the worker that first had to wait on it. Readiness edges are
  * counted so that an edge that arrives between a system call's EAGAIN and
  * the task's parking is never lost; weft_close wakes waiters with -EBADF
- * before the number can be reused. Any thread may touch any state; each
- * state's mutable fields are guarded by its own lock. */
+ * before the number can be reused. Any thread may touch any state. The
+ * common wait (one task reading, one writing) and every readiness edge
+ * go without a lock, through atomic words (reader/writer slots, edge
+ * counts); registration, close, the waiter list and the rare cases take
+ * the state's own lock. */
 #ifndef WEFT_REACTOR_REACTOR_H
 #define WEFT_REACTOR_REACTOR_H
 
@@ -39,34 +42,53 @@ enum fd_mode {
     FD_MODE_FILE = 1u << 5,
 };
 
+struct fd_waiter;
+
+/* Two cache lines: the first holds what every request touches (the I/O
+ * call's look, the poller's edge, the lone reader's and writer's wait),
+ * the second what only the slow paths take (the lock, the waiter list). */
 struct fd_state {
     struct poll_source src;    /* registered in poller; never freed */
     int fd;
     /* Readiness edges seen so far, per direction (WEFT__POLL_IN/OUT),
-     * bumped under lock by the poller's ready() callback; read without the
-     * lock before each system call (see weft__reactor_snap). */
+     * bumped without the lock by the poller's ready() callback; read
+     * before each system call (see weft__reactor_snap). */
     _Atomic uint32_t seq_in, seq_out;
     /* Bumped (under lock) each time the number stops naming the file it
      * named: weft_close, or a descriptor the library created. */
     _Atomic uint32_t gen;
     _Atomic uint32_t mode;     /* enum fd_mode bits for this gen */
-    /* (1 << 32) | seq_in as a snapshot saw it before a read that came back
-     * short on a stream socket, which leaves the receive queue empty: until
-     * a newer edge, the next read can park without trying (Tokio does the
-     * same). 0 = no such read. A hint: waiting is always safe, because a
-     * newer edge (or the registration) reports data that came in since. */
-    _Atomic uint64_t drained;
-    /* Set (under lock, before the seq_in bump that reports it) once an
-     * edge said the peer has closed or the socket failed: from then on a
-     * read never blocks, however short the last one was. Per gen. */
-    _Atomic bool hup;
     /* System calls on the descriptor in progress (low bits) and
      * FD_OPS_CLOSING: weft_close ran while some were, so the close(2) is
      * left to the last of them (Go's fdMutex does the same): no call can
      * reach a new file that took the number meanwhile, and no call races
      * with the close(2). */
     _Atomic uint32_t ops;
-    pthread_mutex_t lock;
+    /* (1 << 32) | seq_in as a snapshot saw it before a read that came back
+     * short on a stream socket, which leaves the receive queue empty: until
+     * a newer edge, the next read can park without trying (Tokio does the
+     * same). 0 = no such read. A hint: waiting is always safe, because a
+     * newer edge (or the registration) reports data that came in since. */
+    _Atomic uint64_t drained;
+    /* The task waiting for WEFT__POLL_IN alone (reader) and the one
+     * waiting for WEFT__POLL_OUT alone (writer), when each is the only
+     * one: the state word of Tokio's ScheduledIo or Go's pollDesc. A
+     * waiter puts itself there with a CAS from NULL and parks without the
+     * lock; the poller's callback (or a close) takes it with an exchange
+     * and wakes it, also without the lock (reactor.c: the slot protocol).
+     * Further waiters, select's and two-direction waits use the list. */
+    _Atomic(struct fd_waiter *) reader, writer;
+    /* Waiters on the list, so that an edge takes the lock only when there
+     * are some; changed under lock, read without it. */
+    _Atomic uint32_t n_listed;
+    /* Set (before the seq_in bump that reports it) once an edge said the
+     * peer has closed or the socket failed: from then on a read never
+     * blocks, however short the last one was. Per gen. */
+    _Atomic bool hup;
+    /* poller != NULL, readable without the lock: the slot path needs the
+     * registration made. Written under lock. */
+    _Atomic bool registered;
+    pthread_mutex_t lock WEFT__ALIGNED_CL;
     struct poller *poller;     /* registered in, or NULL; under lock */
     struct list waiters;       /* struct fd_waiter; under lock */
 } WEFT__ALIGNED_CL;
@@ -147,13 +169,19 @@ WEFT__MUST_CHECK int weft__reactor_wait(struct fd_state *s, uint32_t events,
 struct weft_task;
 
 /* A task parked on a descriptor. Lives on the task's stack (or in a
- * weft_sel). A waker takes it off the list and sets result under the
- * state's lock. */
+ * weft_sel). Linked to the descriptor either in its reader or writer slot
+ * (weft__reactor_wait's fast path) or in its waiter list (under the
+ * state's lock). A waker takes it off, sets result, then wakes task. */
 struct fd_waiter {
     struct list link;         /* in fd_state.waiters, under its lock */
     struct weft_task *task;
     uint32_t events;          /* WEFT__POLL_IN / _OUT wanted */
-    int result;               /* 0 until woken: edge bits (> 0) or -EBADF */
+    /* 0 until woken: edge bits (> 0) or -EBADF. For a slot waiter the
+     * waker's last touch of the record (see reactor.c). */
+    _Atomic int result;
+    /* A slot waiter's waker has taken it and not yet stored result (the
+     * waiter must not leave before: the wake is still to come). */
+    _Atomic bool waking;
 };
 
 /* For select: queues w (task self) for an edge in events newer than snap,
