@@ -159,7 +159,7 @@ static WEFT__NOINLINE int wait_on(struct weft_chan *c, struct list *q, void *dat
     weft__wait_enqueue(q, &cl);
     /* 0: a waker handed us an element (or took ours) or -EPIPE; else a
      * cancelled or timed-out wait that took itself off q. */
-    int rc = weft__wait_one(&w, &cl, chan_lock, chan_unlock, c, INT64_MAX, weft__why(kind),
+    int rc = weft__wait_one(&w, &cl, chan_lock, chan_unlock, NULL, c, INT64_MAX, weft__why(kind),
                             (uint64_t)(uintptr_t)c);
     return rc ? rc : cl.result;
 }

@@ -102,7 +102,7 @@ static int gen_wait(struct weft_gen *g, struct list *q, struct weft_task *self, 
     weft__wait_init(&w, self);
     weft__clause_init(&cl, &w, 0, NULL, true);
     weft__wait_enqueue(q, &cl);
-    int rc = weft__wait_one(&w, &cl, gen_lock, gen_unlock, g, INT64_MAX, weft__why(kind),
+    int rc = weft__wait_one(&w, &cl, gen_lock, gen_unlock, NULL, g, INT64_MAX, weft__why(kind),
                             (uint64_t)(uintptr_t)&g->mu);
     pthread_mutex_lock(&g->mu);
     *result = cl.result;

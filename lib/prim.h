@@ -46,7 +46,7 @@ static inline int weft__prim_wait(struct prim *p, struct list *q, struct weft_ta
     weft__clause_init(&cl, &w, 0, data ? *data : NULL, true);
     weft__wait_enqueue(q, &cl);
     p->n_inside++;
-    int rc = weft__wait_one(&w, &cl, weft__prim_lock, weft__prim_unlock, p, INT64_MAX, why,
+    int rc = weft__wait_one(&w, &cl, weft__prim_lock, weft__prim_unlock, NULL, p, INT64_MAX, why,
                             (uint64_t)(uintptr_t)obj);
     pthread_mutex_lock(&p->mu);
     p->n_inside--;

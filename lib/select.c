@@ -77,7 +77,14 @@ static inline union sel_store *store_of(weft_sel *c)
 static inline struct weft__clause *clause_of(weft_sel *c)
 {
     union sel_store *st = store_of(c);
-    return c->weft__kind == SEL_TASK ? &st->end.w.cl : &st->event;
+    switch (c->weft__kind) {
+    case SEL_TASK:
+        return &st->end.w.cl;
+    case SEL_FD:
+        return &st->fd.w.cl;
+    default:
+        return &st->event;
+    }
 }
 
 static inline bool is_chan(const weft_sel *c)
@@ -211,7 +218,8 @@ static int enqueue_other(weft_sel *c, struct weft_task *self, struct sel_rec *re
     default: {
         uint32_t want = ((c->weft__events & WEFT_READABLE) ? WEFT__POLL_IN : 0u) |
                         ((c->weft__events & WEFT_WRITABLE) ? WEFT__POLL_OUT : 0u);
-        int rc = weft__reactor_sel_enqueue(st->fd.s, &st->fd.w, want, &st->fd.snap, self);
+        weft__clause_init(&st->fd.w.cl, &rec->w, index, NULL, false);
+        int rc = weft__reactor_sel_enqueue(st->fd.s, &st->fd.w, want, &st->fd.snap);
         if (rc == 1)
             return LOOK_AGAIN;
         if (rc < 0) {
@@ -394,9 +402,11 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_oth
     if (won >= 0) {
         /* A channel clause is won only while nothing else completed (it
          * was queued only then); an event's is fine to drop for another
-         * completed case (a set hands nothing over). */
+         * completed case (a set hands nothing over). A descriptor's edge
+         * only says to look again (the look reads its readiness), so the
+         * select then goes round once more (done stays -1). */
         weft__wait_settle(&rec.w);
-        if (is_chan(&cases[won]) || done < 0) {
+        if (cases[won].weft__kind != SEL_FD && (is_chan(&cases[won]) || done < 0)) {
             done = won;
             cases[won].result = clause_of(&cases[won])->result;
         }

@@ -400,7 +400,7 @@ int weft_signal_wait(const sigset_t *set)
     /* 0: the thread handed us a signal under mu (ours even if we were
      * cancelled meanwhile: it is not lost). Otherwise we left the queue
      * and took nothing. */
-    rc = weft__wait_one(&w, &cl, sig_lock, sig_unlock, &sr->mu, INT64_MAX,
+    rc = weft__wait_one(&w, &cl, sig_lock, sig_unlock, NULL, &sr->mu, INT64_MAX,
                         weft__why(WEFT__WK_SIGNAL), (uint64_t)(uintptr_t)&sr->mu);
     return rc ? rc : cl.result;
 }

@@ -359,18 +359,16 @@ void weft__schedule(struct weft_task *t, bool front);
 /* The same, w being the calling thread's worker (or NULL). */
 void weft__schedule_on(struct worker *w, struct weft_task *t, bool front);
 
-/* Parks the calling task until woken, or until `deadline` (instant; or the
- * task's deadline scope, whichever is earlier) passes, or it is cancelled.
- * commit(arg) (may be NULL) runs once the switch away has completed. If
- * the task is already cancelled or past a deadline, commit runs and
- * weft__park returns at once. Callers re-check their condition and
- * weft__interrupted() afterwards. */
-void weft__park(void (*commit)(void *), void *arg, int64_t deadline, uint64_t why);
-/* The same for self, the calling task (saves the thread-local look-up),
- * with obj what a dump shows as the object waited on (weft__park shows
- * arg): the task joined, a sleep's end instant, a blocking job. why is
- * the reason word (sched/wait.h). Waits are built on sched/wait.h, which
- * parks through here. */
+/* Parks the calling task self until woken, or until `deadline` (instant;
+ * or the task's deadline scope, whichever is earlier) passes, or it is
+ * cancelled. commit(arg) (may be NULL) runs once the switch away has
+ * completed. If the task is already cancelled or past a deadline, commit
+ * runs and it returns at once. why is the reason word (sched/wait.h) and
+ * obj what a dump shows as the object waited on (a primitive, the task
+ * joined, a sleep's end instant, a blocking job). Callers re-check their
+ * condition and weft__interrupted() afterwards; waits are built on
+ * sched/wait.h (weft__wait_block), which parks through here, and only a
+ * sleep parks directly. */
 void weft__park_obj(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
                     uint64_t why, uint64_t obj);
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
@@ -406,9 +404,6 @@ void weft__yield_self(struct weft_task *self);
 /* The fire callback of a park's timer (weft__timer_fire_due): wakes the
  * parked task to the back of the queue. */
 void weft__park_timer_fire(struct timer *tm);
-
-/* Unlocks the pthread mutex arg: a commit function for weft__park. */
-void weft__commit_unlock(void *mutex);
 
 /* Worker threads (started/stopped by runtime.c). */
 WEFT__MUST_CHECK int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index);

@@ -280,7 +280,11 @@ static inline __attribute__((always_inline)) void park(struct weft_task *self,
     if (weft__interrupted(self) ||
         (dl != INT64_MAX && (dl <= weft__clock_ns() ||
                              !(armed = weft__timer_arm(&w->timers, &pt.tm, dl) == 0)))) {
-        atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+        /* Not parking. A wake that came meanwhile (NOTIFIED) stays
+         * pending for the next park, which then returns at once: clearing
+         * it here would lose a wake whose waker's writes this task has
+         * not acquired (a plain store does not synchronise with its CAS),
+         * e.g. a claim's (sched/wait.h) that the wait is about to miss. */
         if (commit)
             commit(arg);
         return;
@@ -302,11 +306,6 @@ void weft__park_obj(struct weft_task *self, void (*commit)(void *), void *arg, i
                     uint64_t why, uint64_t obj)
 {
     park(self, commit, arg, deadline, why, obj);
-}
-
-void weft__park(void (*commit)(void *), void *arg, int64_t deadline, uint64_t why)
-{
-    park(weft__task_self(), commit, arg, deadline, why, (uint64_t)(uintptr_t)arg);
 }
 
 void weft__yield_self(struct weft_task *self) { switch_out(self->worker, self, PEND_REQUEUE); }

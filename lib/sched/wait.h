@@ -290,14 +290,17 @@ static inline int weft__wait_close(struct weft__wait *w)
 }
 
 /* The whole wait of one sole clause cl (queued, its object's lock held
- * through lock/unlock(arg), which are called only from here): blocks until
+ * through lock/unlock(arg), which are called only from here; unlinked(arg),
+ * when not NULL, runs under the lock after a withdrawal took cl off its
+ * queue, for the object's own bookkeeping): blocks until
  * a waker hands cl a result (0 returned, cl->result holds it) or the wait
  * is interrupted (-ECANCELED, -ETIMEDOUT; cl was then taken off its queue
  * under the lock and handed nothing). Returns with the lock released.
  * Inline so that each primitive's lock calls inline. */
 static inline __attribute__((always_inline)) int
 weft__wait_one(struct weft__wait *w, struct weft__clause *cl, void (*lock)(void *),
-               void (*unlock)(void *), void *arg, int64_t deadline, uint64_t why, uint64_t obj)
+               void (*unlock)(void *), void (*unlinked)(void *), void *arg, int64_t deadline,
+               uint64_t why, uint64_t obj)
 {
     void (*commit)(void *) = unlock;
     for (;;) {
@@ -313,6 +316,8 @@ weft__wait_one(struct weft__wait *w, struct weft__clause *cl, void (*lock)(void 
         lock(arg);
         if (cl->queued) {
             weft__wait_unlink(cl);
+            if (unlinked)
+                unlinked(arg);
             unlock(arg);
             return rc;
         }

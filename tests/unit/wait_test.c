@@ -67,7 +67,7 @@ static int do_wait(struct wait_arg *a)
     weft__wait_enqueue(&q, &a->w);
     if (a->delay > 0)
         a->deadline = weft__clock_ns() + a->delay;
-    a->rc = weft__wait_one(&a->rec, &a->w, mu_lock, mu_unlock, &mu, a->deadline,
+    a->rc = weft__wait_one(&a->rec, &a->w, mu_lock, mu_unlock, NULL, &mu, a->deadline,
                            weft__why(WEFT__WK_OTHER), 0);
     pthread_mutex_lock(&mu);
     a->result = a->w.result;
