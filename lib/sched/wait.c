@@ -69,19 +69,8 @@ static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct tim
     return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
-void weft__wait_wake(struct weft__clause *cl)
+void weft__wait_wake_thread(struct weft__wait *w)
 {
-    struct weft__wait *w = cl->wait;
-    struct weft_task *t = w->task;
-    if (WEFT__LIKELY(t != NULL)) {
-        /* The task first, done last: once a waiter sees done it may
-         * return (and its task end) without waiting for us. */
-        weft__wake(t);
-        /* Release: publishes the result (and what the waker copied) to
-         * weft__wait_settle's and weft__wait_block's acquire loads. */
-        atomic_store_explicit(&w->done, 1u, memory_order_release);
-        return;
-    }
     /* Release: pairs with the plain thread's acquire load in
      * block_thread. The futex call after it uses only the word's
      * address: should the thread have returned meanwhile, a spurious

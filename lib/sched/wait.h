@@ -224,9 +224,27 @@ static inline void weft__wait_hand(struct weft__clause *cl, int result)
     cl->result = result;
 }
 
+void weft__wake(struct weft_task *t); /* sched.h */
+/* The plain-thread half of weft__wait_wake. */
+void weft__wait_wake_thread(struct weft__wait *w);
+
 /* Wakes the waiter of the handed cl and lets it go: after this, neither cl
  * nor its wait may be touched. Any thread, with or without the lock. */
-void weft__wait_wake(struct weft__clause *cl);
+static inline void weft__wait_wake(struct weft__clause *cl)
+{
+    struct weft__wait *w = cl->wait;
+    struct weft_task *t = w->task;
+    if (WEFT__UNLIKELY(t == NULL)) {
+        weft__wait_wake_thread(w);
+        return;
+    }
+    /* The task first, done last: once a waiter sees done it may return
+     * (and its task end) without waiting for us. */
+    weft__wake(t);
+    /* Release: publishes the result (and what the waker copied) to
+     * weft__wait_settle's and weft__wait_block's acquire loads. */
+    atomic_store_explicit(&w->done, 1u, memory_order_release);
+}
 
 /* Takes, hands and wakes the first clause of q that can be claimed; false
  * when none. Lock held. */
