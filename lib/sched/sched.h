@@ -543,4 +543,9 @@ void weft__task_end_withdraw(struct end_waiter *w);
  * another waiter is t's joiner. */
 int weft__task_join_enqueue(struct weft_task *t, struct weft__clause *cl);
 
+/* The second part of sched/wait.h (its waiting loop), which needs the
+ * declarations above. */
+#define WEFT_SCHED_SCHED_H_DONE
+#include "sched/wait.h"
+
 #endif /* WEFT_SCHED_SCHED_H */

@@ -121,20 +121,19 @@ void weft__wait_settle_slow(struct weft__wait *w)
     }
 }
 
-/* A claim was won (by a waker) on w: the winner's clause index. */
+/* A claim was won (by a waker) on w. */
 static inline bool claimed(struct weft__wait *w)
 {
     /* Acquire: pairs with weft__wait_claim's release store or CAS. */
     return atomic_load_explicit(&w->winner, memory_order_acquire) >= 0;
 }
 
-/* A plain thread's block: a futex on done, until done or deadline. */
-static WEFT__NOINLINE int block_thread(struct weft__wait *w, void (*commit)(void *), void *arg,
-                                       int64_t deadline)
+int weft__wait_block_thread(struct weft__wait *w, void (*commit)(void *), void *arg,
+                            int64_t deadline)
 {
     if (commit)
         commit(arg);
-    /* Acquire: pairs with weft__wait_wake's release store of done. */
+    /* Acquire: pairs with weft__wait_wake_thread's release store of done. */
     while (!atomic_load_explicit(&w->done, memory_order_acquire)) {
         if (deadline == INT64_MAX) {
             futex(&w->done, FUTEX_WAIT_BITSET_PRIVATE, 0, NULL);
@@ -148,26 +147,4 @@ static WEFT__NOINLINE int block_thread(struct weft__wait *w, void (*commit)(void
         futex(&w->done, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts);
     }
     return 1;
-}
-
-int weft__wait_block(struct weft__wait *w, void (*commit)(void *), void *arg, int64_t deadline,
-                     uint64_t why, uint64_t obj)
-{
-    struct weft_task *self = w->task;
-    if (WEFT__UNLIKELY(!self))
-        return block_thread(w, commit, arg, deadline);
-    weft__park_obj(self, commit, arg, deadline, why, obj);
-    /* Acquire: pairs with weft__wait_wake's release store of done. */
-    if (WEFT__LIKELY(atomic_load_explicit(&w->done, memory_order_acquire)))
-        return 1;
-    if (claimed(w)) {
-        /* Woken (by the waker, or by something else) before the waker
-         * published done: it is a few instructions from it. */
-        weft__wait_settle(w);
-        return 1;
-    }
-    int rc = weft__interrupted(self);
-    if (!rc && deadline != INT64_MAX && weft__clock_ns() >= deadline)
-        rc = -ETIMEDOUT;
-    return rc;
 }

@@ -266,19 +266,6 @@ void weft__wait_hand_all(struct list *q, int result, struct list *wakes);
 /* Wakes every clause put on wakes, in order. */
 void weft__wait_flush(struct list *wakes);
 
-/* ------------------------------------------------------------ waiting */
-
-/* Blocks once. A task parks (commit(arg) runs once it is switched away,
- * commit may be NULL; deadline and its deadline scope end the park, and
- * cancellation) with why and obj as its reason; a plain thread runs
- * commit(arg), then sleeps until a claim's waker is done or deadline.
- * Returns 1 when a claim was won (the waker is done: the winner's result
- * may be read), a negative errno (-ECANCELED, -ETIMEDOUT: the caller
- * withdraws), or 0 (woken for nothing the record knows: a select looks
- * again). */
-int weft__wait_block(struct weft__wait *w, void (*commit)(void *), void *arg, int64_t deadline,
-                     uint64_t why, uint64_t obj);
-
 /* The claiming waker is done with w (done published): waits for it. */
 void weft__wait_settle_slow(struct weft__wait *w);
 static inline void weft__wait_settle(struct weft__wait *w)
@@ -305,6 +292,53 @@ static inline int weft__wait_close(struct weft__wait *w)
                                                 memory_order_acq_rel, memory_order_acquire))
         return -1;
     return open;
+}
+
+/* A plain thread's block (weft__wait_block). */
+int weft__wait_block_thread(struct weft__wait *w, void (*commit)(void *), void *arg,
+                            int64_t deadline);
+
+#endif /* WEFT_SCHED_WAIT_H */
+
+/* The waiting loop needs the park and cancellation of sched/sched.h, which
+ * includes this header first for the types and again at its end for
+ * this part. */
+#if defined(WEFT_SCHED_SCHED_H_DONE) && !defined(WEFT_SCHED_WAIT_BLOCK_DONE)
+#define WEFT_SCHED_WAIT_BLOCK_DONE
+
+#include "util/clock.h"
+
+/* Blocks once. A task parks (commit(arg) runs once it is switched away,
+ * commit may be NULL; deadline and its deadline scope end the park, and
+ * cancellation) with why and obj as its reason; a plain thread runs
+ * commit(arg), then sleeps on a futex until a claim's waker is done or
+ * deadline. Returns 1 when a claim was won (the waker is done: the
+ * winner's result may be read), a negative errno (-ECANCELED,
+ * -ETIMEDOUT: the caller withdraws), or 0 (woken for nothing the record
+ * knows: a select looks again). Inline, so that a one-clause wait costs
+ * one call (the park). */
+static inline __attribute__((always_inline)) int
+weft__wait_block(struct weft__wait *w, void (*commit)(void *), void *arg, int64_t deadline,
+                 uint64_t why, uint64_t obj)
+{
+    struct weft_task *self = w->task;
+    if (WEFT__UNLIKELY(!self))
+        return weft__wait_block_thread(w, commit, arg, deadline);
+    weft__park_obj(self, commit, arg, deadline, why, obj);
+    /* Acquire: pairs with weft__wait_wake's release store of done. */
+    if (WEFT__LIKELY(atomic_load_explicit(&w->done, memory_order_acquire)))
+        return 1;
+    /* Acquire: pairs with weft__wait_claim's release store or CAS. */
+    if (atomic_load_explicit(&w->winner, memory_order_acquire) >= 0) {
+        /* Woken (by the waker, or by something else) before the waker
+         * published done: it is a few instructions from it. */
+        weft__wait_settle_slow(w);
+        return 1;
+    }
+    int rc = weft__interrupted(self);
+    if (!rc && deadline != INT64_MAX && weft__clock_ns() >= deadline)
+        rc = -ETIMEDOUT;
+    return rc;
 }
 
 /* The whole wait of one sole clause cl (queued, its object's lock held
@@ -345,4 +379,5 @@ weft__wait_one(struct weft__wait *w, struct weft__clause *cl, void (*lock)(void 
     }
 }
 
-#endif /* WEFT_SCHED_WAIT_H */
+
+#endif /* WEFT_SCHED_WAIT_BLOCK_DONE */

@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "internal.h"
+#include "sched/sched.h"
 #include "sched/wait.h"
 #include "util/clock.h"
 
