@@ -2,9 +2,8 @@
 /* The waiting mechanism; see wait.h. */
 #include "internal.h"
 
-#include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,19 +63,41 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+struct weft__thread_park {
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC, weft__clock_ns's clock */
+    bool ready;
+};
+
+/* Kept for the thread's life (a few dozen bytes per plain thread that
+ * ever blocked in weft). */
+static _Thread_local struct weft__thread_park thread_park;
+
+struct weft__thread_park *weft__wait_thread_park(void)
 {
-    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, FUTEX_BITSET_MATCH_ANY);
+    struct weft__thread_park *tp = &thread_park;
+    if (WEFT__UNLIKELY(!tp->ready)) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&tp->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_init(&tp->mu, NULL);
+        tp->ready = true;
+    }
+    return tp;
 }
 
 void weft__wait_wake_thread(struct weft__wait *w)
 {
-    /* Release: pairs with the plain thread's acquire load in
-     * block_thread. The futex call after it uses only the word's
-     * address: should the thread have returned meanwhile, a spurious
-     * wake of whatever sleeps there is harmless (futex waiters re-check). */
+    struct weft__thread_park *tp = w->thread;
+    pthread_mutex_lock(&tp->mu);
+    /* Release: pairs with the acquire loads of done (block_thread, under
+     * tp->mu, and weft__wait_settle, which then takes tp->mu once so as
+     * not to leave before this unlock). */
     atomic_store_explicit(&w->done, 1u, memory_order_release);
-    futex(&w->done, FUTEX_WAKE_PRIVATE, 1, NULL);
+    pthread_cond_broadcast(&tp->cond);
+    pthread_mutex_unlock(&tp->mu);
 }
 
 void weft__wait_hand_all(struct list *q, int result, struct list *wakes)
@@ -119,6 +140,12 @@ void weft__wait_settle_slow(struct weft__wait *w)
         else
             sched_yield();
     }
+    if (!w->task) {
+        /* A plain thread's waker stores done under the thread's mutex:
+         * wait for its unlock, its last touch. */
+        pthread_mutex_lock(&w->thread->mu);
+        pthread_mutex_unlock(&w->thread->mu);
+    }
 }
 
 /* A claim was won (by a waker) on w. */
@@ -131,20 +158,30 @@ static inline bool claimed(struct weft__wait *w)
 int weft__wait_block_thread(struct weft__wait *w, void (*commit)(void *), void *arg,
                             int64_t deadline)
 {
+    struct weft__thread_park *tp = w->thread;
     if (commit)
         commit(arg);
+    int rc = 1;
+    pthread_mutex_lock(&tp->mu);
     /* Acquire: pairs with weft__wait_wake_thread's release store of done. */
     while (!atomic_load_explicit(&w->done, memory_order_acquire)) {
         if (deadline == INT64_MAX) {
-            futex(&w->done, FUTEX_WAIT_BITSET_PRIVATE, 0, NULL);
+            pthread_cond_wait(&tp->cond, &tp->mu);
             continue;
         }
-        if (weft__clock_ns() >= deadline)
-            return claimed(w) ? (weft__wait_settle(w), 1) : -ETIMEDOUT;
-        /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC instant, the
-         * clock of weft__clock_ns. */
+        if (weft__clock_ns() >= deadline) {
+            rc = -ETIMEDOUT;
+            break;
+        }
         struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
-        futex(&w->done, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts);
+        pthread_cond_timedwait(&tp->cond, &tp->mu, &ts);
     }
-    return 1;
+    pthread_mutex_unlock(&tp->mu);
+    /* Timed out: a claim won meanwhile is ours (its waker is done once
+     * done is set, which it does under tp->mu: settle). */
+    if (rc < 0 && claimed(w)) {
+        weft__wait_settle(w);
+        rc = 1;
+    }
+    return rc;
 }

@@ -21,7 +21,7 @@
  * so that the waiter may return and its stack be reused at once.
  *
  * The waiter's half: weft__wait_block parks the task (or blocks the plain
- * thread on a futex) once and reports whether a claim was won, the wait
+ * thread on its condition variable) once and reports whether a claim was won, the wait
  * was interrupted (cancellation, deadline), or neither (a spurious wake).
  * weft__wait_one is the whole loop of a one-clause wait; a select closes
  * its claim (weft__wait_close) and withdraws its other clauses. Whoever
@@ -119,14 +119,22 @@ const char *weft__wait_call_name(unsigned call);
 #define WEFT__WAIT_OPEN (-1)   /* nothing won yet: a waker may claim */
 #define WEFT__WAIT_CLOSED (-2) /* the waiter stopped waiting: nobody may */
 
+struct weft__thread_park;
+
 /* A wait, on the waiter's stack. */
 struct weft__wait {
     _Atomic int winner;      /* WEFT__WAIT_OPEN, CLOSED, or the index of
                                 the clause a waker claimed */
     _Atomic uint32_t done;   /* 1: the claiming waker is done with us for
-                                good (and the futex word of a plain thread) */
+                                good */
     struct weft_task *task;  /* the waiting task; NULL for a plain thread */
+    struct weft__thread_park *thread; /* a plain thread's condition
+                                variable (set only when task is NULL) */
 };
+
+/* The calling plain thread's condition variable and its mutex (one per
+ * thread, made on first use). */
+struct weft__thread_park *weft__wait_thread_park(void);
 
 /* One object a wait is on, linked in that object's queue. */
 struct weft__clause {
@@ -146,6 +154,8 @@ static inline void weft__wait_init(struct weft__wait *w, struct weft_task *self)
     atomic_init(&w->winner, WEFT__WAIT_OPEN);
     atomic_init(&w->done, 0u);
     w->task = self;
+    if (WEFT__UNLIKELY(!self))
+        w->thread = weft__wait_thread_park();
 }
 
 static inline void weft__clause_init(struct weft__clause *cl, struct weft__wait *w, int index,
@@ -225,7 +235,8 @@ static inline void weft__wait_hand(struct weft__clause *cl, int result)
 }
 
 void weft__wake(struct weft_task *t); /* sched.h */
-/* The plain-thread half of weft__wait_wake. */
+/* The plain-thread half of weft__wait_wake: done and the signal under
+ * the thread's mutex, whose unlock is the waker's last touch. */
 void weft__wait_wake_thread(struct weft__wait *w);
 
 /* Wakes the waiter of the handed cl and lets it go: after this, neither cl
@@ -294,7 +305,9 @@ static inline int weft__wait_close(struct weft__wait *w)
     return open;
 }
 
-/* A plain thread's block (weft__wait_block). */
+/* A plain thread's block (weft__wait_block): a condition variable (not a
+ * raw futex, so that sanitizers that defer signal handlers to intercepted
+ * calls see the thread blocked). */
 int weft__wait_block_thread(struct weft__wait *w, void (*commit)(void *), void *arg,
                             int64_t deadline);
 
@@ -311,7 +324,7 @@ int weft__wait_block_thread(struct weft__wait *w, void (*commit)(void *), void *
 /* Blocks once. A task parks (commit(arg) runs once it is switched away,
  * commit may be NULL; deadline and its deadline scope end the park, and
  * cancellation) with why and obj as its reason; a plain thread runs
- * commit(arg), then sleeps on a futex until a claim's waker is done or
+ * commit(arg), then sleeps on its condition variable until a claim's waker is done or
  * deadline. Returns 1 when a claim was won (the waker is done: the
  * winner's result may be read), a negative errno (-ECANCELED,
  * -ETIMEDOUT: the caller withdraws), or 0 (woken for nothing the record
