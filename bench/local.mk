@@ -8,7 +8,7 @@ bench_weft_bench_LDADD = lib/libweft.la
 # bench/weft-bench is the real binary (not a libtool wrapper script) and
 # WEFT_BENCH can point straight at it from ../shared/peers/run.sh.
 bench_weft_bench_LDFLAGS = -static
-EXTRA_DIST += bench/run.sh
+EXTRA_DIST += bench/run.sh bench/conns.sh
 # udp_echo and file_read against Tokio and Go (bench/peers/run.sh builds
 # the twins offline from Debian packages and runs them side by side).
 EXTRA_DIST += bench/peers/run.sh bench/peers/go/go.mod bench/peers/go/main.go \
