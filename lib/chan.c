@@ -1,31 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* Channels: a ring of `cap` fixed-size elements (none for a rendezvous
- * channel) and two FIFO queues of waiters, all under one spinlock.
- * Elements go straight from a sender's buffer into a waiting receiver's
- * (and from a waiting sender into the ring when a receiver makes room), so
- * nobody overtakes a waiter. Any thread sends, receives and closes; tasks
- * park, plain threads block on a condition variable of their own.
- *
- * This is the message-passing hot path, so it has its own waiters rather
- * than sched/waitq (same protocol: hand-off decided under the lock, a
- * cancelled waiter removes itself under it), with two savings: a spinlock
- * instead of a pthread mutex, and a woken task learns its result from its
- * waiter without taking the lock again. */
+ * channel) and two FIFO queues of wait clauses (sched/wait.h), all under
+ * one spinlock. Elements go straight from a sender's buffer into a
+ * waiting receiver's (and from a waiting sender into the ring when a
+ * receiver makes room), so nobody overtakes a waiter. Any thread sends,
+ * receives and closes; tasks park, plain threads block (sched/wait.h).
+ * A waker claims and hands a clause its result under the lock, and wakes
+ * it after unlocking, so that no wake-up system call runs under the
+ * spinlock; a woken task learns its result without taking the lock
+ * again. */
 #include "internal.h"
 
 #include <sched.h>
 #include <string.h>
 
 #include "sched/sched.h"
+#include "sched/wait.h"
 #include "select.h"
 #include "util/list.h"
 #include "util/spin.h"
-
-/* A plain thread blocked in a channel call. */
-struct thread_park {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-};
 
 /* Invariants (under lock): receivers wait only while the ring is empty;
  * senders wait only while it is full (always, for cap 0); so at most one
@@ -120,15 +113,6 @@ static inline void copy_elem(const struct weft_chan *c, void *dst, const void *s
     }
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
-
 static inline unsigned char *slot(struct weft_chan *c, size_t i)
 {
     size_t k = c->head + i;
@@ -137,165 +121,47 @@ static inline unsigned char *slot(struct weft_chan *c, size_t i)
     return c->buf + k * c->elem_size;
 }
 
-static inline struct chan_waiter *first_waiter(struct list *q)
-{
-    return list_empty(q) ? NULL : weft__container_of(q->next, struct chan_waiter, link);
-}
-
-/* The first waiter of q that may be handed something, lock held: a
- * select's clause only once its claim is won; the clauses of selects that
- * completed another case are removed on the way (their selector's later
- * withdrawal then finds them unlinked). */
-static WEFT__NOINLINE struct chan_waiter *take_waiter_slow(struct list *q)
-{
-    struct chan_waiter *w;
-    while ((w = first_waiter(q)) != NULL) {
-        if (!w->sel || weft__sel_claim(w->sel, w->index))
-            return w;
-        list_remove(&w->link);
-    }
-    return NULL;
-}
-
-static inline struct chan_waiter *take_waiter(struct list *q)
-{
-    struct chan_waiter *w = first_waiter(q);
-    if (WEFT__LIKELY(!w || !w->sel))
-        return w;
-    return take_waiter_slow(q);
-}
+/* The first clause of q that may be handed something (claimed), or
+ * NULL; lock held. Clauses of selects that completed another case are
+ * dropped on the way. */
+static inline struct weft__clause *take_waiter(struct list *q) { return weft__wait_take(q); }
 
 /* Takes w off its queue with result, lock held; the wake-up itself is
- * queued on `wakes` and done by flush_wakes after the unlock. */
-static inline void hand(struct chan_waiter *w, int result, struct list *wakes)
+ * queued on `wakes` and done by weft__wait_flush after the unlock. */
+static inline void hand(struct weft__clause *w, int result, struct list *wakes)
 {
-    list_remove(&w->link);
-    w->result = result;
-    w->is_handed = true;
+    weft__wait_hand(w, result);
     list_push_back(wakes, &w->link);
-}
-
-static void hand_all(struct list *q, int result, struct list *wakes)
-{
-    struct chan_waiter *w;
-    while ((w = take_waiter(q)) != NULL)
-        hand(w, result, wakes);
-}
-
-/* Wakes w, handed a result, with the lock released. The task is woken
- * first and `woken` published last: once a waiter sees woken set we are
- * done with both it and its task, so it may return (and its task end) at
- * once, without taking the lock again. */
-static inline void wake_handed(struct chan_waiter *w)
-{
-    if (WEFT__LIKELY(w->task != NULL)) {
-        weft__wake(w->task);
-        /* Release: publishes result (and the element copied into a
-         * receiver's buffer) to the acquire loads in wait_task. */
-        atomic_store_explicit(&w->woken, 1, memory_order_release);
-    } else {
-        struct thread_park *tp = w->thread;
-        pthread_mutex_lock(&tp->mu);
-        /* Relaxed: tp->mu orders it for the waiting thread. */
-        atomic_store_explicit(&w->woken, 1, memory_order_relaxed);
-        pthread_cond_signal(&tp->cond);
-        pthread_mutex_unlock(&tp->mu);
-    }
-}
-
-/* Wakes every waiter on `wakes` (see hand), lock released. */
-static void flush_wakes(struct list *wakes)
-{
-    struct list *l;
-    while ((l = list_pop_front(wakes)) != NULL)
-        wake_handed(weft__container_of(l, struct chan_waiter, link));
 }
 
 /* The one-waiter case of send and receive: hand w result under the lock,
  * then unlock and wake it. */
-static inline void hand_unlock_wake(struct weft_chan *c, struct chan_waiter *w, int result)
+static inline void hand_unlock_wake(struct weft_chan *c, struct weft__clause *w, int result)
 {
-    list_remove(&w->link);
-    w->result = result;
-    w->is_handed = true;
+    weft__wait_hand(w, result);
     spin_unlock(&c->lock);
-    wake_handed(w);
+    weft__wait_wake(w);
 }
 
-static void commit_unlock(void *c) { spin_unlock(&((struct weft_chan *)c)->lock); }
-
-/* Parks the task self on q (lock held on entry, released on return) until
- * a waker hands it a result, or its cancellation or deadline scope ends
- * the wait (it then takes itself off q: nothing was handed to it). */
-static int wait_task(struct weft_chan *c, struct list *q, struct chan_waiter *w,
-                     struct weft_task *self, const char *what)
-{
-    w->task = self;
-    w->thread = NULL;
-    w->is_handed = false;
-    atomic_init(&w->woken, 0);
-    list_push_back(q, &w->link);
-    for (;;) {
-        weft__park_self(self, commit_unlock, c, INT64_MAX, what);
-        /* Acquire: pairs with the release store in wake_handed. */
-        if (WEFT__LIKELY(atomic_load_explicit(&w->woken, memory_order_acquire)))
-            return w->result;
-        /* Woken by something else (cancellation, a deadline), or before
-         * the waker published woken: decide under the lock. */
-        spin_lock(&c->lock);
-        if (w->is_handed) {
-            spin_unlock(&c->lock);
-            /* Ours, whatever interrupted us; the waker is a few
-             * instructions from done with us. */
-            for (int i = 0; !atomic_load_explicit(&w->woken, memory_order_acquire); i++) {
-                if (i < 100)
-                    cpu_relax();
-                else
-                    sched_yield();
-            }
-            return w->result;
-        }
-        int rc = weft__interrupted(self);
-        if (rc) {
-            list_remove(&w->link);
-            spin_unlock(&c->lock);
-            return rc;
-        }
-    }
-}
-
-/* The same for a plain thread: blocks it, without cancellation. */
-static int wait_thread(struct weft_chan *c, struct list *q, struct chan_waiter *w)
-{
-    struct thread_park tp;
-    pthread_mutex_init(&tp.mu, NULL);
-    pthread_cond_init(&tp.cond, NULL);
-    w->task = NULL;
-    w->thread = &tp;
-    w->is_handed = false;
-    atomic_init(&w->woken, 0);
-    list_push_back(q, &w->link);
-    spin_unlock(&c->lock);
-    pthread_mutex_lock(&tp.mu);
-    while (!atomic_load_explicit(&w->woken, memory_order_relaxed))
-        pthread_cond_wait(&tp.cond, &tp.mu);
-    pthread_mutex_unlock(&tp.mu);
-    pthread_cond_destroy(&tp.cond);
-    pthread_mutex_destroy(&tp.mu);
-    return w->result;
-}
+static void chan_lock(void *c) { spin_lock(&((struct weft_chan *)c)->lock); }
+static void chan_unlock(void *c) { spin_unlock(&((struct weft_chan *)c)->lock); }
 
 /* Waits on q with data (lock held on entry, released on return). Out of
  * line, with the waiter on its own frame, so that the calls that do not
  * wait keep a light prologue. */
 static WEFT__NOINLINE int wait_on(struct weft_chan *c, struct list *q, void *data,
-                                  struct weft_task *self, const char *what)
+                                  struct weft_task *self, unsigned kind)
 {
-    /* Not zeroed whole: wait_task and wait_thread set the rest. */
-    struct chan_waiter w;
-    w.data = data;
-    w.sel = NULL;
-    return self ? wait_task(c, q, &w, self, what) : wait_thread(c, q, &w);
+    struct weft__wait w;
+    struct weft__clause cl;
+    weft__wait_init(&w, self);
+    weft__clause_init(&cl, &w, 0, data, true);
+    weft__wait_enqueue(q, &cl);
+    /* 0: a waker handed us an element (or took ours) or -EPIPE; else a
+     * cancelled or timed-out wait that took itself off q. */
+    int rc = weft__wait_one(&w, &cl, chan_lock, chan_unlock, NULL, c, INT64_MAX, weft__why(kind),
+                            (uint64_t)(uintptr_t)c);
+    return rc ? rc : cl.result;
 }
 
 int weft_chan_send(weft_chan *c, const void *elem)
@@ -313,7 +179,7 @@ int weft_chan_send(weft_chan *c, const void *elem)
         spin_unlock(&c->lock);
         return -EPIPE;
     }
-    struct chan_waiter *r = take_waiter(&c->recvq);
+    struct weft__clause *r = take_waiter(&c->recvq);
     if (r) {
         /* A receiver waits, so the ring is empty: hand over directly. */
         copy_elem(c, r->data, elem);
@@ -331,7 +197,7 @@ int weft_chan_send(weft_chan *c, const void *elem)
      * the element from our buffer (0) or the channel closes (-EPIPE). A
      * cancelled or timed-out sender's element was not taken. */
     may_ready(c, IDLE_RECV); /* a sender will wait */
-    return wait_on(c, &c->sendq, (void *)elem, self, "chan send");
+    return wait_on(c, &c->sendq, (void *)elem, self, WEFT__WK_CHAN_SEND);
 }
 
 int weft_chan_recv(weft_chan *c, void *elem)
@@ -347,7 +213,7 @@ int weft_chan_recv(weft_chan *c, void *elem)
     spin_lock(&c->lock);
     /* Whichever branch below runs, a waiting sender is served (claimed
      * here, if it is a select's clause). */
-    struct chan_waiter *s = take_waiter(&c->sendq);
+    struct weft__clause *s = take_waiter(&c->sendq);
     if (c->len > 0) {
         copy_elem(c, elem, slot(c, 0));
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
@@ -376,7 +242,7 @@ int weft_chan_recv(weft_chan *c, void *elem)
     /* Empty: a sender copies into elem and wakes us with 0, or close wakes
      * us with -EPIPE. A cancelled receiver was given nothing. */
     may_ready(c, IDLE_SEND); /* a receiver will wait */
-    return wait_on(c, &c->recvq, elem, self, "chan recv");
+    return wait_on(c, &c->recvq, elem, self, WEFT__WK_CHAN_RECV);
 }
 
 /* The non-waiting core of send (is_send) and receive, lock held: 0 or
@@ -387,16 +253,16 @@ int weft_chan_recv(weft_chan *c, void *elem)
  * first waiting receiver before the ring (which is empty while one
  * waits), a receive refills the ring from the first waiting sender. */
 static inline __attribute__((always_inline)) int
-try_core(struct weft_chan *c, bool is_send, void *elem, struct chan_waiter **handed)
+try_core(struct weft_chan *c, bool is_send, void *elem, struct weft__clause **handed)
 {
-    struct chan_waiter *w;
+    struct weft__clause *w;
     *handed = NULL;
     if (is_send) {
         if (c->is_closed)
             return -EPIPE;
         if ((w = take_waiter(&c->recvq)) != NULL) {
             copy_elem(c, w->data, elem);
-            list_remove(&w->link);
+            weft__wait_hand(w, 0);
             /* Receivers wait only while the ring is empty: the next send
              * waits unless another receiver does or the ring has room. */
             if (list_empty(&c->recvq) && c->cap == 0)
@@ -426,7 +292,7 @@ try_core(struct weft_chan *c, bool is_send, void *elem, struct chan_waiter **han
     }
     if ((w = take_waiter(&c->sendq)) != NULL) {
         copy_elem(c, elem, w->data);
-        list_remove(&w->link);
+        weft__wait_hand(w, 0);
         /* Rendezvous: the next receive waits unless another sender
          * does (a select that took the last one skips it next time). */
         if (list_empty(&c->sendq) && !c->is_closed)
@@ -438,17 +304,15 @@ try_core(struct weft_chan *c, bool is_send, void *elem, struct chan_waiter **han
     mark_idle(c, IDLE_RECV);
     return -EAGAIN;
 hand_it:
-    list_remove(&w->link);
+    weft__wait_hand(w, 0);
 handed_it:
-    w->result = 0;
-    w->is_handed = true;
     *handed = w;
     return 0;
 }
 
 int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct list *wakes)
 {
-    struct chan_waiter *w;
+    struct weft__clause *w;
     int rc = try_core(c, is_send, elem, &w);
     if (w)
         list_push_back(wakes, &w->link);
@@ -459,12 +323,12 @@ int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct 
  * must see what the lock shows, start here. */
 static WEFT__NOINLINE int look_locked(struct weft_chan *c, bool is_send, void *elem)
 {
-    struct chan_waiter *w;
+    struct weft__clause *w;
     spin_lock(&c->lock);
     int rc = try_core(c, is_send, elem, &w);
     spin_unlock(&c->lock);
     if (w)
-        wake_handed(w);
+        weft__wait_wake(w);
     return rc;
 }
 
@@ -478,39 +342,23 @@ int weft__chan_look(struct weft_chan *c, bool is_send, void *elem)
     return look_locked(c, is_send, elem);
 }
 
-void weft__chan_flush_wakes(struct list *wakes) { flush_wakes(wakes); }
+void weft__chan_flush_wakes(struct list *wakes) { weft__wait_flush(wakes); }
 
 void weft__chan_lock(struct weft_chan *c) { spin_lock(&c->lock); }
 void weft__chan_unlock(struct weft_chan *c) { spin_unlock(&c->lock); }
 
-void weft__chan_enqueue_locked(struct weft_chan *c, bool is_send, struct chan_waiter *w)
+void weft__chan_enqueue_locked(struct weft_chan *c, bool is_send, struct weft__clause *w)
 {
-    w->thread = NULL;
-    w->is_handed = false;
-    atomic_init(&w->woken, 0);
-    list_push_back(is_send ? &c->sendq : &c->recvq, &w->link);
+    weft__wait_enqueue(is_send ? &c->sendq : &c->recvq, w);
     may_ready(c, is_send ? IDLE_RECV : IDLE_SEND);
 }
 
-void weft__chan_withdraw(struct weft_chan *c, struct chan_waiter *w)
+void weft__chan_withdraw(struct weft_chan *c, struct weft__clause *w)
 {
     spin_lock(&c->lock);
-    /* A no-op when a waker took it off (handed, or skipped as lost). */
-    if (!w->is_handed)
-        list_remove(&w->link);
+    /* A no-op when a waker took it off (handed, or dropped as lost). */
+    weft__wait_unlink(w);
     spin_unlock(&c->lock);
-}
-
-void weft__chan_settle(struct chan_waiter *w)
-{
-    /* Acquire: pairs with the release store in wake_handed; the result
-     * and the element are ours after it. */
-    for (int i = 0; !atomic_load_explicit(&w->woken, memory_order_acquire); i++) {
-        if (i < 100)
-            cpu_relax();
-        else
-            sched_yield();
-    }
 }
 
 int weft_chan_try_send(weft_chan *c, const void *elem)
@@ -538,27 +386,6 @@ size_t weft_chan_len(const weft_chan *c)
     return n;
 }
 
-/* Hands every waiter of q result so that, on one worker, they run in the
- * order they waited: weft__wake puts a task in the worker's next slot and
- * pushes the one it displaces to the back of the queue, so the 2nd to nth
- * are woken first and the first last (cf. weft__prim_wake_all). */
-static void hand_all_fifo(struct list *q, int result, struct list *wakes)
-{
-    struct chan_waiter *first = take_waiter(q);
-    if (!first)
-        return;
-    struct worker *self = weft__worker_self();
-    if (!self || !first->task || first->task->rt != self->rt) {
-        hand(first, result, wakes);
-        hand_all(q, result, wakes);
-        return;
-    }
-    list_remove(&first->link);
-    hand_all(q, result, wakes);
-    list_init(&first->link);
-    hand(first, result, wakes);
-}
-
 void weft_chan_close(weft_chan *c)
 {
     if (!c)
@@ -570,11 +397,11 @@ void weft_chan_close(weft_chan *c)
         may_ready(c, IDLE_RECV | IDLE_SEND);
         /* Waiting senders' elements are not delivered; waiting receivers
          * exist only when nothing is buffered. */
-        hand_all_fifo(&c->sendq, -EPIPE, &wakes);
-        hand_all_fifo(&c->recvq, -EPIPE, &wakes);
+        weft__wait_hand_all(&c->sendq, -EPIPE, &wakes);
+        weft__wait_hand_all(&c->recvq, -EPIPE, &wakes);
     }
     spin_unlock(&c->lock);
-    flush_wakes(&wakes);
+    weft__wait_flush(&wakes);
 }
 
 void weft_chan_free(weft_chan *c)

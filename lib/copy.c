@@ -86,7 +86,7 @@ static int put_all(int to, struct fd_state *s, uint32_t mode, const char *buf, s
         int rc = idle_enter(&d, idle_ns, &on);
         if (rc < 0)
             return rc;
-        ssize_t n = weft__io_retry(s, to, WEFT__POLL_OUT, op_write_some, &a, false, "copy");
+        ssize_t n = weft__io_retry(s, to, WEFT__POLL_OUT, op_write_some, &a, false, WEFT__WC_COPY);
         idle_leave(&d, on);
         if (n < 0)
             return (int)n;

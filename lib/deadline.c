@@ -31,7 +31,7 @@ int weft_sleep(int64_t ns)
     if (rc)
         return rc;
     for (;;) {
-        weft__park_obj(self, NULL, NULL, until, "sleep", (uint64_t)until);
+        weft__park_obj(self, NULL, NULL, until, weft__why(WEFT__WK_SLEEP), (uint64_t)until);
         rc = weft__interrupted(self);
         if (rc == -ECANCELED)
             return rc;

@@ -71,7 +71,7 @@ ssize_t weft_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr 
         return rc;
     struct msg_args a = {
         .buf = buf, .len = len, .flags = flags | MSG_DONTWAIT, .addr = src, .addrlen = srclen};
-    return weft__io_retry(s, fd, WEFT__POLL_IN, op_recvfrom, &a, flags & MSG_DONTWAIT, "recvfrom");
+    return weft__io_retry(s, fd, WEFT__POLL_IN, op_recvfrom, &a, flags & MSG_DONTWAIT, WEFT__WC_RECVFROM);
 }
 
 ssize_t weft_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *dst,
@@ -86,7 +86,7 @@ ssize_t weft_sendto(int fd, const void *buf, size_t len, int flags, const struct
                          .flags = flags | MSG_NOSIGNAL | MSG_DONTWAIT,
                          .addr = (struct sockaddr *)dst,
                          .dstlen = dstlen};
-    return weft__io_retry(s, fd, WEFT__POLL_OUT, op_sendto, &a, flags & MSG_DONTWAIT, "sendto");
+    return weft__io_retry(s, fd, WEFT__POLL_OUT, op_sendto, &a, flags & MSG_DONTWAIT, WEFT__WC_SENDTO);
 }
 
 /* Descriptors that came in (SCM_RIGHTS) are new files behind numbers the
@@ -123,7 +123,7 @@ ssize_t weft_recvmsg(int fd, struct msghdr *msg, int flags)
      * makes. */
     struct msg_args a = {.msg = msg, .flags = flags | MSG_CMSG_CLOEXEC | MSG_DONTWAIT};
     ssize_t n = weft__io_retry(s, fd, WEFT__POLL_IN, op_recvmsg, &a, flags & MSG_DONTWAIT,
-                               "recvmsg");
+                               WEFT__WC_RECVMSG);
     if (n >= 0)
         adopt_rights(msg); /* a peek installs them too */
     return n;
@@ -137,5 +137,5 @@ ssize_t weft_sendmsg(int fd, const struct msghdr *msg, int flags)
         return rc;
     struct msg_args a = {.msg = (struct msghdr *)msg,
                          .flags = flags | MSG_NOSIGNAL | MSG_DONTWAIT};
-    return weft__io_retry(s, fd, WEFT__POLL_OUT, op_sendmsg, &a, flags & MSG_DONTWAIT, "sendmsg");
+    return weft__io_retry(s, fd, WEFT__POLL_OUT, op_sendmsg, &a, flags & MSG_DONTWAIT, WEFT__WC_SENDMSG);
 }

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "compiler.h"
+#include "sched/wait.h"
 
 struct fd_state;
 
@@ -29,10 +30,10 @@ WEFT__MUST_CHECK int weft__io_begin(int fd, bool args_ok, struct fd_state **sp, 
 /* Calls op(fd, ctx) until it returns anything but -EAGAIN, parking on the
  * reactor for a readiness edge in events (WEFT__POLL_IN/OUT) between
  * tries; with nowait, -EAGAIN is returned instead. Returns op's result or
- * the wait's error (-EBADF, -ECANCELED, -ETIMEDOUT, -ENOMEM); what names
- * the wait in dumps. Task only (suspension point). */
+ * the wait's error (-EBADF, -ECANCELED, -ETIMEDOUT, -ENOMEM); call (enum
+ * weft__wait_call) names the wait in dumps. Task only (suspension point). */
 ssize_t weft__io_retry(struct fd_state *s, int fd, uint32_t events, weft__fd_op op, void *ctx,
-                       bool nowait, const char *what);
+                       bool nowait, unsigned call);
 
 /* Runs op(fd, ctx) on the runtime's blocking pool and parks until it has
  * returned (file.c). Returns op's result, or -ECANCELED / -ETIMEDOUT (the

@@ -151,7 +151,7 @@ ssize_t weft_pread(int fd, void *buf, size_t len, off_t off)
     if (mode & FD_MODE_FILE)
         return weft__io_offload(s, fd, op_pread, &a);
     /* A character device that can seek (or -ESPIPE at once). */
-    return weft__io_retry(s, fd, WEFT__POLL_IN, op_pread, &a, false, "pread");
+    return weft__io_retry(s, fd, WEFT__POLL_IN, op_pread, &a, false, WEFT__WC_PREAD);
 }
 
 ssize_t weft_pwrite(int fd, const void *buf, size_t len, off_t off)
@@ -173,7 +173,7 @@ ssize_t weft_pwrite(int fd, const void *buf, size_t len, off_t off)
         a.buf = (char *)buf + done;
         a.len = len - done;
         a.off = off + (off_t)done;
-        ssize_t n = weft__io_retry(s, fd, WEFT__POLL_OUT, op_pwrite_some, &a, false, "pwrite");
+        ssize_t n = weft__io_retry(s, fd, WEFT__POLL_OUT, op_pwrite_some, &a, false, WEFT__WC_PWRITE);
         if (n < 0)
             return n;
         done += (size_t)n;

@@ -7,7 +7,7 @@
 #include "internal.h"
 
 #include "sched/sched.h"
-#include "sched/waitq.h"
+#include "sched/wait.h"
 
 struct weft_gen {
     pthread_mutex_t mu;       /* guards everything below */
@@ -16,8 +16,8 @@ struct weft_gen {
     struct weft_runtime *rt;  /* the creator's runtime: where the body runs */
     struct weft_task *task;   /* body task, from the first next; handle
                                  owned by g and dropped by close */
-    struct waitq consumer;    /* the task in weft_gen_next */
-    struct waitq producer;    /* the body, parked in weft_gen_yield */
+    struct list consumer;    /* the task in weft_gen_next */
+    struct list producer;    /* the body, parked in weft_gen_yield */
     bool is_busy;             /* a next or close is in progress */
     bool is_closing;          /* close started: every yield fails */
     bool is_done;             /* the body has returned */
@@ -84,8 +84,31 @@ static void gen_release(struct weft_gen *g)
     }
 }
 
-/* Result a yield hands to the waiting consumer: a value (in waiter.data). */
+/* Result a yield hands to the waiting consumer: a value (in the clause's
+ * data). */
 #define GEN_VALUE 1
+
+static void gen_lock(void *g) { pthread_mutex_lock(&((struct weft_gen *)g)->mu); }
+static void gen_unlock(void *g) { pthread_mutex_unlock(&((struct weft_gen *)g)->mu); }
+
+/* The task self waits on q (consumer or producer) with g->mu held on
+ * entry and on return: 0 and the waker's result (*result) and value
+ * (*value), or -ECANCELED / -ETIMEDOUT with nothing handed. */
+static int gen_wait(struct weft_gen *g, struct list *q, struct weft_task *self, unsigned kind,
+                    int *result, void **value)
+{
+    struct weft__wait w;
+    struct weft__clause cl;
+    weft__wait_init(&w, self);
+    weft__clause_init(&cl, &w, 0, NULL, true);
+    weft__wait_enqueue(q, &cl);
+    int rc = weft__wait_one(&w, &cl, gen_lock, gen_unlock, NULL, g, INT64_MAX, weft__why(kind),
+                            (uint64_t)(uintptr_t)&g->mu);
+    pthread_mutex_lock(&g->mu);
+    *result = cl.result;
+    *value = cl.data;
+    return rc;
+}
 
 static int gen_main(void *arg)
 {
@@ -94,7 +117,7 @@ static int gen_main(void *arg)
     pthread_mutex_lock(&g->mu);
     g->is_done = true;
     g->status = st;
-    weft__waitq_wake_one(&g->consumer, 0);
+    weft__wait_wake_one(&g->consumer, 0);
     pthread_mutex_unlock(&g->mu);
     /* Nothing touches g after this point: close frees it once this task
      * has ended. */
@@ -120,8 +143,8 @@ weft_gen *weft_gen_new(weft_gen_fn body, void *arg)
     g->arg = arg;
     g->rt = self->rt;
     g->task = NULL;
-    weft__waitq_init(&g->consumer);
-    weft__waitq_init(&g->producer);
+    list_init(&g->consumer);
+    list_init(&g->producer);
     g->is_busy = false;
     g->is_closing = false;
     g->is_done = false;
@@ -155,16 +178,18 @@ int weft_gen_yield(weft_gen *g, void *value)
     }
     /* The consumer waits for this value unless it was interrupted, in
      * which case it is cancelling us and the value is dropped. */
-    struct waiter *c = weft__waitq_first(&g->consumer);
+    struct weft__clause *c = weft__wait_take(&g->consumer);
     if (c) {
         c->data = value;
-        weft__waitq_wake(c, GEN_VALUE);
+        weft__wait_hand(c, GEN_VALUE);
+        weft__wait_wake(c);
     }
-    struct waiter w = {.data = NULL};
     /* Woken with 0 by the next weft_gen_next, or -ECANCELED by close. */
-    rc = weft__waitq_wait(&g->producer, &w, &g->mu, INT64_MAX, "gen yield");
+    int result;
+    void *unused;
+    rc = gen_wait(g, &g->producer, self, WEFT__WK_GEN_YIELD, &result, &unused);
     if (rc == 0)
-        rc = w.result;
+        rc = result;
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -208,16 +233,17 @@ int weft_gen_next(weft_gen *g, void **value)
     } else {
         /* Resume the body parked in its yield. (If it is not there, it
          * was cancelled from elsewhere and its end will wake us.) */
-        weft__waitq_wake_one(&g->producer, 0);
+        weft__wait_wake_one(&g->producer, 0);
     }
     g->is_busy = true;
-    struct waiter w = {.data = NULL};
-    rc = weft__waitq_wait(&g->consumer, &w, &g->mu, INT64_MAX, "gen next");
+    int result;
+    void *got;
+    rc = gen_wait(g, &g->consumer, self, WEFT__WK_GEN_NEXT, &result, &got);
     if (rc == 0) {
         g->is_busy = false;
-        if (w.result == GEN_VALUE) {
+        if (result == GEN_VALUE) {
             if (value)
-                *value = w.data;
+                *value = got;
             rc = 1;
         } else {
             rc = end_status(g);
@@ -260,7 +286,7 @@ int weft_gen_close(weft_gen *g)
     g->is_closing = true;
     g->is_busy = true;
     if (t)
-        weft__waitq_wake_one(&g->producer, -ECANCELED);
+        weft__wait_wake_one(&g->producer, -ECANCELED);
     pthread_mutex_unlock(&g->mu);
     int rc = 0;
     if (t) {

@@ -126,21 +126,30 @@ int weft_wait_any(weft_task *const tasks[], size_t n, int64_t timeout_ns)
     if (n > WAIT_ANY_STACK && !(ew = malloc(n * sizeof *ew)))
         return -ENOMEM;
     for (;;) {
+        /* One wait with a clause per task: the first end claims it. */
+        struct weft__wait w;
+        weft__wait_init(&w, self);
         size_t queued = 0;
         bool ended = false;
         while (queued < n && !ended) {
-            ended = !weft__task_end_enqueue(tasks[queued], &ew[queued], self);
+            weft__clause_init(&ew[queued].cl, &w, (int)queued, NULL, false);
+            ended = !weft__task_end_enqueue(tasks[queued], &ew[queued]);
             if (!ended)
                 queued++;
         }
         if (!ended)
-            weft__park_obj(self, NULL, NULL, deadline, "wait_any", (uint64_t)(uintptr_t)tasks[0]);
-        /* What our waiters saw, not first_done: a task whose end woke us
+            weft__wait_block(&w, NULL, NULL, deadline, weft__why(WEFT__WK_ANY),
+                             (uint64_t)(uintptr_t)tasks[0]);
+        /* What the claim says, not first_done: a task whose end woke us
          * may already be joined and its struct reused by another. */
-        idx = ended ? (int)queued : -1;
+        int won = weft__wait_close(&w);
         for (size_t i = 0; i < queued; i++)
-            if (weft__task_end_withdraw(&ew[i]) && (idx < 0 || (int)i < idx))
-                idx = (int)i;
+            weft__task_end_withdraw(&ew[i]);
+        idx = ended ? (int)queued : -1;
+        if (won >= 0) {
+            weft__wait_settle(&w);
+            idx = won;
+        }
         if (idx >= 0)
             break;
         if ((rc = weft__interrupted(self)) != 0)

@@ -263,7 +263,7 @@ static WEFT__NOINLINE int relearn(int fd, ssize_t why, struct fd_state **sp, uin
 }
 
 ssize_t weft__io_retry(struct fd_state *s, int fd, uint32_t events, weft__fd_op op, void *ctx,
-                       bool nowait, const char *what)
+                       bool nowait, unsigned call)
 {
     for (;;) {
         struct fd_snap snap;
@@ -274,7 +274,7 @@ ssize_t weft__io_retry(struct fd_state *s, int fd, uint32_t events, weft__fd_op 
         weft__reactor_op_end(s);
         if (n != -EAGAIN || nowait)
             return n;
-        int rc = weft__reactor_wait(s, events, &snap, what);
+        int rc = weft__reactor_wait(s, events, &snap, call);
         if (rc < 0)
             return rc;
     }
@@ -317,7 +317,7 @@ int weft_wait_fd(int fd, int events)
             weft__reactor_op_end(s);
         }
         if (rc == 0)
-            rc = weft__reactor_wait(s, want, &snap, "wait_fd");
+            rc = weft__reactor_wait(s, want, &snap, WEFT__WC_WAIT_FD);
         if (rc < 0)
             return rc;
         if (rc > 0) {
@@ -385,7 +385,7 @@ ssize_t weft_read(int fd, void *buf, size_t len)
                 return n;
             }
         }
-        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "read");
+        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, WEFT__WC_READ);
         if (rc < 0)
             return rc;
     }
@@ -422,7 +422,7 @@ ssize_t weft_write(int fd, const void *buf, size_t len)
         }
         if (n != -EAGAIN)
             return n;
-        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, "write");
+        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, WEFT__WC_WRITE);
         if (rc < 0)
             return rc;
     }
@@ -452,7 +452,7 @@ ssize_t weft_recv(int fd, void *buf, size_t len, int flags)
                 return n;
             }
         }
-        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "recv");
+        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, WEFT__WC_RECV);
         if (rc < 0)
             return rc;
     }
@@ -473,7 +473,7 @@ ssize_t weft_send(int fd, const void *buf, size_t len, int flags)
         weft__reactor_op_end(s);
         if (n != -EAGAIN || (flags & MSG_DONTWAIT))
             return n;
-        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, "send");
+        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, WEFT__WC_SEND);
         if (rc < 0)
             return rc;
     }
@@ -519,7 +519,7 @@ int weft_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
          * once would spin. */
         if (fd != -EAGAIN)
             return fd;
-        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, "accept");
+        rc = weft__reactor_wait(s, WEFT__POLL_IN, &snap, WEFT__WC_ACCEPT);
         if (rc < 0)
             return rc;
     }
@@ -561,7 +561,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
             return rc;
         if (rc > 0)
             break;
-        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, "connect");
+        rc = weft__reactor_wait(s, WEFT__POLL_OUT, &snap, WEFT__WC_CONNECT);
         if (rc < 0)
             return rc;
     }

@@ -30,8 +30,8 @@ lib_libweft_core_la_SOURCES = \
 	lib/sched/inject.c \
 	lib/sched/timer.h \
 	lib/sched/timer.c \
-	lib/sched/waitq.h \
-	lib/sched/waitq.c \
+	lib/sched/wait.h \
+	lib/sched/wait.c \
 	lib/sched/idle.h \
 	lib/sched/idle.c \
 	lib/sched/run.h \

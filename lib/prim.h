@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "sched/sched.h"
-#include "sched/waitq.h"
+#include "sched/wait.h"
 
 struct prim {
     pthread_mutex_t mu; /* guards the owning object and its wait queues */
@@ -28,14 +28,32 @@ static inline int weft__prim_init(struct prim *p)
     return -pthread_mutex_init(&p->mu, NULL);
 }
 
-/* Waits on q with p->mu held (weft__waitq_wait) and keeps the count of
- * callers inside. Plain threads block on a condition variable. */
-static inline int weft__prim_wait(struct prim *p, struct waitq *q, struct waiter *w,
-                                  const char *what)
+static inline void weft__prim_lock(void *p) { pthread_mutex_lock(&((struct prim *)p)->mu); }
+static inline void weft__prim_unlock(void *p) { pthread_mutex_unlock(&((struct prim *)p)->mu); }
+
+/* The calling task self waits on q (one sole clause, sched/wait.h) with
+ * p->mu held on entry and on return, and keeps the count of callers
+ * inside. 0: a waker handed it a result (*result); else -ECANCELED or
+ * -ETIMEDOUT, and nothing was handed. obj and why are the dump's (obj
+ * the object's address: its first bytes are its struct prim). data is
+ * the clause's, read back through *data when not NULL. */
+static inline int weft__prim_wait(struct prim *p, struct list *q, struct weft_task *self,
+                                  uint64_t why, const void *obj, int *result, void **data)
 {
+    struct weft__wait w;
+    struct weft__clause cl;
+    weft__wait_init(&w, self);
+    weft__clause_init(&cl, &w, 0, data ? *data : NULL, true);
+    weft__wait_enqueue(q, &cl);
     p->n_inside++;
-    int rc = weft__waitq_wait(q, w, &p->mu, INT64_MAX, what);
+    int rc = weft__wait_one(&w, &cl, weft__prim_lock, weft__prim_unlock, NULL, p, INT64_MAX, why,
+                            (uint64_t)(uintptr_t)obj);
+    pthread_mutex_lock(&p->mu);
     p->n_inside--;
+    if (result)
+        *result = cl.result;
+    if (data)
+        *data = cl.data;
     return rc;
 }
 
@@ -68,26 +86,12 @@ static inline bool weft__prim_free_locked(struct prim *p)
 }
 
 /* Wakes every waiter of q with result, lock held, so that the woken tasks
- * run in FIFO order: weft__wake on a worker puts each task in that
- * worker's next slot and pushes the one it displaces to the back of the
- * local queue, so waking the 2nd..nth waiters and then the first one
- * leaves the first in the slot and the rest queued in order. Elsewhere
- * (plain threads, another runtime) the inject queue keeps plain order. */
-static inline void weft__prim_wake_all(struct waitq *q, int result)
+ * run in FIFO order (weft__wait_hand_all). */
+static inline void weft__prim_wake_all(struct list *q, int result)
 {
-    struct waiter *first = weft__waitq_first(q);
-    if (!first)
-        return;
-    struct worker *self = weft__worker_self();
-    if (!self || !first->task || first->task->rt != self->rt) {
-        weft__waitq_wake_all(q, result);
-        return;
-    }
-    list_remove(&first->link);
-    weft__waitq_wake_all(q, result);
-    /* weft__waitq_wake removes w from its list: give it one to leave. */
-    list_init(&first->link);
-    weft__waitq_wake(first, result);
+    struct list wakes = {&wakes, &wakes};
+    weft__wait_hand_all(q, result, &wakes);
+    weft__wait_flush(&wakes);
 }
 
 /* Warns once per call about a free with waiters still queued (undefined

@@ -229,33 +229,25 @@ int weft_runtime_block_on(weft_runtime *rt, weft_fn fn, void *arg)
      * of closing: either we see closing, or it sees our hold. */
     if (!weft__runtime_hold(rt, true))
         return -ECANCELED;
-    struct thread_waiter tw = {.done = false};
-    pthread_mutex_init(&tw.lock, NULL);
-    pthread_cond_init(&tw.cond, NULL);
     struct weft_task *t = weft__task_spawn(rt, fn, arg);
     if (!t) {
         int rc = -errno;
-        pthread_cond_destroy(&tw.cond);
-        pthread_mutex_destroy(&tw.lock);
         weft__runtime_unhold(rt);
         return rc;
     }
-    void *expect = NULL;
-    /* acq_rel: publishes tw to weft__task_finish's exchange. */
-    if (atomic_compare_exchange_strong_explicit(&t->joiner, &expect,
-                                                (void *)((uintptr_t)&tw | WEFT__JOIN_THREAD),
-                                                memory_order_acq_rel, memory_order_acquire)) {
-        pthread_mutex_lock(&tw.lock);
-        while (!tw.done)
-            pthread_cond_wait(&tw.cond, &tw.lock);
-        pthread_mutex_unlock(&tw.lock);
-    }
-    /* Acquire: status is published by the finisher's release. */
-    (void)atomic_load_explicit(&t->joiner, memory_order_acquire);
+    /* The thread joins t as a task would: a wait record with no task
+     * blocks the thread on a futex (sched/wait.h). */
+    struct weft__wait w;
+    struct weft__clause cl;
+    weft__wait_init(&w, NULL);
+    weft__clause_init(&cl, &w, 0, NULL, true);
+    if (weft__task_join_enqueue(t, &cl) == 1)
+        (void)weft__wait_block(&w, NULL, NULL, INT64_MAX, 0, 0);
+    /* Acquire: pairs with weft__task_finish's acq_rel exchange of joiner,
+     * which publishes status. */
+    WEFT__ASSERT(weft__task_ended(t));
     int status = t->status;
     weft__task_unref(t);
-    pthread_cond_destroy(&tw.cond);
-    pthread_mutex_destroy(&tw.lock);
     weft__runtime_unhold(rt);
     return status;
 }

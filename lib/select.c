@@ -12,12 +12,13 @@
  *     select at once. Then every channel of the select is locked, in
  *     address order (each once, however many cases name it), the channel
  *     cases are looked at again under those locks and, if none is ready,
- *     each queues a chan_waiter pointing at the select record; unlock;
- *  3. park; then close the claim (CAS OPEN -> CLOSED): failing it means a
- *     channel waker won case `winner` and handed it its element or
- *     -EPIPE; withdraw every clause under its object's lock, wait until
- *     the winner's waker is done with its waiter, and return it. With no
- *     winner, cancellation and the timeout are looked at, else back to 1.
+ *     each queues a clause of the select's wait (sched/wait.h); unlock;
+ *  3. block (sched/wait.h); then close the claim (weft__wait_close):
+ *     failing it means a waker won case `winner` and handed it its
+ *     element, -EPIPE or an event's set; withdraw every clause under its
+ *     object's lock, wait until the winner's waker is done with the
+ *     record, and return it. With no winner, cancellation and the timeout
+ *     are looked at, else back to 1.
  * Holding all of the select's channel locks while queueing means no waker
  * can claim a clause before every clause is queued and the ready ones
  * were ruled out, so the selector itself never claims against a waker.
@@ -32,7 +33,7 @@
 
 #include "reactor/reactor.h"
 #include "sched/sched.h"
-#include "sched/waitq.h"
+#include "sched/wait.h"
 #include "select.h"
 #include "util/clock.h"
 #include "util/rand.h"
@@ -52,8 +53,8 @@ enum { SEL_IDLE = 0, SEL_QUEUED = 1 };
 
 /* A case's private storage (weft__priv): its waiter while it waits. */
 union sel_store {
-    struct chan_waiter chan;
-    struct waiter event;
+    struct weft__clause chan;
+    struct weft__clause event;
     struct sel_task_store end;
     struct {
         struct fd_waiter w;
@@ -70,6 +71,20 @@ _Static_assert(_Alignof(union sel_store) <= _Alignof(void *),
 static inline union sel_store *store_of(weft_sel *c)
 {
     return (union sel_store *)(void *)&c->weft__priv;
+}
+
+/* The clause of a channel, event or task case. */
+static inline struct weft__clause *clause_of(weft_sel *c)
+{
+    union sel_store *st = store_of(c);
+    switch (c->weft__kind) {
+    case SEL_TASK:
+        return &st->end.w.cl;
+    case SEL_FD:
+        return &st->fd.w.cl;
+    default:
+        return &st->event;
+    }
 }
 
 static inline bool is_chan(const weft_sel *c)
@@ -179,21 +194,23 @@ enum { QUEUED, COMPLETED, LOOK_AGAIN };
 /* Queues the waiter of a non-channel case c: QUEUED, COMPLETED (it was
  * ready: c->result set, nothing queued), LOOK_AGAIN (a descriptor edge
  * came in since the look). */
-static int enqueue_other(weft_sel *c, struct weft_task *self)
+static int enqueue_other(weft_sel *c, struct weft_task *self, struct sel_rec *rec, int index)
 {
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
     case SEL_TASK: {
         struct weft_task *t = c->weft__obj;
         st->end.task_id = t->id; /* for dumps: once queued, t may be freed */
-        if (!weft__task_end_enqueue(t, &st->end.w, self)) {
-            c->result = st->end.w.status;
+        weft__clause_init(&st->end.w.cl, &rec->w, index, NULL, false);
+        if (!weft__task_end_enqueue(t, &st->end.w)) {
+            c->result = st->end.w.cl.result;
             return COMPLETED;
         }
         break;
     }
     case SEL_EVENT:
-        if (!weft__event_sel_enqueue(c->weft__obj, &st->event, self)) {
+        weft__clause_init(&st->event, &rec->w, index, NULL, false);
+        if (!weft__event_sel_enqueue(c->weft__obj, &st->event)) {
             c->result = 0;
             return COMPLETED;
         }
@@ -201,7 +218,8 @@ static int enqueue_other(weft_sel *c, struct weft_task *self)
     default: {
         uint32_t want = ((c->weft__events & WEFT_READABLE) ? WEFT__POLL_IN : 0u) |
                         ((c->weft__events & WEFT_WRITABLE) ? WEFT__POLL_OUT : 0u);
-        int rc = weft__reactor_sel_enqueue(st->fd.s, &st->fd.w, want, &st->fd.snap, self);
+        weft__clause_init(&st->fd.w.cl, &rec->w, index, NULL, false);
+        int rc = weft__reactor_sel_enqueue(st->fd.s, &st->fd.w, want, &st->fd.snap);
         if (rc == 1)
             return LOOK_AGAIN;
         if (rc < 0) {
@@ -226,10 +244,8 @@ static bool withdraw_other(weft_sel *c)
     union sel_store *st = store_of(c);
     switch (c->weft__kind) {
     case SEL_TASK:
-        if (weft__task_end_withdraw(&st->end.w)) {
-            c->result = st->end.w.status;
-            return true;
-        }
+        /* Its end hands its status through the claim (queue_and_wait). */
+        weft__task_end_withdraw(&st->end.w);
         break;
     case SEL_EVENT:
         weft__event_sel_withdraw(c->weft__obj, &st->event);
@@ -318,21 +334,23 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_oth
 {
     int done = -1;
     bool again = false;
+    struct sel_rec rec;
+    weft__wait_init(&rec.w, self);
+    rec.cases = cases;
+    rec.n = n;
     for (size_t k = 0; has_other && k < n && done < 0 && !again; k++) {
-        weft_sel *c = &cases[cases[k].weft__order];
+        unsigned i = cases[k].weft__order;
+        weft_sel *c = &cases[i];
         if (is_chan(c))
             continue;
-        int r = enqueue_other(c, self);
+        int r = enqueue_other(c, self, &rec, (int)i);
         if (r == COMPLETED)
-            done = (int)cases[k].weft__order;
+            done = (int)i;
         else if (r == LOOK_AGAIN)
             again = true;
     }
+    bool chans_queued = false;
     if (done < 0 && !again) {
-        struct sel_rec rec;
-        atomic_init(&rec.winner, WEFT__SEL_OPEN);
-        rec.cases = cases;
-        rec.n = n;
         if (has_chan) {
             lock_chans(cases, n);
             for (size_t k = 0; k < n && done < 0; k++) {
@@ -350,59 +368,48 @@ static int queue_and_wait(weft_sel *cases, size_t n, bool has_chan, bool has_oth
                 for (size_t i = 0; i < n; i++) {
                     if (!is_chan(&cases[i]))
                         continue;
-                    struct chan_waiter *w = &store_of(&cases[i])->chan;
-                    w->task = self;
-                    w->data = cases[i].weft__elem;
-                    w->sel = &rec;
-                    w->index = (int)i;
-                    w->result = 0;
+                    struct weft__clause *cl = &store_of(&cases[i])->chan;
+                    weft__clause_init(cl, &rec.w, (int)i, cases[i].weft__elem, false);
                     weft__chan_enqueue_locked(cases[i].weft__obj,
-                                              cases[i].weft__kind == SEL_SEND, w);
+                                              cases[i].weft__kind == SEL_SEND, cl);
                 }
+                chans_queued = true;
             }
             unlock_chans(cases, n);
             weft__chan_flush_wakes(wakes);
         }
-        if (done < 0) {
-            /* The record is the park's object: a dump names the cases. */
-            weft__park_obj(self, NULL, NULL, deadline, "select", (uint64_t)(uintptr_t)&rec);
-            if (has_chan) {
-                /* A claim is final: once winner is a case index it stays
-                 * one, so a plain load spares the usual wake-up (a waker
-                 * won) the CAS. Acquire: pairs with the winning claim's
-                 * acq_rel CAS (its hand-off is published by the waiter's
-                 * woken, see settle). */
-                int open = atomic_load_explicit(&rec.winner, memory_order_acquire);
-                /* acq_rel: after this no waker can claim a clause (their
-                 * CAS fails and they drop it); failing, we read the
-                 * winner a waker's claim stored. */
-                if (open != WEFT__SEL_OPEN ||
-                    !atomic_compare_exchange_strong_explicit(&rec.winner, &open,
-                                                             WEFT__SEL_CLOSED,
-                                                             memory_order_acq_rel,
-                                                             memory_order_acquire))
-                    done = open;
-                /* The winner's clause needs no withdrawal: whoever wins a
-                 * claim takes the waiter off its queue and hands it a
-                 * result (every take_waiter caller does). */
-                for (size_t i = 0; i < n; i++)
-                    if (is_chan(&cases[i]) && (int)i != done)
-                        weft__chan_withdraw(cases[i].weft__obj, &store_of(&cases[i])->chan);
-                if (done >= 0) {
-                    struct chan_waiter *w = &store_of(&cases[done])->chan;
-                    weft__chan_settle(w);
-                    cases[done].result = w->result;
-                }
-            }
-        }
+        if (done < 0) /* the record is the park's object: a dump names the cases */
+            weft__wait_block(&rec.w, NULL, NULL, deadline, weft__why(WEFT__WK_SELECT),
+                             (uint64_t)(uintptr_t)&rec);
     }
+    /* Close the claim before anything is withdrawn or returned: a waker
+     * that won a clause (a channel's element, an event's set, even while
+     * pass 2 was still queueing) may still be touching the record. */
+    int won = has_other || chans_queued ? weft__wait_close(&rec.w) : -1;
+    /* The winner's clause needs no withdrawal: whoever wins a claim takes
+     * the clause off its queue (weft__wait_hand). */
+    for (size_t i = 0; chans_queued && i < n; i++)
+        if (is_chan(&cases[i]) && (int)i != won)
+            weft__chan_withdraw(cases[i].weft__obj, &store_of(&cases[i])->chan);
     /* A task case whose end woke us is complete (taken in look order,
-     * so that several at once are chosen uniformly), unless a channel
+     * so that several at once are chosen uniformly), unless a claimed
      * case already is. */
     for (size_t k = 0; has_other && k < n; k++) {
         unsigned i = cases[k].weft__order;
         if (withdraw_other(&cases[i]) && done < 0)
             done = (int)i;
+    }
+    if (won >= 0) {
+        /* A channel clause is won only while nothing else completed (it
+         * was queued only then); an event's is fine to drop for another
+         * completed case (a set hands nothing over). A descriptor's edge
+         * only says to look again (the look reads its readiness), so the
+         * select then goes round once more (done stays -1). */
+        weft__wait_settle(&rec.w);
+        if (cases[won].weft__kind != SEL_FD && (is_chan(&cases[won]) || done < 0)) {
+            done = won;
+            cases[won].result = clause_of(&cases[won])->result;
+        }
     }
     return done;
 }

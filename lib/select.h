@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* What select (select.c) shares with the primitives it waits on: the
- * channel waiter (chan.c), the select record its channel clauses point
- * at, and each primitive's hooks to look, enqueue and withdraw.
+ * select record and each primitive's hooks to look, enqueue and withdraw.
  *
- * A select is one record on the selecting task's stack with an atomic
- * claim (winner). Each channel case enqueues an ordinary chan_waiter
- * pointing at the record; a channel waker that picks such a waiter must
- * win the claim (CAS -1 -> case index) under the channel's lock before it
- * hands anything over, and otherwise removes that waiter (its select has
+ * A select is one wait (sched/wait.h) on the selecting task's stack,
+ * with one clause per channel or event case, each in its object's queue:
+ * a waker that picks such a clause must win the wait's claim under the
+ * object's lock before it hands anything over (an element, -EPIPE, an
+ * event's set), and otherwise drops that clause (its select has
  * completed, or is completing, another case) and tries the next one. The
- * other cases (event, fd, task) hand nothing over: their wakers only wake
+ * task and descriptor cases hand nothing over yet: their wakers only wake
  * the selector, which looks again. */
 #ifndef WEFT_LIB_SELECT_H
 #define WEFT_LIB_SELECT_H
@@ -20,10 +19,10 @@
 #include <stdint.h>
 
 #include "sched/sched.h"
+#include "sched/wait.h"
 #include "util/list.h"
 
 struct weft_task;
-struct thread_park;
 
 /* weft_sel.weft__kind (select.c builds them, diag/dump.c reads them). */
 enum weft__sel_kind {
@@ -35,10 +34,6 @@ enum weft__sel_kind {
     WEFT__SEL_FD
 };
 
-/* winner values besides a case index. */
-#define WEFT__SEL_OPEN (-1)   /* nothing won yet: a waker may claim */
-#define WEFT__SEL_CLOSED (-2) /* the selector stopped waiting: nobody may */
-
 struct weft_sel;
 
 /* The select a task is parked in: its park's object (weft__park_obj), so
@@ -48,7 +43,7 @@ struct weft_sel;
  * for a task case, task_id (the task itself may be freed by a join
  * beside the select), all written before the park. */
 struct sel_rec {
-    _Atomic int winner;
+    struct weft__wait w;
     const struct weft_sel *cases;
     size_t n;
 };
@@ -60,46 +55,14 @@ struct sel_task_store {
     uint64_t task_id;
 };
 
-/* A blocked sender or receiver, on its own stack (or in a weft_sel). A
- * waker hands it a result under the channel lock (is_handed) and wakes it
- * after unlocking (woken), so that no wake-up system call runs under the
- * spinlock. */
-struct chan_waiter {
-    struct list link;           /* in sendq/recvq (lock), then in the
-                                   waker's list of wakes to do */
-    struct weft_task *task;     /* NULL for a plain thread */
-    struct thread_park *thread; /* a plain thread's wake-up */
-    void *data;                 /* sender: its element; receiver: its buffer */
-    struct sel_rec *sel;        /* NULL, or the select it is a clause of */
-    int index;                  /* with sel: its case index */
-    int result;                 /* 0 or -EPIPE; written before is_handed */
-    bool is_handed;             /* taken off the queue with a result; lock */
-    _Atomic int woken;          /* the waker is done with us for good */
-};
-
-/* Claims s for case index; false when another case (or the selector's
- * giving up) got there first. acq_rel: pairs with the other claims and
- * with the selector's CAS to WEFT__SEL_CLOSED (all RMWs of winner, so one
- * wins and the rest read its index); the hand-off itself is published by
- * the chan_waiter's woken store (release), which the selector waits for
- * (acquire, weft__chan_settle) after reading a winner. */
-static inline bool weft__sel_claim(struct sel_rec *s, int index)
-{
-    int open = WEFT__SEL_OPEN;
-    /* acq_rel: pairs with the other claims and the CAS to CLOSED (above). */
-    return atomic_compare_exchange_strong_explicit(&s->winner, &open, index,
-                                                   memory_order_acq_rel, memory_order_acquire);
-}
-
 /* ---- sync.c: events ---- */
 struct weft_event;
-struct waiter;
-/* Queues w (task self) on e unless e is set (then false, nothing queued).
- * Counts as a caller inside e's waits until the withdrawal. */
-bool weft__event_sel_enqueue(struct weft_event *e, struct waiter *w, struct weft_task *self);
-/* Takes w off e (unless set() did) and leaves e (freeing it if it was
+/* Queues the select's clause cl on e unless e is set (then false, nothing
+ * queued). Counts as a caller inside e's waits until the withdrawal. */
+bool weft__event_sel_enqueue(struct weft_event *e, struct weft__clause *cl);
+/* Takes cl off e (unless set() did) and leaves e (freeing it if it was
  * freed meanwhile and we were the last inside). */
-void weft__event_sel_withdraw(struct weft_event *e, struct waiter *w);
+void weft__event_sel_withdraw(struct weft_event *e, struct weft__clause *cl);
 
 /* ---- io.c: descriptors ---- */
 struct fd_state;
@@ -123,12 +86,9 @@ int weft__chan_try_locked(struct weft_chan *c, bool is_send, void *elem, struct 
 int weft__chan_look(struct weft_chan *c, bool is_send, void *elem);
 /* Wakes the waiters that weft__chan_try_locked handed over, lock released. */
 void weft__chan_flush_wakes(struct list *wakes);
-/* Queues w (a select clause of task self) on c's send or receive queue,
- * lock held. */
-void weft__chan_enqueue_locked(struct weft_chan *c, bool is_send, struct chan_waiter *w);
+/* Queues w (a select's clause) on c's send or receive queue, lock held. */
+void weft__chan_enqueue_locked(struct weft_chan *c, bool is_send, struct weft__clause *w);
 /* Takes w off c's queue if it is still there (takes the lock). */
-void weft__chan_withdraw(struct weft_chan *c, struct chan_waiter *w);
-/* Waits until the waker that handed w a result is done with it. */
-void weft__chan_settle(struct chan_waiter *w);
+void weft__chan_withdraw(struct weft_chan *c, struct weft__clause *w);
 
 #endif /* WEFT_LIB_SELECT_H */

@@ -36,7 +36,7 @@
 
 #include "ctx/checker.h"
 #include "sched/sched.h"
-#include "sched/waitq.h"
+#include "sched/wait.h"
 #include "util/list.h"
 
 /* ThreadSanitizer runs a handler it deferred on whatever task fiber the
@@ -60,7 +60,7 @@ struct sigrt {
     uint64_t registered;  /* signals its tasks waited on; written under
                              life_lock and g_lock, read under either */
     pthread_mutex_t mu;   /* q and pending */
-    struct waitq q;       /* waiting tasks, FIFO; waiter.data: their mask */
+    struct list q;        /* waiting tasks' clauses, FIFO; data: their mask */
     uint64_t pending;     /* delivered, not yet returned by a wait */
 };
 
@@ -135,16 +135,19 @@ static void deliver_locked(int s)
         if (!(sr->registered & sig_bit(s)))
             continue;
         pthread_mutex_lock(&sr->mu);
-        struct waiter *hit = NULL;
-        for (struct list *m = sr->q.waiters.next; m != &sr->q.waiters; m = m->next) {
-            struct waiter *w = weft__container_of(m, struct waiter, link);
-            if (*(const uint64_t *)w->data & sig_bit(s)) {
-                hit = w;
+        struct weft__clause *hit = NULL;
+        for (struct list *m = sr->q.next; m != &sr->q; m = m->next) {
+            struct weft__clause *cl = weft__container_of(m, struct weft__clause, link);
+            if (*(const uint64_t *)cl->data & sig_bit(s)) {
+                hit = cl;
                 break;
             }
         }
-        if (hit)
-            weft__waitq_wake(hit, s);
+        /* Sole clauses: the claim is ours under mu. */
+        if (hit && weft__wait_claim(hit)) {
+            weft__wait_hand(hit, s);
+            weft__wait_wake(hit);
+        }
         else
             sr->pending |= sig_bit(s);
         pthread_mutex_unlock(&sr->mu);
@@ -366,7 +369,7 @@ static struct sigrt *enroll(struct weft_runtime *rt, uint64_t mask, int *rc)
             sr = NULL;
             goto fail;
         }
-        weft__waitq_init(&sr->q);
+        list_init(&sr->q);
         pthread_mutex_lock(&g_lock);
         list_push_back(&g_rts, &sr->link);
         pthread_mutex_unlock(&g_lock);
@@ -413,6 +416,9 @@ fail:
     return sr;
 }
 
+static void sig_lock(void *mu) { pthread_mutex_lock(mu); }
+static void sig_unlock(void *mu) { pthread_mutex_unlock(mu); }
+
 int weft_signal_wait(const sigset_t *set)
 {
     struct weft_task *self = weft__task_self();
@@ -443,13 +449,17 @@ int weft_signal_wait(const sigset_t *set)
         pthread_mutex_unlock(&sr->mu);
         return s;
     }
-    struct waiter w = {.data = &mask};
+    struct weft__wait w;
+    struct weft__clause cl;
+    weft__wait_init(&w, self);
+    weft__clause_init(&cl, &w, 0, &mask, true);
+    weft__wait_enqueue(&sr->q, &cl);
     /* 0: the thread handed us a signal under mu (ours even if we were
      * cancelled meanwhile: it is not lost). Otherwise we left the queue
      * and took nothing. */
-    rc = weft__waitq_wait(&sr->q, &w, &sr->mu, INT64_MAX, "signal_wait");
-    pthread_mutex_unlock(&sr->mu);
-    return rc ? rc : w.result;
+    rc = weft__wait_one(&w, &cl, sig_lock, sig_unlock, NULL, &sr->mu, INT64_MAX,
+                        weft__why(WEFT__WK_SIGNAL), (uint64_t)(uintptr_t)&sr->mu);
+    return rc ? rc : cl.result;
 }
 
 void weft__signal_runtime_stop(struct weft_runtime *rt)

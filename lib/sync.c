@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Semaphore, mutex and event over sched/waitq: each is a pthread mutex
- * guarding a little state and one FIFO wait queue. Tasks wait; releases,
+/* Semaphore, mutex and event over sched/wait: each is a pthread mutex
+ * guarding a little state and one FIFO queue of wait clauses. Tasks wait; releases,
  * unlocks, sets and clears come from any thread and hand the resource to
  * the first waiter under the lock, so a waiter that is cancelled or times
  * out either was handed it (and keeps it) or was not (and takes nothing). */
@@ -11,13 +11,13 @@
 #include "prim.h"
 #include "select.h"
 #include "sched/sched.h"
-#include "sched/waitq.h"
+#include "sched/wait.h"
 
 /* ------------------------------------------------------------ semaphore */
 
 struct weft_sem {
     struct prim p;
-    struct waitq q;    /* tasks waiting for a permit, FIFO */
+    struct list q;    /* tasks waiting for a permit, FIFO */
     unsigned permits;  /* free permits; non-zero only while q is empty */
 };
 
@@ -34,7 +34,7 @@ weft_sem *weft_sem_new(unsigned permits)
         errno = -rc;
         return NULL;
     }
-    weft__waitq_init(&s->q);
+    list_init(&s->q);
     s->permits = permits;
     return s;
 }
@@ -58,12 +58,11 @@ int weft_sem_acquire(weft_sem *s)
         pthread_mutex_unlock(&s->p.mu);
         return 0;
     }
-    struct waiter w = {.data = NULL};
     /* 0 means a release handed its permit to us (decided under the lock,
      * even if we were cancelled meanwhile: then we own it, and the
      * cancellation shows at our next suspension point). Otherwise we took
      * ourselves off the queue and own nothing (CPython #90155). */
-    rc = weft__prim_wait(&s->p, &s->q, &w, "semaphore");
+    rc = weft__prim_wait(&s->p, &s->q, self, weft__why(WEFT__WK_SEM), s, NULL, NULL);
     if (weft__prim_leave(&s->p))
         free(s);
     return rc;
@@ -88,7 +87,7 @@ void weft_sem_release(weft_sem *s)
     pthread_mutex_lock(&s->p.mu);
     /* Direct hand-off: the permit goes to the longest waiter and never
      * becomes free for a newcomer to take first. */
-    if (!weft__waitq_wake_one(&s->q, 0) && s->permits < UINT_MAX)
+    if (!weft__wait_wake_one(&s->q, 0) && s->permits < UINT_MAX)
         s->permits++;
     pthread_mutex_unlock(&s->p.mu);
 }
@@ -98,7 +97,7 @@ void weft_sem_free(weft_sem *s)
     if (!s)
         return;
     pthread_mutex_lock(&s->p.mu);
-    if (!weft__waitq_empty(&s->q)) {
+    if (!list_empty(&s->q)) {
         pthread_mutex_unlock(&s->p.mu);
         weft__prim_warn_busy_free("weft_sem");
         return;
@@ -111,7 +110,7 @@ void weft_sem_free(weft_sem *s)
 
 struct weft_mutex {
     struct prim p;
-    struct waitq q;           /* tasks waiting for the mutex, FIFO */
+    struct list q;           /* tasks waiting for the mutex, FIFO */
     struct weft_task *owner;  /* holder, or NULL; NULL only while q is empty */
 };
 
@@ -156,7 +155,7 @@ weft_mutex *weft_mutex_new(void)
         errno = -rc;
         return NULL;
     }
-    weft__waitq_init(&m->q);
+    list_init(&m->q);
     m->owner = NULL;
     return m;
 }
@@ -181,9 +180,8 @@ int weft_mutex_lock(weft_mutex *m)
         pthread_mutex_unlock(&m->p.mu);
         return -EDEADLK;
     }
-    struct waiter w = {.data = NULL};
     /* 0: the unlocker made us the owner before waking us (FIFO hand-off). */
-    rc = weft__prim_wait(&m->p, &m->q, &w, "mutex");
+    rc = weft__prim_wait(&m->p, &m->q, self, weft__why(WEFT__WK_MUTEX), m, NULL, NULL);
     if (weft__prim_leave(&m->p))
         free(m);
     return rc;
@@ -198,10 +196,12 @@ void weft_mutex_unlock(weft_mutex *m)
     /* Unlocking a free mutex, or one held by another task, from a task is
      * a mistake that is ignored; a plain thread may unlock for the holder. */
     if (m->owner && (!self || m->owner == self)) {
-        struct waiter *w = weft__waitq_first(&m->q);
-        m->owner = w ? w->task : NULL;
-        if (w)
-            weft__waitq_wake(w, 0);
+        struct weft__clause *cl = weft__wait_take(&m->q);
+        m->owner = cl ? cl->wait->task : NULL;
+        if (cl) {
+            weft__wait_hand(cl, 0);
+            weft__wait_wake(cl);
+        }
     }
     pthread_mutex_unlock(&m->p.mu);
 }
@@ -211,7 +211,7 @@ void weft_mutex_free(weft_mutex *m)
     if (!m)
         return;
     pthread_mutex_lock(&m->p.mu);
-    if (!weft__waitq_empty(&m->q)) {
+    if (!list_empty(&m->q)) {
         pthread_mutex_unlock(&m->p.mu);
         weft__prim_warn_busy_free("weft_mutex");
         return;
@@ -224,7 +224,7 @@ void weft_mutex_free(weft_mutex *m)
 
 struct weft_event {
     struct prim p;
-    struct waitq q;    /* tasks waiting for the flag */
+    struct list q;    /* tasks waiting for the flag */
     _Atomic bool set;  /* the flag; written under p.mu */
 };
 
@@ -241,7 +241,7 @@ weft_event *weft_event_new(void)
         errno = -rc;
         return NULL;
     }
-    weft__waitq_init(&e->q);
+    list_init(&e->q);
     atomic_init(&e->set, false);
     return e;
 }
@@ -294,37 +294,31 @@ int weft_event_wait(weft_event *e)
         pthread_mutex_unlock(&e->p.mu);
         return 0;
     }
-    struct waiter w = {.data = NULL};
     /* 0: a set() happened while we waited, even if the flag has been
      * cleared again since (asyncio.Event semantics). */
-    rc = weft__prim_wait(&e->p, &e->q, &w, "event");
+    rc = weft__prim_wait(&e->p, &e->q, self, weft__why(WEFT__WK_EVENT), e, NULL, NULL);
     if (weft__prim_leave(&e->p))
         free(e);
     return rc;
 }
 
-bool weft__event_sel_enqueue(weft_event *e, struct waiter *w, struct weft_task *self)
+bool weft__event_sel_enqueue(weft_event *e, struct weft__clause *cl)
 {
     pthread_mutex_lock(&e->p.mu);
     if (atomic_load_explicit(&e->set, memory_order_relaxed)) {
         pthread_mutex_unlock(&e->p.mu);
         return false;
     }
-    w->task = self;
-    w->woken = false;
-    w->result = 0;
-    w->data = NULL;
-    list_push_back(&e->q.waiters, &w->link);
+    weft__wait_enqueue(&e->q, cl);
     e->p.n_inside++;
     pthread_mutex_unlock(&e->p.mu);
     return true;
 }
 
-void weft__event_sel_withdraw(weft_event *e, struct waiter *w)
+void weft__event_sel_withdraw(weft_event *e, struct weft__clause *cl)
 {
     pthread_mutex_lock(&e->p.mu);
-    if (!w->woken)
-        list_remove(&w->link);
+    weft__wait_unlink(cl);
     e->p.n_inside--;
     if (weft__prim_leave(&e->p))
         free(e);
@@ -335,7 +329,7 @@ void weft_event_free(weft_event *e)
     if (!e)
         return;
     pthread_mutex_lock(&e->p.mu);
-    if (!weft__waitq_empty(&e->q)) {
+    if (!list_empty(&e->q)) {
         pthread_mutex_unlock(&e->p.mu);
         weft__prim_warn_busy_free("weft_event");
         return;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sched/sched.h"
+#include "sched/wait.h"
 #include "util/clock.h"
 
 /* Ids are handed out in blocks per worker, so that a spawn does not
@@ -92,9 +93,9 @@ void weft__task_run_body(struct weft_task *t)
     /* fn and arg share their bytes with the started task's fields. */
     weft_fn fn = t->fn;
     void *arg = t->arg;
-    atomic_init(&t->wait_what, NULL);
+    atomic_init(&t->wait_why, 0);
     t->deadline = INT64_MAX;
-    /* Release: a dump that sees STARTED (acquire) reads wait_what, not
+    /* Release: a dump that sees STARTED (acquire) reads wait_why, not
      * the bytes of fn. */
     atomic_fetch_or_explicit(&t->flags, TASK_STARTED, memory_order_release);
     t->status = fn(arg);
@@ -134,12 +135,10 @@ static struct end_bucket *end_bucket_of(const struct weft_task *t)
     return &end_buckets[(h ^ (h >> 6)) % END_BUCKETS];
 }
 
-bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w, struct weft_task *self)
+bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w)
 {
     struct end_bucket *b = end_bucket_of(t);
     w->t = t;
-    w->task = self;
-    w->is_woken = false;
     pthread_mutex_lock(&b->lock);
     /* acq_rel: pairs with the fetch_or of TASK_DONE in weft__task_finish
      * (both RMWs of flags: if we come first, its end sees our bit and
@@ -148,43 +147,70 @@ bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w, struct we
     uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_END_WAITERS, memory_order_acq_rel);
     bool queued = !(old & TASK_DONE);
     if (queued)
-        list_push_back(&b->waiters, &w->link);
+        weft__wait_enqueue(&b->waiters, &w->cl);
     else
-        w->status = t->status;
+        w->cl.result = t->status;
     pthread_mutex_unlock(&b->lock);
     return queued;
 }
 
-bool weft__task_end_withdraw(struct end_waiter *w)
+void weft__task_end_withdraw(struct end_waiter *w)
 {
     struct end_bucket *b = end_bucket_of(w->t);
     pthread_mutex_lock(&b->lock);
-    bool woken = w->is_woken;
-    if (!woken)
-        list_remove(&w->link);
+    weft__wait_unlink(&w->cl);
     pthread_mutex_unlock(&b->lock);
-    return woken;
 }
 
-/* t has ended (DONE set): wakes every end waiter of t. Under the bucket
- * lock, so that a waiter withdrawing (same lock) is never woken after it
- * has left. */
+/* t has ended (DONE set): claims and wakes every end waiter of t (or
+ * drops those whose wait completed otherwise). Under the bucket lock, so
+ * that a waiter withdrawing (same lock) is never woken after it has
+ * left. */
 static WEFT__NOINLINE void wake_end_waiters(struct weft_task *t)
 {
     struct end_bucket *b = end_bucket_of(t);
     pthread_mutex_lock(&b->lock);
     struct list *l = b->waiters.next;
     while (l != &b->waiters) {
-        struct end_waiter *w = weft__container_of(l, struct end_waiter, link);
+        struct end_waiter *w = weft__container_of(l, struct end_waiter, cl.link);
         l = l->next;
-        if (w->t == t) {
-            list_remove(&w->link);
-            w->is_woken = true;
-            w->status = t->status;
-            weft__wake(w->task);
+        if (w->t != t)
+            continue;
+        if (weft__wait_claim(&w->cl)) {
+            weft__wait_hand(&w->cl, t->status);
+            weft__wait_wake(&w->cl);
+        } else {
+            weft__wait_unlink(&w->cl);
         }
     }
     pthread_mutex_unlock(&b->lock);
+}
+
+int weft__task_join_enqueue(struct weft_task *t, struct weft__clause *cl)
+{
+    void *expect = NULL;
+    cl->queued = true;
+    /* acq_rel: publishes the clause to weft__task_finish's acq_rel
+     * exchange of joiner; failing, acquires what its DONE published. */
+    if (atomic_compare_exchange_strong_explicit(&t->joiner, &expect, cl, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return 1;
+    cl->queued = false;
+    return expect == WEFT__JOIN_DONE ? 0 : -EINVAL;
+}
+
+/* Withdraws the joiner clause cl of t: true when done (nothing handed),
+ * false when t's end took it (it is then settled: the end is done). */
+static bool join_withdraw(struct weft_task *t, struct weft__clause *cl)
+{
+    void *expect = cl;
+    /* acq_rel: pairs with weft__task_finish's exchange; failing, the end
+     * took the clause and we wait until it is done with it. */
+    if (atomic_compare_exchange_strong_explicit(&t->joiner, &expect, NULL, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return true;
+    weft__wait_settle(cl->wait);
+    return false;
 }
 
 void weft__task_finish(struct worker *w, struct weft_task *t)
@@ -201,22 +227,19 @@ void weft__task_finish(struct worker *w, struct weft_task *t)
     uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_DONE, memory_order_acq_rel);
     if (WEFT__UNLIKELY(old & TASK_END_WAITERS))
         wake_end_waiters(t);
-    /* acq_rel exchange: publishes status to whoever reads WAKING (acquire);
-     * takes the joiner's entry. */
-    void *j = atomic_exchange_explicit(&t->joiner, WEFT__JOIN_WAKING, memory_order_acq_rel);
-    if (j && ((uintptr_t)j & WEFT__JOIN_THREAD)) {
-        struct thread_waiter *tw = (void *)((uintptr_t)j & ~WEFT__JOIN_THREAD);
-        pthread_mutex_lock(&tw->lock);
-        tw->done = true;
-        pthread_cond_signal(&tw->cond);
-        pthread_mutex_unlock(&tw->lock);
-    } else if (j) {
-        weft__wake(j);
+    /* acq_rel exchange: publishes status to whoever reads DONE (acquire,
+     * weft__task_ended); takes the joiner's clause, if any, which is then
+     * ours to claim and wake (its withdrawal's CAS fails from here on and
+     * waits for our wake's done). */
+    void *j = atomic_exchange_explicit(&t->joiner, WEFT__JOIN_DONE, memory_order_acq_rel);
+    if (j) {
+        struct weft__clause *cl = j;
+        weft__wait_claim(cl); /* sole: the exchange decided */
+        cl->queued = false;
+        cl->result = 0;
+        weft__wait_wake(cl);
     }
-    /* Release: we are done with the joiner. A waiter that saw WAKING (a
-     * spurious wake, a timeout, a withdrawal) may be about to end and be
-     * freed; it waits for this store (weft__task_settle, acquire) first. */
-    atomic_store_explicit(&t->joiner, WEFT__JOIN_DONE, memory_order_release);
+    /* Acquire: pairs with weft_runtime_free's seq_cst store of closing. */
     if (WEFT__UNLIKELY(atomic_load_explicit(&rt->closing, memory_order_acquire))) {
         /* runtime_free waits: wake it when this was the last task. The
          * fence orders our count before our reading of the others', so
@@ -283,18 +306,6 @@ uint64_t weft__task_spawned_count(struct weft_runtime *rt)
     return n;
 }
 
-void weft__task_settle(struct weft_task *t)
-{
-    /* Acquire pairs with the release store of DONE in weft__task_finish. */
-    for (unsigned spins = 0;
-         atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_WAKING; spins++) {
-        if (spins < 128)
-            __asm__ volatile("" ::: "memory");
-        else
-            sched_yield(); /* the ending worker was preempted */
-    }
-}
-
 /* A task of another runtime than the caller's: a hold on that runtime
  * (weft__runtime_hold) keeps its memory until the caller is done with
  * t; returns the runtime to unhold, or NULL. */
@@ -312,47 +323,36 @@ static void unhold_foreign(struct weft_runtime *rt)
 
 int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadline, bool hold)
 {
+    /* Acquire pairs with the exchange in weft__task_finish. */
+    if (weft__task_ended(t))
+        return 0;
     struct weft_runtime *foreign = hold_foreign(self, t);
     if (hold)
         self->shield++;
-    int rc = 0;
-    for (;;) {
-        /* Acquire pairs with the exchange in weft__task_finish. */
-        if (weft__task_ended(t))
-            break;
-        weft__park_prepare(self);
-        void *expect = NULL;
-        /* acq_rel: publishes self to weft__task_finish's acq_rel exchange of
-         * joiner; failing, acquires what its WAKING/DONE store published. */
-        if (!atomic_compare_exchange_strong_explicit(&t->joiner, &expect, self,
-                                                     memory_order_acq_rel,
-                                                     memory_order_acquire) &&
-            expect != self) {
-            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
-            if (expect == WEFT__JOIN_DONE || expect == WEFT__JOIN_WAKING)
+    struct weft__wait w;
+    struct weft__clause cl;
+    weft__wait_init(&w, self);
+    weft__clause_init(&cl, &w, 0, NULL, true);
+    int rc = weft__task_join_enqueue(t, &cl);
+    if (rc == 1) {
+        for (;;) {
+            rc = weft__wait_block(&w, NULL, NULL, deadline, weft__why(WEFT__WK_JOIN),
+                                  (uint64_t)(uintptr_t)t);
+            if (rc > 0) {
+                rc = 0;
                 break;
-            rc = -EINVAL; /* somebody else waits for t */
-            break;
-        }
-        weft__park_obj(self, NULL, NULL, deadline, "join", (uint64_t)(uintptr_t)t);
-        if (weft__task_ended(t))
-            break;
-        if ((rc = weft__interrupted(self)) != 0)
-            break;
-        if (deadline != INT64_MAX && weft__clock_ns() >= deadline) {
-            rc = 1;
+            }
+            if (rc == 0)
+                continue;
+            /* Our own deadline (1), not the scope's (-ETIMEDOUT). */
+            if (rc == -ETIMEDOUT && weft__interrupted(self) == 0)
+                rc = 1;
+            /* Withdraw as joiner; if t ended meanwhile, it is ours. */
+            if (!join_withdraw(t, &cl))
+                rc = 0;
             break;
         }
     }
-    if (rc != 0 && rc != -EINVAL) {
-        /* Withdraw as joiner; if t ended meanwhile its wake is spurious. */
-        void *expect = self;
-        atomic_compare_exchange_strong_explicit(&t->joiner, &expect, NULL,
-                                                memory_order_acq_rel, memory_order_acquire);
-    }
-    /* If we were t's waiter, t's end may still be waking us: wait until
-     * it is done with us, since the caller may end and free us next. */
-    weft__task_settle(t);
     if (hold)
         self->shield--;
     unhold_foreign(foreign);
@@ -432,7 +432,7 @@ void weft_cancel(weft_task *t)
 {
     if (!t)
         return;
-    /* seq_cst: pairs with weft__park_prepare (see there). */
+    /* seq_cst: pairs with weft__interrupted's seq_cst load of flags. */
     uint32_t old = atomic_fetch_or_explicit(&t->flags, TASK_CANCELLED, memory_order_seq_cst);
     if (old & (TASK_CANCELLED | TASK_DONE))
         return;

@@ -34,16 +34,16 @@ tests_unit_poller_test_CFLAGS = $(tests_unit_cflags)
 tests_unit_poller_test_LDADD = $(tests_unit_ldadd)
 # sched: the idle protocol (plain threads as workers), the inject queue,
 # wait queues (plain-thread and task waiters).
-check_PROGRAMS += tests/unit/idle_test tests/unit/inject_test tests/unit/waitq_test
+check_PROGRAMS += tests/unit/idle_test tests/unit/inject_test tests/unit/wait_test
 tests_unit_idle_test_SOURCES = tests/unit/idle_test.c
 tests_unit_idle_test_CFLAGS = $(tests_unit_cflags)
 tests_unit_idle_test_LDADD = $(tests_unit_ldadd) -lpthread
 tests_unit_inject_test_SOURCES = tests/unit/inject_test.c
 tests_unit_inject_test_CFLAGS = $(tests_unit_cflags)
 tests_unit_inject_test_LDADD = $(tests_unit_ldadd) -lpthread
-tests_unit_waitq_test_SOURCES = tests/unit/waitq_test.c
-tests_unit_waitq_test_CFLAGS = $(tests_unit_cflags)
-tests_unit_waitq_test_LDADD = $(tests_unit_ldadd) -lpthread
+tests_unit_wait_test_SOURCES = tests/unit/wait_test.c
+tests_unit_wait_test_CFLAGS = $(tests_unit_cflags)
+tests_unit_wait_test_LDADD = $(tests_unit_ldadd) -lpthread
 
 # --- API tests (the public contract) ---
 check_PROGRAMS += tests/api/runtime_test tests/api/task_test tests/api/reliability_test

@@ -31,36 +31,32 @@
 
 /* ------------------------------------------------------------ waits */
 
-/* What a wait is on. Today the kind comes from the park's `what` (a
- * string literal) and the object from the task's wait_obj word (weft__park_obj, switch.c);
- * describe_wait is the one place that reads them. */
+/* What a wait is on: the parked task's reason word (sched/wait.h: kind,
+ * and a descriptor wait's call, direction and descriptor) and its
+ * wait_obj word (weft__park_obj, switch.c); describe_wait is the one
+ * place that reads them. */
 enum wait_kind {
-    WK_NONE,
-    WK_SLEEP,
-    WK_SEM,
-    WK_MUTEX,
-    WK_EVENT,
-    WK_CHAN_SEND,
-    WK_CHAN_RECV,
-    WK_JOIN,
-    WK_ANY,
-    WK_FD,
-    WK_BLOCKING,
-    WK_GEN_NEXT,
-    WK_GEN_YIELD,
-    WK_SELECT,
-    WK_OTHER,
+    WK_NONE = WEFT__WK_NONE,
+    WK_SLEEP = WEFT__WK_SLEEP,
+    WK_SEM = WEFT__WK_SEM,
+    WK_MUTEX = WEFT__WK_MUTEX,
+    WK_EVENT = WEFT__WK_EVENT,
+    WK_CHAN_SEND = WEFT__WK_CHAN_SEND,
+    WK_CHAN_RECV = WEFT__WK_CHAN_RECV,
+    WK_JOIN = WEFT__WK_JOIN,
+    WK_ANY = WEFT__WK_ANY,
+    WK_FD = WEFT__WK_FD,
+    WK_BLOCKING = WEFT__WK_BLOCKING,
+    WK_GEN_NEXT = WEFT__WK_GEN_NEXT,
+    WK_GEN_YIELD = WEFT__WK_GEN_YIELD,
+    WK_SELECT = WEFT__WK_SELECT,
+    WK_SIGNAL = WEFT__WK_SIGNAL,
+    WK_OTHER = WEFT__WK_OTHER,
 };
 
-static const char *const kind_names[] = {
-    [WK_NONE] = "nothing",       [WK_SLEEP] = "sleep",         [WK_SEM] = "semaphore",
-    [WK_MUTEX] = "mutex",        [WK_EVENT] = "event",         [WK_CHAN_SEND] = "chan send",
-    [WK_CHAN_RECV] = "chan recv", [WK_JOIN] = "join",          [WK_ANY] = "wait_any",
-    [WK_FD] = "fd",              [WK_BLOCKING] = "run_blocking", [WK_GEN_NEXT] = "gen next",
-    [WK_GEN_YIELD] = "gen yield", [WK_SELECT] = "select",         [WK_OTHER] = "other",
-};
+#define kind_name(k) weft__wait_kind_name(k)
 
-enum { DIR_READ = 1, DIR_WRITE = 2 };
+enum { DIR_READ = WEFT__WAIT_DIR_READ, DIR_WRITE = WEFT__WAIT_DIR_WRITE };
 
 /* One case of a select, as read from the held selector's case array. */
 struct sel_case_desc {
@@ -76,7 +72,7 @@ struct sel_case_desc {
 
 struct wait_desc {
     enum wait_kind kind;
-    const char *what;   /* the park's own word (an fd wait's call) */
+    const char *what;   /* the kind's name, or an fd wait's call */
     uintptr_t obj;      /* the object's address, or 0 */
     int fd;             /* WK_FD */
     unsigned dir;       /* WK_FD: DIR_* (0: unknown) */
@@ -92,20 +88,6 @@ struct wait_desc {
     unsigned sel_kept;  /* WK_SELECT: cases recorded there (<= SEL_CASES_MAX) */
 };
 
-static const struct {
-    const char *what;
-    enum wait_kind kind;
-    unsigned dir;
-} park_words[] = {
-    {"sleep", WK_SLEEP, 0},         {"semaphore", WK_SEM, 0},       {"mutex", WK_MUTEX, 0},
-    {"event", WK_EVENT, 0},         {"chan send", WK_CHAN_SEND, 0}, {"chan recv", WK_CHAN_RECV, 0},
-    {"join", WK_JOIN, 0},           {"wait_any", WK_ANY, 0},        {"run_blocking", WK_BLOCKING, 0},
-    {"gen next", WK_GEN_NEXT, 0},   {"gen yield", WK_GEN_YIELD, 0}, {"read", WK_FD, DIR_READ},
-    {"recv", WK_FD, DIR_READ},      {"accept", WK_FD, DIR_READ},    {"write", WK_FD, DIR_WRITE},
-    {"send", WK_FD, DIR_WRITE},     {"connect", WK_FD, DIR_WRITE},  {"wait_fd", WK_FD, 0},
-    {"select", WK_SELECT, 0},
-};
-
 struct dump;
 static void describe_select(struct dump *dd, const struct sel_rec *rec, struct wait_desc *d);
 
@@ -114,15 +96,11 @@ static void describe_select(struct dump *dd, const struct sel_rec *rec, struct w
 static void describe_wait(struct dump *dd, struct weft_task *t, struct wait_desc *d)
 {
     memset(d, 0, sizeof *d);
-    d->what = atomic_load_explicit(&t->wait_what, memory_order_relaxed);
+    uint64_t why = atomic_load_explicit(&t->wait_why, memory_order_relaxed);
     uint64_t obj = atomic_load_explicit(&t->wait_obj, memory_order_relaxed);
-    d->kind = d->what ? WK_OTHER : WK_NONE;
-    for (size_t i = 0; d->what && i < sizeof park_words / sizeof *park_words; i++)
-        if (strcmp(d->what, park_words[i].what) == 0) {
-            d->kind = park_words[i].kind;
-            d->dir = park_words[i].dir;
-            break;
-        }
+    d->kind = weft__why_kind(why);
+    d->dir = weft__why_dir(why);
+    d->what = d->kind == WK_FD ? weft__wait_call_name(weft__why_call(why)) : kind_name(d->kind);
     switch (d->kind) {
     case WK_SLEEP:
         d->until = (int64_t)obj;
@@ -144,13 +122,9 @@ static void describe_wait(struct dump *dd, struct weft_task *t, struct wait_desc
         d->known = j != NULL;
         break;
     }
-    case WK_FD: {
-        struct fd_state *s = obj ? weft__container_of((pthread_mutex_t *)(uintptr_t)obj,
-                                                      struct fd_state, lock)
-                                 : NULL;
-        d->fd = s ? s->fd : -1;
+    case WK_FD:
+        d->fd = weft__why_fd_of(why);
         break;
-    }
     case WK_BLOCKING: {
         /* The job lives on the held task's stack. */
         struct job *j = (struct job *)(uintptr_t)obj;
@@ -391,7 +365,7 @@ static void describe(struct dump *d, struct weft_task *t, struct task_rec *r)
     r->since = 0;
     memset(&r->wait, 0, sizeof r->wait);
     /* Acquire: pairs with the release that sets STARTED (task.c), before
-     * which wait_what's bytes are still fn's. */
+     * which wait_why's bytes are still fn's. */
     uint32_t flags = atomic_load_explicit(&t->flags, memory_order_acquire);
     r->cancelled = (flags & (TASK_CANCELLED | TASK_DONE)) == TASK_CANCELLED;
     if ((flags & TASK_STARTED) && hold(t)) {
@@ -669,11 +643,12 @@ static void print_wait(FILE *out, struct dump *d, struct sym_cache *c, const str
         if (w->sel_kept < w->sel_n)
             fprintf(out, "%s%zu more", w->sel_kept ? ", and " : ": ", w->sel_n - w->sel_kept);
         return;
+    case WK_SIGNAL:
     case WK_OTHER:
         fprintf(out, ", waits on %s", w->what);
         return;
     default:
-        fprintf(out, ", waits on %s 0x%" PRIxPTR, kind_names[w->kind], w->obj);
+        fprintf(out, ", waits on %s 0x%" PRIxPTR, kind_name(w->kind), w->obj);
         return;
     }
 }
@@ -818,7 +793,7 @@ static void print_group(FILE *out, struct dump *d, struct sym_cache *c, const st
     if (!kind_groups_by_object(w.kind) && g->count > 1) {
         /* The members wait on different objects: name the kind only. */
         if (w.kind != WK_NONE && w.kind != WK_OTHER)
-            fprintf(out, ", waits on %s", kind_names[w.kind]);
+            fprintf(out, ", waits on %s", kind_name(w.kind));
         else if (w.kind == WK_OTHER)
             fprintf(out, ", waits on %s", w.what);
     } else {
@@ -866,7 +841,7 @@ static void json_str(FILE *out, const char *s)
 static void json_wait(FILE *out, struct dump *d, struct sym_cache *c, const struct wait_desc *w)
 {
     fputs("{\"kind\":", out);
-    json_str(out, w->kind == WK_OTHER ? w->what : kind_names[w->kind]);
+    json_str(out, kind_name(w->kind));
     switch (w->kind) {
     case WK_SLEEP:
         fprintf(out, ",\"left_ns\":%" PRId64, w->until - weft__clock_ns());
@@ -931,6 +906,7 @@ static void json_wait(FILE *out, struct dump *d, struct sym_cache *c, const stru
         fputc(']', out);
         break;
     case WK_NONE:
+    case WK_SIGNAL:
     case WK_OTHER:
         break;
     default:
@@ -1016,7 +992,7 @@ static void json_group(FILE *out, struct dump *d, struct sym_cache *c, const str
     fprintf(out, "{\"type\":\"group\",\"count\":%zu,\"state\":", g->count);
     json_str(out, state_names[r->state]);
     fputs(",\"wait\":", out);
-    json_str(out, r->wait.kind == WK_OTHER ? r->wait.what : kind_names[r->wait.kind]);
+    json_str(out, kind_name(r->wait.kind));
     if (group_obj(r))
         fprintf(out, ",\"object\":\"0x%" PRIxPTR "\"", group_obj(r));
     if (g->timed)

@@ -16,16 +16,17 @@
  * block, and short jobs stream through the threads already awake. At the
  * ceiling with every thread busy nothing can help and nobody looks.
  *
- * Completion is lock-free: the pool thread publishes WAKING, wakes the
- * task, publishes DONE and never touches the job again; the task may not
- * return (and free the job on its stack, perhaps the task itself) while
- * it sees WAKING. */
+ * Completion is lock-free: the pool thread stores the final state, claims
+ * the job's wait clause and wakes it (sched/wait.h), and never touches the
+ * job again once that wake is done; the task does not return (and free
+ * the job on its stack, perhaps the task itself) before. */
 #include "internal.h"
 
 #include <time.h>
 
 #include "exec/pool.h"
 #include "sched/sched.h"
+#include "sched/wait.h"
 #include "util/clock.h"
 
 #define WEFT__KEEPALIVE_NS INT64_C(10000000000) /* idle threads exit after 10 s */
@@ -154,14 +155,14 @@ static bool queue_moves_locked(struct exec_pool *p, int64_t now, unsigned extra)
 /* Reports the end of a job to its task: see the file comment. */
 static void finish_job(struct job *j, int final)
 {
-    struct weft_task *t = j->task;
-    /* seq_cst: pairs with the task's park_prepare + seq_cst load of the
-     * state in weft__pool_run; either it sees WAKING or we see it parking. */
-    atomic_store_explicit(&j->state, JOB_WAKING, memory_order_seq_cst);
-    weft__wake(t);
-    /* Release: publishes status and fn's writes; pairs with the task's
-     * acquire load. The job is not ours after this store. */
-    atomic_store_explicit(&j->state, final, memory_order_release);
+    /* Relaxed: published with status and fn's writes by the wake's done
+     * (release), which the task reads (acquire) before the state. */
+    atomic_store_explicit(&j->state, final, memory_order_relaxed);
+    weft__wait_claim(&j->cl); /* sole: nobody else completes a job */
+    j->cl.queued = false;
+    j->cl.result = final;
+    /* The job is not ours after this. */
+    weft__wait_wake(&j->cl);
 }
 
 /* The submitting runtime, for weft_runtime_current() inside fn. */
@@ -174,7 +175,7 @@ weft_runtime *weft__pool_job_runtime(void)
 
 static void run_job(struct exec_pool *p, struct job *j)
 {
-    job_runtime = j->task->rt;
+    job_runtime = j->w.task->rt;
     j->status = j->fn(j->arg);
     job_runtime = NULL;
     /* acq_rel: against the task's CAS in weft__pool_run_ex; from here on
@@ -326,9 +327,10 @@ int weft__pool_run(struct exec_pool *p, struct weft_task *self, weft_fn fn, void
 int weft__pool_run_ex(struct exec_pool *p, struct weft_task *self, weft_fn fn, void *arg,
                       void (*on_cancel)(void *))
 {
-    struct job j = {
-        .next = NULL, .fn = fn, .arg = arg, .on_cancel = on_cancel, .status = 0, .task = self};
+    struct job j = {.next = NULL, .fn = fn, .arg = arg, .on_cancel = on_cancel, .status = 0};
     atomic_init(&j.state, JOB_QUEUED);
+    weft__wait_init(&j.w, self);
+    weft__clause_init(&j.cl, &j.w, 0, NULL, true);
     atomic_init(&j.cancel, CANCEL_NONE);
     int64_t now = weft__clock_ns();
     int64_t look_again = INT64_MAX; /* rescue deadline while queued lazily */
@@ -356,51 +358,41 @@ int weft__pool_run_ex(struct exec_pool *p, struct weft_task *self, weft_fn fn, v
 
     int held = 0; /* the interruption held back until fn returns */
     for (;;) {
-        /* Acquire: pairs with finish_job's final release store. */
-        int s = atomic_load_explicit(&j.state, memory_order_acquire);
-        if (s == JOB_DONE || s == JOB_DROPPED)
-            break;
-        if (s == JOB_WAKING) {
-            /* The pool thread is between its two stores, a few
-             * instructions, and still uses our task: let it finish. */
-            weft__yield_now();
+        /* Relaxed: only QUEUED -> RUNNING can have happened while we
+         * block (the end comes through the wait); the look-again deadline
+         * counts only while the job is queued. */
+        bool queued = atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED;
+        int rc = weft__wait_block(&j.w, NULL, NULL, queued ? look_again : INT64_MAX,
+                                  weft__why(WEFT__WK_BLOCKING), (uint64_t)(uintptr_t)&j);
+        if (rc > 0)
+            break; /* done or dropped; the pool thread is done with us */
+        if (rc == 0)
+            continue;
+        if (rc == -ETIMEDOUT && weft__interrupted(self) == 0) {
+            /* The look-again deadline, not the caller's. */
+            if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED &&
+                look_again != INT64_MAX && weft__clock_ns() >= look_again)
+                look_again = rescue(p, &j, &look_wait_ns);
             continue;
         }
-        int rc;
-        if (!held && (rc = weft__interrupted(self)) != 0) {
-            pthread_mutex_lock(&p->lock);
-            if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED) {
-                /* Not started: take it back; fn never runs. */
-                queue_remove_locked(p, &j);
-                pthread_mutex_unlock(&p->lock);
-                return rc;
-            }
+        pthread_mutex_lock(&p->lock);
+        if (atomic_load_explicit(&j.state, memory_order_relaxed) == JOB_QUEUED) {
+            /* Not started: take it back; fn never runs. */
+            queue_remove_locked(p, &j);
             pthread_mutex_unlock(&p->lock);
-            /* Running: wait for fn to return (arg must stay valid), and
-             * ask it to return early if the caller said how. */
-            held = rc;
-            self->shield++;
-            int none = CANCEL_NONE;
-            /* acq_rel: pairs with run_job's exchange (see there). */
-            if (on_cancel && atomic_compare_exchange_strong_explicit(&j.cancel, &none, CANCEL_CALLED,
-                                                                     memory_order_acq_rel,
-                                                                     memory_order_acquire))
-                on_cancel(arg);
-            continue;
+            return rc;
         }
-        if (s == JOB_QUEUED && look_again != INT64_MAX && weft__clock_ns() >= look_again) {
-            look_again = rescue(p, &j, &look_wait_ns);
-            continue;
-        }
-        weft__park_prepare(self);
-        /* seq_cst: pairs with finish_job's WAKING store (see there). */
-        s = atomic_load_explicit(&j.state, memory_order_seq_cst);
-        if (s != JOB_QUEUED && s != JOB_RUNNING) {
-            atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
-            continue;
-        }
-        weft__park_obj(self, NULL, NULL, s == JOB_QUEUED ? look_again : INT64_MAX, "run_blocking",
-                       (uint64_t)(uintptr_t)&j);
+        pthread_mutex_unlock(&p->lock);
+        /* Running: wait for fn to return (arg must stay valid), and ask
+         * it to return early if the caller said how. */
+        held = rc;
+        self->shield++;
+        int none = CANCEL_NONE;
+        /* acq_rel: pairs with run_job's exchange (see there). */
+        if (on_cancel && atomic_compare_exchange_strong_explicit(&j.cancel, &none, CANCEL_CALLED,
+                                                                 memory_order_acq_rel,
+                                                                 memory_order_acquire))
+            on_cancel(arg);
     }
     if (held)
         self->shield--;

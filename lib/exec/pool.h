@@ -14,17 +14,20 @@
 #include <weft.h>
 
 #include "compiler.h"
+#include "sched/wait.h"
 #include "util/list.h"
 
 struct weft_task;
 struct pool_thread;
 
-/* QUEUED -> RUNNING (pool thread, under the lock) -> WAKING -> DONE
- * (pool thread, lock-free); QUEUED -> WAKING -> DROPPED (shutdown, under
- * the lock); QUEUED -> unlinked (the cancelled caller, under the lock).
- * WAKING means "the pool thread still uses the task": the caller may not
- * return (and free the job and perhaps the task) until DONE or DROPPED. */
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_WAKING, JOB_DONE, JOB_DROPPED };
+/* QUEUED -> RUNNING (pool thread, under the lock) -> DONE (pool thread,
+ * lock-free); QUEUED -> DROPPED (shutdown, under the lock); QUEUED ->
+ * unlinked (the cancelled caller, under the lock). DONE and DROPPED are
+ * reported through the job's wait (sched/wait.h): the pool thread claims
+ * its clause and wakes it, and the caller may not return (and free the
+ * job and perhaps the task) before that wake is done (weft__wait_block
+ * and weft__wait_settle see to it). */
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_DROPPED };
 
 /* Whether on_cancel may still be called (struct job.cancel): the first of
  * the task (CANCEL_CALLED, it calls on_cancel) and the pool thread
@@ -38,9 +41,10 @@ struct job {
     void *arg;
     void (*on_cancel)(void *arg); /* weft_run_blocking_ex's, or NULL */
     _Atomic int cancel;     /* enum job_cancel */
-    int status;             /* fn's return, published by DONE */
+    int status;             /* fn's return, published by the wake */
     _Atomic int state;      /* enum job_state */
-    struct weft_task *task; /* woken when the job is done or dropped */
+    struct weft__wait w;    /* the submitting task's wait for the end */
+    struct weft__clause cl; /* its one clause, claimed by the end */
 };
 
 struct exec_pool {

@@ -13,12 +13,13 @@
  * the same direction, both directions at once, select's cases, the first
  * wait, which registers the descriptor) queues on the state's list and
  * parks with the state's lock as its commit; wakers of the list hold that
- * lock, so a list waiter is never woken after it has left. */
+ * lock, so a list waiter is never woken after it has left. Either way the
+ * waiter is a clause of a wait (sched/wait.h), claimed and woken by the
+ * waker that takes it. */
 #include "internal.h"
 
 #include <fcntl.h>
 #include <stddef.h>
-#include <sched.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
@@ -181,31 +182,24 @@ fail_nomem:
 
 /* ------------------------------------------------------------ wake-ups */
 
-/* The slot protocol. A lone waiter W publishes its record in the
+/* The slot protocol. A lone waiter W publishes its clause in the
  * direction's slot (reader or writer) with a CAS from NULL, then reads
  * the edge count, gen and registration again; a waker K first changes
  * one of those (an edge bumps the count, a close bumps gen, a forgotten
  * poller clears registered), then reads the slot. All four accesses are
  * seq_cst, so (Dekker) at least one side sees the other: K finds W in the
  * slot, or W sees the change and withdraws (a CAS back to NULL). Whoever
- * takes the record out of the slot (K's exchange, W's CAS) owns its
- * outcome; the exchange makes that one side.
- *
- * A waker that took a record: marks it waking, stores result (release),
- * wakes the task, and clears waking (release) as its last touch, so the
- * task (woken, or awake already after a spurious wake-up) leaves only
- * when nothing of the waker's refers to its stack any more. */
+ * takes the clause out of the slot (K's exchange, W's CAS) owns its
+ * outcome; the exchange makes that one side. A waker that took it claims
+ * it (sole: the exchange decided), hands it result and wakes it
+ * (weft__wait_wake), whose done is its last touch: a waiter whose CAS
+ * failed waits for that (weft__wait_settle). */
 static void slot_wake(struct fd_waiter *w, int result)
 {
-    struct weft_task *t = w->task;
-    atomic_store_explicit(&w->waking, true, memory_order_relaxed);
-    /* Release: the waking mark before it; pairs with the acquire load of
-     * result in slot_settle and weft__reactor_wait. */
-    atomic_store_explicit(&w->result, result, memory_order_release);
-    weft__wake(t);
-    /* Release: our last access to w (and t's wake) happen before the
-     * waiter's acquire load in slot_settle lets it leave. */
-    atomic_store_explicit(&w->waking, false, memory_order_release);
+    weft__wait_claim(&w->cl);
+    w->cl.queued = false;
+    w->cl.result = result;
+    weft__wait_wake(&w->cl);
 }
 
 /* Takes the waiter out of slot, if there is one, and wakes it: with its
@@ -226,57 +220,36 @@ static inline void slot_take(_Atomic(struct fd_waiter *) *slot, uint32_t events,
     slot_wake(w, err < 0 ? err : (int)((w->events & events) | (events & WEFT__POLL_ERR)));
 }
 
-/* The waiter's side: w was taken out of its slot by a waker, which will
- * store its result and wake it. Waits for both (cancellation and
- * deadlines held back: the wake is at most a few instructions away), then
- * for the waker to be done with w. Returns the result. */
-static int slot_settle(struct weft_task *self, struct fd_waiter *w, const char *what, void *obj)
+/* Lock held: one list waiter fewer. */
+static inline void unlisted(struct fd_state *s)
 {
-    /* Acquire: pairs with slot_wake's release store of result. */
-    int r = atomic_load_explicit(&w->result, memory_order_acquire);
-    if (r == 0) {
-        self->shield++;
-        do {
-            weft__park_obj(self, NULL, NULL, INT64_MAX, what, (uint64_t)(uintptr_t)obj);
-            /* Acquire: as above. */
-            r = atomic_load_explicit(&w->result, memory_order_acquire);
-        } while (r == 0);
-        self->shield--;
-    }
-    /* Acquire: pairs with slot_wake's last release store. */
-    for (int i = 0; atomic_load_explicit(&w->waking, memory_order_acquire); i++) {
-        if (i < 100) {
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#elif defined(__aarch64__)
-            __asm__ volatile("yield");
-#endif
-        } else {
-            sched_yield(); /* the waker's thread was preempted */
-        }
-    }
-    return r;
+    atomic_store_explicit(&s->n_listed, atomic_load_explicit(&s->n_listed, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
 }
+
+static void unlisted_cb(void *s) { unlisted(s); }
+static void state_lock(void *s) { pthread_mutex_lock(&((struct fd_state *)s)->lock); }
+static void state_unlock(void *s) { pthread_mutex_unlock(&((struct fd_state *)s)->lock); }
 
 /* Wakes every list waiter whose interest meets events, handing it the
  * bits it asked for (plus WEFT__POLL_ERR); with err < 0, wakes every
- * waiter with err instead. Lock held. */
+ * waiter with err instead. A select's clause is handed over only if its
+ * claim is won, and dropped otherwise. Lock held. */
 static void wake_locked(struct fd_state *s, uint32_t events, int err)
 {
     struct list *l = s->waiters.next;
     while (l != &s->waiters) {
-        struct fd_waiter *w = weft__container_of(l, struct fd_waiter, link);
+        struct fd_waiter *w = weft__container_of(l, struct fd_waiter, cl.link);
         l = l->next;
         uint32_t hit = w->events & events;
         if (err < 0 || hit) {
-            list_remove(&w->link);
-            atomic_store_explicit(&s->n_listed,
-                                  atomic_load_explicit(&s->n_listed, memory_order_relaxed) - 1,
-                                  memory_order_relaxed);
-            atomic_store_explicit(&w->result,
-                                  err < 0 ? err : (int)(hit | (events & WEFT__POLL_ERR)),
-                                  memory_order_relaxed);
-            weft__wake(w->task);
+            unlisted(s);
+            if (weft__wait_claim(&w->cl)) {
+                weft__wait_hand(&w->cl, err < 0 ? err : (int)(hit | (events & WEFT__POLL_ERR)));
+                weft__wait_wake(&w->cl);
+            } else {
+                weft__wait_unlink(&w->cl);
+            }
         }
     }
 }
@@ -376,12 +349,12 @@ static inline bool edge_since(struct fd_state *s, uint32_t events, const struct 
 static int list_queue(struct fd_state *s, struct fd_waiter *w, uint32_t events,
                       const struct fd_snap *snap)
 {
-    list_push_back(&s->waiters, &w->link);
+    weft__wait_enqueue(&s->waiters, &w->cl);
     /* seq_cst: ordered before the count comparison below; pairs with
      * fd_ready's seq_cst load of n_listed after its bumps. */
     atomic_fetch_add_explicit(&s->n_listed, 1, memory_order_seq_cst);
     if (edge_since(s, events, snap)) {
-        list_remove(&w->link);
+        weft__wait_unlink(&w->cl);
         atomic_fetch_sub_explicit(&s->n_listed, 1, memory_order_relaxed);
         pthread_mutex_unlock(&s->lock);
         return READY;
@@ -396,11 +369,13 @@ enum { SLOT_BUSY = INT_MIN, SLOT_PARK = INT_MIN + 1 };
 /* The lone reader's (or writer's) wait: the slot protocol. Returns as
  * weft__reactor_wait, or SLOT_BUSY. */
 static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint32_t events,
-                     const struct fd_snap *snap, const char *what, struct weft_task *self)
+                     const struct fd_snap *snap, uint64_t why, struct weft_task *self)
 {
-    struct fd_waiter w = {.task = self, .events = events};
-    atomic_init(&w.result, 0);
-    atomic_init(&w.waking, false);
+    struct weft__wait wt;
+    struct fd_waiter w = {.events = events};
+    weft__wait_init(&wt, self);
+    weft__clause_init(&w.cl, &wt, 0, NULL, true);
+    w.cl.queued = true;
     struct fd_waiter *none = NULL;
     /* seq_cst: publishes w (release, to the waker's acq_rel exchange) and
      * is ordered before the loads that look for a change (the slot
@@ -421,36 +396,38 @@ static int slot_wait(struct fd_state *s, _Atomic(struct fd_waiter *) *slot, uint
     for (;;) {
         if (rc != SLOT_PARK) {
             struct fd_waiter *me = &w;
-            /* Relaxed on success: our own record back; acquire-free
-             * failure: a waker took it, slot_settle acquires its result. */
+            /* Relaxed on success: our own record back; failing, a waker
+             * took it and weft__wait_settle acquires its result. */
             if (atomic_compare_exchange_strong_explicit(slot, &me, NULL, memory_order_relaxed,
                                                         memory_order_relaxed))
                 return rc;
-            int r = slot_settle(self, &w, what, &s->lock);
+            weft__wait_settle(&wt);
             /* A waiter of a file that is gone stays -EBADF even if an edge
              * (of the number's next file) took it first: a retry would
              * reach that file. */
-            return rc == -EBADF ? rc : r;
+            return rc == -EBADF ? rc : w.cl.result;
         }
-        weft__park_obj(self, NULL, NULL, INT64_MAX, what, (uint64_t)(uintptr_t)&s->lock);
-        /* Acquire: pairs with slot_wake's release store of result. */
-        if (atomic_load_explicit(&w.result, memory_order_acquire) != 0)
-            return slot_settle(self, &w, what, &s->lock);
-        rc = weft__interrupted(self);
+        rc = weft__wait_block(&wt, NULL, NULL, INT64_MAX, why, (uint64_t)(uintptr_t)&s->lock);
+        if (rc > 0)
+            return w.cl.result;
         if (rc == 0)
             rc = SLOT_PARK; /* a spurious wake-up */
     }
 }
 
 int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap *snap,
-                       const char *what)
+                       unsigned call)
 {
     struct weft_task *self = weft__task_self();
+    uint64_t why = weft__why_fd(call,
+                                ((events & WEFT__POLL_IN) ? WEFT__WAIT_DIR_READ : 0u) |
+                                    ((events & WEFT__POLL_OUT) ? WEFT__WAIT_DIR_WRITE : 0u),
+                                s->fd);
     /* Relaxed: see look_locked (a stale false takes the locked path). */
     if (WEFT__LIKELY(atomic_load_explicit(&s->registered, memory_order_relaxed)) &&
         (events == WEFT__POLL_IN || events == WEFT__POLL_OUT)) {
         int rc = slot_wait(s, events == WEFT__POLL_IN ? &s->reader : &s->writer, events, snap,
-                           what, self);
+                           why, self);
         if (rc != SLOT_BUSY)
             return rc;
     }
@@ -458,39 +435,25 @@ int weft__reactor_wait(struct fd_state *s, uint32_t events, const struct fd_snap
     int look = look_locked(s, snap);
     if (look != 0)
         return look == READY_ALWAYS ? (int)events : look;
-    struct fd_waiter w = {.task = self, .events = events};
-    atomic_init(&w.result, 0);
-    atomic_init(&w.waking, false);
+    struct weft__wait wt;
+    struct fd_waiter w = {.events = events};
+    weft__wait_init(&wt, self);
+    weft__clause_init(&w.cl, &wt, 0, NULL, true);
     if (list_queue(s, &w, events, snap) == READY)
         return 0;
-    for (;;) {
-        weft__park(weft__commit_unlock, &s->lock, INT64_MAX, what);
-        pthread_mutex_lock(&s->lock);
-        if (atomic_load_explicit(&w.result, memory_order_relaxed) != 0)
-            break;
-        int rc = weft__interrupted(self);
-        if (rc) {
-            list_remove(&w.link);
-            atomic_fetch_sub_explicit(&s->n_listed, 1, memory_order_relaxed);
-            pthread_mutex_unlock(&s->lock);
-            return rc;
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return atomic_load_explicit(&w.result, memory_order_relaxed);
+    int rc = weft__wait_one(&wt, &w.cl, state_lock, state_unlock, unlisted_cb, s, INT64_MAX, why,
+                            (uint64_t)(uintptr_t)&s->lock);
+    return rc ? rc : w.cl.result;
 }
 
 int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w, uint32_t events,
-                              const struct fd_snap *snap, struct weft_task *self)
+                              const struct fd_snap *snap)
 {
     pthread_mutex_lock(&s->lock);
     int look = look_locked(s, snap);
     if (look != 0)
         return look > 0 ? 1 : look;
-    w->task = self;
     w->events = events;
-    atomic_store_explicit(&w->result, 0, memory_order_relaxed);
-    atomic_store_explicit(&w->waking, false, memory_order_relaxed);
     if (list_queue(s, w, events, snap) == READY)
         return 1;
     pthread_mutex_unlock(&s->lock);
@@ -500,8 +463,8 @@ int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w, uint32_t 
 void weft__reactor_sel_withdraw(struct fd_state *s, struct fd_waiter *w)
 {
     pthread_mutex_lock(&s->lock);
-    if (atomic_load_explicit(&w->result, memory_order_relaxed) == 0) {
-        list_remove(&w->link);
+    if (w->cl.queued) {
+        weft__wait_unlink(&w->cl);
         atomic_fetch_sub_explicit(&s->n_listed, 1, memory_order_relaxed);
     }
     pthread_mutex_unlock(&s->lock);

@@ -19,6 +19,7 @@
 
 #include "compiler.h"
 #include "reactor/poller.h"
+#include "sched/wait.h"
 #include "util/list.h"
 
 /* What the library knows about the open file behind a descriptor number
@@ -164,33 +165,28 @@ static inline bool weft__reactor_is_drained(struct fd_state *s, const struct fd_
  * -ETIMEDOUT, -ENOMEM. A descriptor that epoll cannot watch (a regular
  * file) counts as always ready. Task only. */
 WEFT__MUST_CHECK int weft__reactor_wait(struct fd_state *s, uint32_t events,
-                                        const struct fd_snap *snap, const char *what);
+                                        const struct fd_snap *snap, unsigned call);
 
 struct weft_task;
 
-/* A task parked on a descriptor. Lives on the task's stack (or in a
- * weft_sel). Linked to the descriptor either in its reader or writer slot
- * (weft__reactor_wait's fast path) or in its waiter list (under the
- * state's lock). A waker takes it off, sets result, then wakes task. */
+/* A task parked on a descriptor: a clause of its wait (sched/wait.h), on
+ * the task's stack (or in a weft_sel). Linked to the descriptor either in
+ * its reader or writer slot (weft__reactor_wait's fast path; the slot is
+ * then the clause's queue and the exchange that takes it out its lock) or
+ * in its waiter list (under the state's lock). A waker takes it off,
+ * claims it and hands it its result (edge bits > 0, or -EBADF), then wakes
+ * it (weft__wait_wake). */
 struct fd_waiter {
-    struct list link;         /* in fd_state.waiters, under its lock */
-    struct weft_task *task;
+    struct weft__clause cl;   /* first: a select reads its result there */
     uint32_t events;          /* WEFT__POLL_IN / _OUT wanted */
-    /* 0 until woken: edge bits (> 0) or -EBADF. For a slot waiter the
-     * waker's last touch of the record (see reactor.c). */
-    _Atomic int result;
-    /* A slot waiter's waker has taken it and not yet stored result (the
-     * waiter must not leave before: the wake is still to come). */
-    _Atomic bool waking;
 };
 
-/* For select: queues w (task self) for an edge in events newer than snap,
- * without parking. 0 when queued; 1 when there is no need (an edge came
- * in since snap, or epoll cannot watch fd: look again); -EBADF, -ENOMEM.
- * Task only. */
+/* For select: queues w (its clause initialised, of the select's wait)
+ * for an edge in events newer than snap, without parking. 0 when queued;
+ * 1 when there is no need (an edge came in since snap, or epoll cannot
+ * watch fd: look again); -EBADF, -ENOMEM. Task only. */
 WEFT__MUST_CHECK int weft__reactor_sel_enqueue(struct fd_state *s, struct fd_waiter *w,
-                                               uint32_t events, const struct fd_snap *snap,
-                                               struct weft_task *self);
+                                               uint32_t events, const struct fd_snap *snap);
 /* Takes w, queued by weft__reactor_sel_enqueue, off unless a waker did. */
 void weft__reactor_sel_withdraw(struct fd_state *s, struct fd_waiter *w);
 

@@ -35,6 +35,7 @@
 #include "sched/idle.h"
 #include "sched/inject.h"
 #include "sched/timer.h"
+#include "sched/wait.h"
 #include "util/list.h"
 #include "util/spin.h"
 
@@ -52,7 +53,6 @@
  * the task itself, exactly as that wake would have. */
 enum park_state {
     PARK_RUNNING,
-    PARK_PARKING,
     PARK_PARKED,
     PARK_NOTIFIED,
     PARK_HELD,
@@ -68,13 +68,14 @@ enum task_flags {
                                    queued for it; sticky until respawn */
 };
 
-/* Values of weft_task.joiner besides a waiting task's address. A task that
- * ends moves it to WAKING, wakes the waiter it found there, then to DONE:
- * until DONE the ending side may still touch that waiter, so a waiter that
- * sees WAKING waits for DONE (weft__task_settle) before it goes on. */
+/* weft_task.joiner: NULL, the clause (sched/wait.h) of the one task or
+ * plain thread that joins it, or WEFT__JOIN_DONE. A task that ends
+ * exchanges it for DONE and, when it found a clause, claims and wakes it
+ * (weft__wait_wake): the slot is that clause's queue and the exchange its
+ * lock, so a joiner that gives up withdraws with a CAS (clause -> NULL)
+ * and, failing it, waits for the end to be done with it
+ * (weft__wait_settle). */
 #define WEFT__JOIN_DONE ((void *)1)   /* task has ended */
-#define WEFT__JOIN_THREAD ((uintptr_t)2) /* tag: a struct thread_waiter */
-#define WEFT__JOIN_WAKING ((void *)4) /* ended; its waiter is being woken */
 
 struct worker;
 
@@ -110,9 +111,11 @@ struct weft_task {
         };
         /* Started. */
         struct {
-            /* What it parks on (a string literal), for dumps, which read
-             * it only after seeing TASK_STARTED; the owner writes. */
-            _Atomic(const char *) wait_what;
+            /* Why it parks (a reason word, sched/wait.h: kind, and a
+             * descriptor wait's call, direction and descriptor), for
+             * dumps, which read it only after seeing TASK_STARTED; the
+             * owner writes. */
+            _Atomic uint64_t wait_why;
             int64_t deadline;   /* innermost scope deadline; owner only */
         };
     };
@@ -135,7 +138,7 @@ struct weft_task {
         /* Parked (a dead phase of qnext: a parked task is in no queue):
          * the object its wait is on, for dumps (diag/dump.c), which read
          * it only while holding the task parked (PARK_HELD). Written by
-         * the task before it parks; its meaning depends on wait_what. */
+         * the task before it parks; its meaning depends on wait_why. */
         _Atomic uint64_t wait_obj;
     };
     uint64_t id;
@@ -344,13 +347,6 @@ struct weft_runtime {
                                    weft_signal_wait; its lock */
 };
 
-/* A plain thread waiting for a task (weft_runtime_block_on). */
-struct thread_waiter {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-};
-
 /* ---- worker.c, run.c, switch.c, wake.c: who runs next, park and wake ---- */
 
 /* The worker of the calling thread, or NULL. Never inlined, so that a task
@@ -368,27 +364,18 @@ void weft__schedule(struct weft_task *t, bool front);
 /* The same, w being the calling thread's worker (or NULL). */
 void weft__schedule_on(struct worker *w, struct weft_task *t, bool front);
 
-/* Marks the point after which the calling task may publish itself to
- * wakers without a lock and then park. Nothing to do any more: a wake is
- * never lost (see the protocol above), even before the task parks; kept so
- * that callers say where that window opens. A caller that changes its mind
- * may store PARK_RUNNING (dropping a pending notification is fine, it
- * re-checks its condition anyway). */
-static inline void weft__park_prepare(struct weft_task *self) { (void)self; }
-/* Parks the calling task until woken, or until `deadline` (instant; or the
- * task's deadline scope, whichever is earlier) passes, or it is cancelled.
- * commit(arg) (may be NULL) runs once the switch away has completed. If
- * the task is already cancelled or past a deadline, commit runs and
- * weft__park returns at once. Callers re-check their condition and
- * weft__interrupted() afterwards. */
-void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what);
-/* The same for self, the calling task (saves the thread-local look-up). */
-void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
-                     const char *what);
-/* The same, with obj what a dump shows as the object waited on (park_self
- * shows arg): the task joined, a sleep's end instant, a blocking job. */
+/* Parks the calling task self until woken, or until `deadline` (instant;
+ * or the task's deadline scope, whichever is earlier) passes, or it is
+ * cancelled. commit(arg) (may be NULL) runs once the switch away has
+ * completed. If the task is already cancelled or past a deadline, commit
+ * runs and it returns at once. why is the reason word (sched/wait.h) and
+ * obj what a dump shows as the object waited on (a primitive, the task
+ * joined, a sleep's end instant, a blocking job). Callers re-check their
+ * condition and weft__interrupted() afterwards; waits are built on
+ * sched/wait.h (weft__wait_block), which parks through here, and only a
+ * sleep parks directly. */
 void weft__park_obj(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
-                    const char *what, uint64_t obj);
+                    uint64_t why, uint64_t obj);
 /* Wakes t if it is parking or parked; otherwise does nothing. Any thread. */
 void weft__wake(struct weft_task *t);
 /* The same; a parked t goes to the calling worker's next slot (front) or
@@ -403,7 +390,8 @@ static inline int weft__interrupted(struct weft_task *self)
 {
     if (self->shield)
         return 0;
-    /* seq_cst: pairs with weft_cancel's fetch_or (see weft__park_prepare). */
+    /* seq_cst: pairs with weft_cancel's seq_cst fetch_or of TASK_CANCELLED
+     * (a waiter that misses the flag here is woken by its weft__wake). */
     if (!self->cancel_shield &&
         (atomic_load_explicit(&self->flags, memory_order_seq_cst) & TASK_CANCELLED))
         return -ECANCELED;
@@ -436,9 +424,6 @@ void weft__wake_batch_add(struct wake_batch *b, struct weft_task *t);
  * worker, to the back of its one FIFO. Then wakes at most one sleeping
  * worker for them all; empties b. */
 void weft__wake_batch_flush(struct worker *w, struct wake_batch *b);
-
-/* Unlocks the pthread mutex arg: a commit function for weft__park. */
-void weft__commit_unlock(void *mutex);
 
 /* Worker threads (started/stopped by runtime.c). */
 WEFT__MUST_CHECK int weft__worker_init(struct weft_runtime *rt, struct worker *w, unsigned index);
@@ -568,34 +553,38 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
 /* Joins t after the caller was interrupted: cancels t, waits for its end
  * (uninterruptibly) and drops the handle. */
 void weft__task_cancel_and_reap(struct weft_task *self, struct weft_task *t);
-/* True once t has ended (joiner WAKING or DONE). Acquire: t's status is
- * visible after it returns true. */
+/* True once t has ended (joiner DONE). Acquire: pairs with the acq_rel
+ * exchange in weft__task_finish; t's status is visible after it returns
+ * true. */
 static inline bool weft__task_ended(struct weft_task *t)
 {
-    void *j = atomic_load_explicit(&t->joiner, memory_order_acquire);
-    return j == WEFT__JOIN_DONE || j == WEFT__JOIN_WAKING;
+    return atomic_load_explicit(&t->joiner, memory_order_acquire) == WEFT__JOIN_DONE;
 }
-/* A task waiting for t's end besides (or instead of) its joiner: any
- * number of them, kept outside the task struct in a table of lists hashed
- * by t's address (task.c), so that the struct keeps its size. On the
- * waiter's stack. */
+/* A wait for t's end besides (or instead of) its joiner: any number of
+ * them, kept outside the task struct in a table of lists hashed by t's
+ * address (task.c), so that the struct keeps its size. A clause of the
+ * waiter's wait (first: a select's case storage reads its result at the
+ * same offset as its other clauses'), on the waiter's stack. */
 struct end_waiter {
-    struct list link;        /* in its bucket, under the bucket's lock */
+    struct weft__clause cl;  /* in its bucket, under the bucket's lock;
+                                handed t's status (t may be joined and
+                                freed soon after) */
     struct weft_task *t;     /* the task waited for */
-    struct weft_task *task;  /* the waiting task, woken at t's end */
-    bool is_woken;           /* taken off by t's end; bucket lock */
-    int status;              /* with is_woken: t's status, read by its
-                                end (t may be joined and freed soon) */
 };
-/* Queues w (waiting task self) for t's end; false, queueing nothing, when
- * t has already ended (w->status is then t's status). Any task. */
-bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w, struct weft_task *self);
-/* Takes w off its queue if t's end has not; the end is then done with w.
- * Returns whether t's end woke it. */
-bool weft__task_end_withdraw(struct end_waiter *w);
-/* While t's end is waking its waiter (joiner WAKING), waits for it to
- * finish (spinning: it is a matter of instructions). A task that was, or
- * may have been, t's registered waiter calls it before going on. */
-void weft__task_settle(struct weft_task *t);
+/* Queues w (its clause initialised) for t's end; false, queueing nothing,
+ * when t has already ended (w->cl.result is then t's status). */
+bool weft__task_end_enqueue(struct weft_task *t, struct end_waiter *w);
+/* Takes w off its queue if t's end has not (the wait's claim says
+ * whether t's end won it). */
+void weft__task_end_withdraw(struct end_waiter *w);
+/* Registers the clause cl (sole, of a task's or a plain thread's wait) as
+ * t's joiner: 1 when done, 0 when t has ended already, -EINVAL when
+ * another waiter is t's joiner. */
+int weft__task_join_enqueue(struct weft_task *t, struct weft__clause *cl);
+
+/* The second part of sched/wait.h (its waiting loop), which needs the
+ * declarations above. */
+#define WEFT_SCHED_SCHED_H_DONE
+#include "sched/wait.h"
 
 #endif /* WEFT_SCHED_SCHED_H */

@@ -247,7 +247,7 @@ void weft__run_from_loop(struct worker *w, struct weft_task *t)
 }
 
 /* The timer of a park with a deadline: on the parked task's stack, which
- * stays put while it waits (weft__park_self). */
+ * stays put while it waits (park). */
 struct park_timer {
     struct timer tm;
     struct weft_task *task;
@@ -289,7 +289,7 @@ static inline bool cancelled(struct weft_task *self)
 /* The park; obj is what a dump shows as the object waited on. */
 static inline __attribute__((always_inline)) void park(struct weft_task *self,
                                                        void (*commit)(void *), void *arg,
-                                                       int64_t deadline, const char *what,
+                                                       int64_t deadline, uint64_t why,
                                                        uint64_t obj)
 {
     struct worker *w = self->worker;
@@ -308,12 +308,16 @@ static inline __attribute__((always_inline)) void park(struct weft_task *self,
     if (cancelled(self) ||
         (dl != INT64_MAX && (deadline_over(w, dl) ||
                              !(armed = weft__timer_arm(&w->timers, &pt.tm, dl) == 0)))) {
-        atomic_store_explicit(&self->park, PARK_RUNNING, memory_order_relaxed);
+        /* Not parking. A wake that came meanwhile (NOTIFIED) stays
+         * pending for the next park, which then returns at once: clearing
+         * it here would lose a wake whose waker's writes this task has
+         * not acquired (a plain store does not synchronise with its CAS),
+         * e.g. a claim's (sched/wait.h) that the wait is about to miss. */
         if (commit)
             commit(arg);
         return;
     }
-    atomic_store_explicit(&self->wait_what, what, memory_order_relaxed);
+    atomic_store_explicit(&self->wait_why, why, memory_order_relaxed);
     /* Relaxed: a dump reads both after its acquire CAS on the park word,
      * which pairs with post_switch's release CAS to PARKED. */
     atomic_store_explicit(&self->wait_obj, obj, memory_order_relaxed);
@@ -321,26 +325,15 @@ static inline __attribute__((always_inline)) void park(struct weft_task *self,
     w->commit = commit;
     w->commit_arg = arg;
     switch_out(w, self, PEND_PARK);
-    atomic_store_explicit(&self->wait_what, NULL, memory_order_relaxed);
+    atomic_store_explicit(&self->wait_why, 0, memory_order_relaxed);
     if (armed)
         weft__timer_disarm(&pt.tm); /* before pt goes out of scope */
 }
 
-void weft__park_self(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
-                     const char *what)
-{
-    park(self, commit, arg, deadline, what, (uint64_t)(uintptr_t)arg);
-}
-
 void weft__park_obj(struct weft_task *self, void (*commit)(void *), void *arg, int64_t deadline,
-                    const char *what, uint64_t obj)
+                    uint64_t why, uint64_t obj)
 {
-    park(self, commit, arg, deadline, what, obj);
-}
-
-void weft__park(void (*commit)(void *), void *arg, int64_t deadline, const char *what)
-{
-    weft__park_self(weft__task_self(), commit, arg, deadline, what);
+    park(self, commit, arg, deadline, why, obj);
 }
 
 void weft__yield_self(struct weft_task *self) { switch_out(self->worker, self, PEND_REQUEUE); }

@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Waking tasks: the waker's half of the park protocol (sched.h), and the
  * deadline helpers every park asks. The parking half, which must switch
- * away, is weft__park_self in switch.c, where the switch inlines. */
+ * away, is park in switch.c, where the switch inlines. */
 #include "internal.h"
 
 #include "sched/run.h"
 #include "util/clock.h"
-
-void weft__commit_unlock(void *mutex) { pthread_mutex_unlock(mutex); }
 
 int64_t weft__effective_deadline(struct weft_task *self, int64_t deadline)
 {
