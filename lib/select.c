@@ -419,7 +419,10 @@ int weft_select(weft_sel cases[], size_t n, int64_t timeout_ns)
     struct weft_task *self = weft__task_self();
     if (!self)
         return -EPERM;
-    if ((n > 0 && !cases) || n > INT_MAX || (n == 0 && timeout_ns < 0))
+    /* n == 0 waits for nothing: only with a timeout (WEFT_FOREVER is
+     * none, it would park for good). */
+    if ((n > 0 && !cases) || n > INT_MAX ||
+        (n == 0 && (timeout_ns < 0 || timeout_ns == WEFT_FOREVER)))
         return -EINVAL;
     bool has_chan = false, has_other = false;
     for (size_t i = 0; i < n; i++) {

@@ -45,7 +45,8 @@ WEFT_API weft_sel weft_sel_send(weft_chan *c, const void *elem);
  * the end (and the status) from its own waiter, so a join beside it may
  * free t. result: t's status. */
 WEFT_API weft_sel weft_sel_task(weft_task *t);
-/* Ready while e is set. result: 0. */
+/* Ready while e is set; a set while the select waits completes the case
+ * even if e is cleared right after (as weft_event_wait). result: 0. */
 WEFT_API weft_sel weft_sel_event(weft_event *e);
 /* Ready when fd is ready for events (WEFT_READABLE | WEFT_WRITABLE).
  * result: the ready mask (> 0), or a negative errno (-EBADF) as from
@@ -57,7 +58,7 @@ WEFT_API weft_sel weft_sel_fd(int fd, int events);
  * returns its index. timeout_ns < 0: no timeout; 0: only look. Errors:
  * -ETIMEDOUT (timeout, or a deadline scope), -ECANCELED: then no case was
  * completed (no element taken or delivered); -EINVAL (NULL cases with
- * n > 0, n == 0 with no timeout, a bad case: NULL channel, element, task
+ * n > 0, n == 0 with no timeout (timeout_ns < 0 or WEFT_FOREVER), a bad case: NULL channel, element, task
  * or event, the calling task itself, fd < 0 or bad events; n > INT_MAX);
  * -EPERM outside a task. n == 0 with a timeout sleeps, then -ETIMEDOUT.
  * The same channel may appear in several cases. Suspension point. */

@@ -738,6 +738,7 @@ static int misuse_main(void *arg)
     int v = 0;
     HCHECK_INT_EQ(weft_select(NULL, 1, -1), -EINVAL);
     HCHECK_INT_EQ(weft_select(NULL, 0, -1), -EINVAL);
+    HCHECK_INT_EQ(weft_select(NULL, 0, WEFT_FOREVER), -EINVAL); /* no timeout either */
     weft_sel zero[1];
     memset(zero, 0, sizeof zero);
     HCHECK_INT_EQ(weft_select(zero, 1, 0), -EINVAL);
@@ -761,6 +762,57 @@ static int misuse_main(void *arg)
     return 0;
 }
 
+/* An event set and cleared at once by a plain thread while a select waits
+ * on it: the set wakes the select's clause, which completes the case, as a
+ * set wakes weft_event_wait's waiters (the select does not look again and
+ * find it clear). */
+struct pulse {
+    weft_event *e;
+    atomic_int go;
+};
+
+static void *pulse_thread(void *arg)
+{
+    struct pulse *p = arg;
+    while (!atomic_load(&p->go))
+        sched_yield();
+    weft_event_set(p->e);
+    weft_event_clear(p->e);
+    return NULL;
+}
+
+static int pulsed_select(void *arg)
+{
+    struct pulse *p = arg;
+    weft_sel s[] = {weft_sel_event(p->e)};
+    return weft_select(s, 1, WEFT_SEC(30));
+}
+
+static int pulsed_event_main(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        struct pulse p = {.e = weft_event_new()};
+        HREQUIRE(p.e != NULL, -ENOMEM);
+        weft_task *t = weft_spawn(pulsed_select, &p);
+        HREQUIRE(t != NULL, -ENOMEM);
+        HWAIT_PARKED(NULL, "select", 1);
+        pthread_t th;
+        HREQUIRE(pthread_create(&th, NULL, pulse_thread, &p) == 0, -1);
+        atomic_store(&p.go, 1);
+        HCHECK_INT_EQ(weft_join(t), 0);
+        pthread_join(th, NULL);
+        weft_event_free(p.e);
+    }
+    return 0;
+}
+
+START_TEST(pulsed_event_completes_a_waiting_select)
+{
+    ck_assert_int_eq(harness_run(workers_of(_i), pulsed_event_main, NULL), 0);
+}
+END_TEST
+
 START_TEST(bad_arguments_are_rejected)
 {
     weft_chan *c = weft_chan_new(sizeof(int), 1);
@@ -782,6 +834,7 @@ Suite *test_suite(void)
     TCase *tc = harness_tcase(s, "kinds", 60);
     tcase_add_loop_test(tc, each_kind_completes_when_ready, 0, 3);
     tcase_add_loop_test(tc, each_kind_wakes_a_waiting_select, 0, 3);
+    tcase_add_loop_test(tc, pulsed_event_completes_a_waiting_select, 0, 3);
     tcase_add_loop_test(tc, ready_cases_are_chosen_uniformly, 0, 3);
 
     tc = harness_tcase(s, "interrupt", 60);
