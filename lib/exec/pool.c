@@ -28,6 +28,7 @@
 #include "sched/sched.h"
 #include "sched/wait.h"
 #include "util/clock.h"
+#include "util/spin.h"
 
 #define WEFT__KEEPALIVE_NS INT64_C(10000000000) /* idle threads exit after 10 s */
 #define WEFT__POOL_SPIN_NS 20000                 /* an idle thread polls 20 us */
@@ -42,15 +43,6 @@ struct pool_thread {
 };
 
 static void *pool_main(void *arg);
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
 
 struct exec_pool *weft__pool_new(unsigned max_threads)
 {
@@ -205,7 +197,7 @@ static struct job *wait_idle(struct exec_pool *p, struct pool_thread *self, bool
         int64_t end = weft__clock_ns() + WEFT__POOL_SPIN_NS;
         unsigned i = 0;
         while (atomic_load_explicit(&p->n_queued, memory_order_relaxed) == 0) {
-            cpu_relax();
+            weft__cpu_relax();
             if ((++i & 31) == 0 && weft__clock_ns() >= end)
                 break;
         }

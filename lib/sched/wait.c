@@ -10,6 +10,7 @@
 #include "sched/sched.h"
 #include "sched/wait.h"
 #include "util/clock.h"
+#include "util/spin.h"
 
 static const char *const kind_names[WEFT__WK_COUNT] = {
     [WEFT__WK_NONE] = "nothing",        [WEFT__WK_SLEEP] = "sleep",
@@ -52,15 +53,6 @@ struct weft__clause *weft__wait_take_slow(struct list *q)
         weft__wait_unlink(cl);
     }
     return NULL;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
 }
 
 struct weft__thread_park {
@@ -136,7 +128,7 @@ void weft__wait_settle_slow(struct weft__wait *w)
      * result and is waking us): spin, then yield (it was preempted). */
     for (int i = 0; !atomic_load_explicit(&w->done, memory_order_acquire); i++) {
         if (i < 100)
-            cpu_relax();
+            weft__cpu_relax();
         else
             sched_yield();
     }

@@ -23,20 +23,12 @@
 #include "sched/switch.h"
 #include "sched/sysmon.h"
 #include "util/clock.h"
+#include "util/spin.h"
 
 #define WEFT__POLL_MIN 16     /* events a maintenance poll may always take */
 #define WEFT__SPIN_ROUNDS 8u    /* steal rounds before sleeping */
 #define WEFT__SPIN_ROUNDS_IO 3u /* the same for a worker with descriptors */
 #define WEFT__STACK_BACKOFF_NS 1000000 /* no memory for a stack: retry in 1 ms */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
 
 /* initial-exec: one %fs-relative load, also in the shared library (the
  * default model there calls __tls_get_addr); one pointer of static TLS. */
@@ -234,7 +226,7 @@ static struct weft_task *search(struct worker *w)
         t = weft__steal_work(w);
         if (!t)
             for (int k = 0; k < 32; k++)
-                cpu_relax();
+                weft__cpu_relax();
     }
     return t;
 }

@@ -10,6 +10,16 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* One spin-wait hint to the CPU (x86 pause, arm yield). */
+static inline void weft__cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 struct spin {
     _Atomic bool held;
 };
@@ -25,11 +35,7 @@ static inline void spin_lock(struct spin *s)
             return;
         for (int i = 0; atomic_load_explicit(&s->held, memory_order_relaxed); i++) {
             if (i < 100) {
-#if defined(__x86_64__)
-                __builtin_ia32_pause();
-#elif defined(__aarch64__)
-                __asm__ volatile("yield");
-#endif
+                weft__cpu_relax();
             } else {
                 sched_yield();
             }
