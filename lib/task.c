@@ -309,15 +309,16 @@ uint64_t weft__task_spawned_count(struct weft_runtime *rt)
 /* A task of another runtime than the caller's: a hold on that runtime
  * (weft__runtime_hold) keeps its memory until the caller is done with
  * t; returns the runtime to unhold, or NULL. */
-static struct weft_runtime *hold_foreign(struct weft_task *self, struct weft_task *t)
+static WEFT__NOINLINE struct weft_runtime *hold_foreign(struct weft_task *self,
+                                                       struct weft_task *t)
 {
     struct weft_runtime *rt = t->rt;
     return rt != self->rt && weft__runtime_hold(rt, false) ? rt : NULL;
 }
 
-static void unhold_foreign(struct weft_runtime *rt)
+static inline void unhold_foreign(struct weft_runtime *rt)
 {
-    if (rt)
+    if (WEFT__UNLIKELY(rt != NULL))
         weft__runtime_unhold(rt);
 }
 
@@ -326,7 +327,8 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
     /* Acquire pairs with the exchange in weft__task_finish. */
     if (weft__task_ended(t))
         return 0;
-    struct weft_runtime *foreign = hold_foreign(self, t);
+    struct weft_runtime *foreign =
+        WEFT__UNLIKELY(t->rt != self->rt) ? hold_foreign(self, t) : NULL;
     if (hold)
         self->shield++;
     struct weft__wait w;
@@ -393,7 +395,8 @@ int weft_join(weft_task *t)
         return -EINVAL;
     /* t of another runtime: that runtime's free must not release t
      * before we have read its status and dropped the handle. */
-    struct weft_runtime *foreign = hold_foreign(self, t);
+    struct weft_runtime *foreign =
+        WEFT__UNLIKELY(t->rt != self->rt) ? hold_foreign(self, t) : NULL;
     int rc = weft__task_wait(self, t, INT64_MAX, false);
     if (rc == -EINVAL) {
         unhold_foreign(foreign);

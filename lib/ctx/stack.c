@@ -315,17 +315,20 @@ static void push_free_locked(struct stack_pool *p, struct stack *s)
                           memory_order_relaxed);
 }
 
-void weft__stack_put(struct stack_pool *p, struct stack_cache *c, struct stack *s)
+/* The cache is full: hand half of it back to the pool in one lock. Out
+ * of line, so that the common put is a store and an increment. */
+static WEFT__NOINLINE void put_spill(struct stack_pool *p, struct stack_cache *c)
 {
-    if (WEFT__LIKELY(c->n < WEFT__STACK_CACHE)) {
-        c->items[c->n++] = s;
-        return;
-    }
-    /* Full: hand half of the cache back to the pool in one lock. */
     pthread_mutex_lock(&p->lock);
     for (unsigned i = 0; i < WEFT__STACK_CACHE / 2; i++)
         push_free_locked(p, c->items[--c->n]);
     pthread_mutex_unlock(&p->lock);
+}
+
+void weft__stack_put(struct stack_pool *p, struct stack_cache *c, struct stack *s)
+{
+    if (WEFT__UNLIKELY(c->n >= WEFT__STACK_CACHE))
+        put_spill(p, c);
     c->items[c->n++] = s;
 }
 

@@ -51,16 +51,8 @@ static inline void mask_clear(struct idle *d, unsigned i)
                               memory_order_relaxed);
 }
 
-int weft__idle_notify(struct idle *d)
+int weft__idle_notify_slow(struct idle *d)
 {
-    /* Full fence: orders the caller's push before our reads of the
-     * counters; pairs with the fence in weft__idle_sleep_begin, between a
-     * sleeper listing itself and re-checking for work. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&d->n_searching, memory_order_relaxed) != 0)
-        return -1;
-    if (atomic_load_explicit(&d->n_unparked, memory_order_relaxed) >= d->n_workers)
-        return -1;
     pthread_mutex_lock(&d->lock);
     if (atomic_load_explicit(&d->n_searching, memory_order_relaxed) != 0 || d->n_sleepers == 0) {
         pthread_mutex_unlock(&d->lock);

@@ -59,7 +59,19 @@ void weft__idle_destroy(struct idle *d);
 /* After making work available (the caller's fence included): the index of
  * a sleeping worker that the caller must wake (its state already moved to
  * searching and unparked), or -1 when nobody needs waking. */
-int weft__idle_notify(struct idle *d);
+int weft__idle_notify_slow(struct idle *d);
+
+static inline int weft__idle_notify(struct idle *d)
+{
+    /* Full fence: orders the caller's push before our reads of the
+     * counters; pairs with the fence in weft__idle_sleep_begin, between a
+     * sleeper listing itself and re-checking for work. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&d->n_searching, memory_order_relaxed) != 0 ||
+        atomic_load_explicit(&d->n_unparked, memory_order_relaxed) >= d->n_workers)
+        return -1; /* a searcher will find the work, or nobody sleeps */
+    return weft__idle_notify_slow(d); /* under the lock: pick a sleeper */
+}
 
 /* Worker i wants to search: true if it may (it is then counted). */
 bool weft__idle_start_searching(struct idle *d, unsigned i);
