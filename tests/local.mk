@@ -119,6 +119,17 @@ tests_api_blocking_test_LDADD = $(tests_api_ldadd) -lpthread
 tests_api_diag_test_SOURCES = tests/api/diag_test.c
 tests_api_diag_test_CFLAGS = $(tests_api_cflags)
 tests_api_diag_test_LDADD = $(tests_api_ldadd) -lpthread
+# asan_plain: an ASan program on a plain library (configure: ASAN_TEST).
+# Not in check_PROGRAMS: valgrind (make valgrind) cannot run ASan programs.
+if ASAN_TEST
+EXTRA_PROGRAMS += tests/api/asan_plain_test
+TESTS += tests/api/asan_plain_test
+CLEANFILES += tests/api/asan_plain_test$(EXEEXT)
+endif
+tests_api_asan_plain_test_SOURCES = tests/api/asan_plain_test.c
+tests_api_asan_plain_test_CFLAGS = $(tests_api_cflags) $(ASAN_TEST_FLAGS)
+tests_api_asan_plain_test_LDFLAGS = $(ASAN_TEST_FLAGS)
+tests_api_asan_plain_test_LDADD = $(tests_api_ldadd) -lpthread
 # dump: task dumps (waits, stacks, groups, JSON, the dump signal).
 check_PROGRAMS += tests/api/dump_test
 tests_api_dump_test_SOURCES = tests/api/dump_test.c
@@ -187,7 +198,7 @@ EXTRA_DIST += scripts/atomics-check.sh
 # STRESS_WORKERS sets the workers (default 4). ---
 stress_progs = tests/stress/cancel_stress tests/stress/io_stress tests/stress/steal_stress \
 	tests/stress/select_stress
-EXTRA_PROGRAMS = $(stress_progs)
+EXTRA_PROGRAMS += $(stress_progs)
 CLEANFILES += $(stress_progs)
 tests_stress_cancel_stress_SOURCES = tests/stress/cancel_stress.c tests/stress/stress.h
 tests_stress_cancel_stress_LDADD = lib/libweft.la -lpthread

@@ -21,9 +21,9 @@
 #endif
 #endif
 
-#ifdef WEFT__ASAN
 #include <stdint.h>
 #include <sys/mman.h>
+#ifdef WEFT__ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -117,17 +117,25 @@ static inline void weft__checker_commit_as(void *parked, void (*commit)(void *),
 #endif
 }
 
-/* ASan: a reused stack may carry the poisoning of its previous task's
- * frames, and a fresh one that of an unmapped stack at the same address
- * (ASan keeps shadow across munmap); clear it before a new task starts on
- * it. Unpoisoning writes the whole shadow (size / 8 bytes), which would
- * commit 32 KiB per 256 KiB stack and make a million parked tasks cost
- * 32 GB, so the page-aligned middle of the shadow is dropped with
- * MADV_DONTNEED instead (reads back as zero = addressable), as ASan does
- * itself for large regions; only the edges are written. */
-static inline void weft__checker_stack_reuse(void *lo, size_t size)
+#ifndef WEFT__ASAN
+/* A plain library can be loaded by a program built with -fsanitize=address:
+ * then the program's frames on task stacks poison shadow that this library
+ * knows nothing about. Weak references find the ASan runtime if the
+ * process has one (both null otherwise). */
+extern void __asan_get_shadow_mapping(size_t *shadow_scale, size_t *shadow_offset)
+    __attribute__((weak));
+extern void __asan_unpoison_memory_region(void const volatile *addr, size_t size)
+    __attribute__((weak));
+#endif
+
+/* Clears ASan's shadow of [lo, lo + size) (the ASan runtime must be there).
+ * Unpoisoning writes the whole shadow (size / 8 bytes), which would commit
+ * 32 KiB per 256 KiB stack and make a million parked tasks cost 32 GB, so
+ * the page-aligned middle of the shadow is dropped with MADV_DONTNEED
+ * instead (reads back as zero = addressable), as ASan does itself for
+ * large regions; only the edges are written. */
+static inline void weft__checker_shadow_clear(void *lo, size_t size)
 {
-#ifdef WEFT__ASAN
     size_t scale, offset;
     __asan_get_shadow_mapping(&scale, &offset);
     uintptr_t page = 4096;
@@ -140,14 +148,45 @@ static inline void weft__checker_stack_reuse(void *lo, size_t size)
         /* The edges, in application addresses. */
         uintptr_t app_mid_beg = (mid_beg - offset) << scale;
         uintptr_t app_mid_end = (mid_end - offset) << scale;
-        ASAN_UNPOISON_MEMORY_REGION(lo, app_mid_beg - (uintptr_t)lo);
-        ASAN_UNPOISON_MEMORY_REGION((void *)app_mid_end,
-                                    (uintptr_t)lo + size - app_mid_end);
+        __asan_unpoison_memory_region(lo, app_mid_beg - (uintptr_t)lo);
+        __asan_unpoison_memory_region((void *)app_mid_end,
+                                      (uintptr_t)lo + size - app_mid_end);
     } else {
-        ASAN_UNPOISON_MEMORY_REGION(lo, size);
+        __asan_unpoison_memory_region(lo, size);
     }
+}
+
+/* ASan: a reused stack may carry the poisoning of its previous task's
+ * frames, and a fresh one that of an unmapped stack at the same address
+ * (ASan keeps shadow across munmap); clear it before a new task starts on
+ * it. A no-op in a plain build (hot path: every task's first run), where
+ * every task's frames have returned, and so unpoisoned themselves, by the
+ * time its stack is reused; see weft__checker_stack_unmap for the frames
+ * that never return. */
+static inline void weft__checker_stack_reuse(void *lo, size_t size)
+{
+#ifdef WEFT__ASAN
+    weft__checker_shadow_clear(lo, size);
 #else
     (void)lo, (void)size;
+#endif
+}
+
+/* ASan: call before stack memory is unmapped. Frames that never returned
+ * (every task's last switch away, in an ASan build; a task abandoned by
+ * weft_runtime_free, whose run_blocking fn outlived the runtime, in any
+ * build) leave their redzones poisoned, and ASan keeps shadow across
+ * munmap: whatever is mapped there next (the next runtime's stacks) would
+ * report a stack-buffer-underflow on its first frame. In a plain build the
+ * shadow is cleared only if the process has an ASan runtime (an
+ * instrumented program's task functions poison it). */
+static inline void weft__checker_stack_unmap(void *lo, size_t size)
+{
+#ifdef WEFT__ASAN
+    weft__checker_shadow_clear(lo, size);
+#else
+    if (__asan_get_shadow_mapping && __asan_unpoison_memory_region)
+        weft__checker_shadow_clear(lo, size);
 #endif
 }
 

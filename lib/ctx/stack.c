@@ -87,9 +87,10 @@ void weft__stack_pool_destroy(struct stack_pool *p)
             weft__checker_fiber_free(r->stacks[i].fiber);
         }
         /* ASan keeps shadow across munmap: the poisoning of frames that
-         * never returned (every task's last switch away) would land on
-         * whatever is mapped here next. */
-        weft__checker_stack_reuse(r->base, r->len);
+         * never returned (every task's last switch away; an abandoned
+         * task's, even in a plain build under an ASan program) would land
+         * on whatever is mapped here next. */
+        weft__checker_stack_unmap(r->base, r->len);
         munmap(r->base, r->len);
         free(r);
         r = next;
