@@ -4,12 +4,14 @@
  * thread and read by the test body once block_on has returned. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* The first failure wins `claimed` (compare-exchange) and fills the text;
@@ -229,4 +231,33 @@ int harness_n_parked(weft_runtime *rt, const char *kind)
         n++;
     free(buf);
     return n;
+}
+
+int harness_pool_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f) && strncmp(comm, "weft-blocking", 13) == 0)
+            n++;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+bool harness_no_pool_threads(void *arg)
+{
+    (void)arg;
+    return harness_pool_threads() == 0;
 }

@@ -166,6 +166,12 @@ int64_t harness_scale_ns(int64_t ns);
 
 /* On a plain thread: sched_yield() until pred(arg) holds; false (and a
  * recorded failure at file:line) if harness_wait_ns() passes first. */
+/* Blocking-pool threads of this process (named "weft-blocking"), from
+ * /proc/self/task; -1 if unknown. harness_no_pool_threads(NULL) is true
+ * when none is left (a harness_spin_until predicate). */
+int harness_pool_threads(void);
+bool harness_no_pool_threads(void *arg);
+
 #define harness_spin_until(pred, arg) harness_spin_until_at(__FILE__, __LINE__, #pred, pred, arg)
 bool harness_spin_until_at(const char *file, int line, const char *what,
                            bool (*pred)(void *), void *arg);

@@ -9,7 +9,6 @@
  * stack-buffer-underflow on its first frame. The library must clear that
  * shadow. Built only where the compiler links -fsanitize=address
  * (configure: ASAN_TEST). */
-#include <dirent.h>
 #include <errno.h>
 #include <sanitizer/asan_interface.h>
 #include <signal.h>
@@ -55,35 +54,6 @@ static int abandoned(void *arg)
     return weft_run_blocking(hold, s) + local[0];
 }
 
-/* Blocking-pool threads of this process ("weft-blocking"); -1 if unknown. */
-static int count_pool_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(comm, sizeof comm, f) && strncmp(comm, "weft-blocking", 13) == 0)
-            n++;
-        fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
-static bool no_pool_threads_left(void *arg)
-{
-    (void)arg;
-    return count_pool_threads() == 0;
-}
 
 static int sigset_on_stack(void *arg)
 {
@@ -95,7 +65,7 @@ static int sigset_on_stack(void *arg)
 
 START_TEST(abandoned_task_leaves_no_stack_poison)
 {
-    if (count_pool_threads() != 0)
+    if (harness_pool_threads() != 0)
         return; /* no /proc (or a pool left by someone): cannot tell when the release ran */
     static struct stale s;
     weft_options opt = {.workers = harness_workers(2), .blocking_shutdown_ns = WEFT_MSEC(50)};
@@ -117,7 +87,7 @@ START_TEST(abandoned_task_leaves_no_stack_poison)
     ck_assert(harness_spin_until(flag_set, &s.finished));
     /* The last pool thread releases the runtime (its stacks unmapped),
      * then exits. */
-    ck_assert(harness_spin_until(no_pool_threads_left, NULL));
+    ck_assert(harness_spin_until(harness_no_pool_threads, NULL));
     void *bad = __asan_region_is_poisoned(local - 32, 32 + sizeof(char[100]) + 32);
     ck_assert_msg(bad == NULL, "unmapped task stack still poisoned at %p (frame at %p)", bad,
                   (void *)local);

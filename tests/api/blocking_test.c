@@ -4,7 +4,6 @@
  * overlap while the workers keep running tasks, the pool ceiling holds,
  * cancellation waits for a running fn and drops a queued one, shutdown
  * drops what has not started and is bounded for what runs, misuse. */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -560,36 +559,6 @@ START_TEST(shutdown_drops_queued_and_waits_for_running)
 }
 END_TEST
 
-/* Blocking-pool threads of this process (named "weft-blocking"), from
- * /proc/self/task; -1 if unknown. */
-static int count_pool_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(comm, sizeof comm, f) && strncmp(comm, "weft-blocking", 13) == 0)
-            n++;
-        fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
-static bool no_pool_threads_left(void *arg)
-{
-    (void)arg;
-    return count_pool_threads() == 0;
-}
 
 /* A fn that outlives the bound (blocking_shutdown_ns): runtime_free
  * returns while it still runs; the fn may keep using arg; once it returns,
@@ -597,7 +566,7 @@ static bool no_pool_threads_left(void *arg)
  * valgrind check that nothing is left behind). */
 START_TEST(shutdown_bound_abandons_a_stuck_fn)
 {
-    int n_before = count_pool_threads();
+    int n_before = harness_pool_threads();
     if (n_before < 0)
         return; /* no /proc: nothing to watch the pool thread with */
     ck_assert_int_eq(n_before, 0);
@@ -626,7 +595,7 @@ START_TEST(shutdown_bound_abandons_a_stuck_fn)
     atomic_store(&f->release, true);
     ck_assert(harness_spin_until(atomic_flag_set, &f->finished));
     /* The pool thread releases the runtime, then exits. */
-    ck_assert(harness_spin_until(no_pool_threads_left, NULL));
+    ck_assert(harness_spin_until(harness_no_pool_threads, NULL));
     ck_assert(!atomic_load(&c->returned));
     free(c);
     free(f);
