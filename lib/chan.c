@@ -152,16 +152,17 @@ static void chan_unlock(void *c) { spin_unlock(&((struct weft_chan *)c)->lock); 
 static WEFT__NOINLINE int wait_on(struct weft_chan *c, struct list *q, void *data,
                                   struct weft_task *self, unsigned kind)
 {
-    struct weft__wait w;
-    struct weft__clause cl;
-    weft__wait_init(&w, self);
-    weft__clause_init(&cl, &w, 0, data, true);
-    weft__wait_enqueue(q, &cl);
+    struct weft__wait1 one;
+    struct weft__wait *w = &one.w;
+    struct weft__clause *cl = &one.cl;
+    weft__wait_init(w, self);
+    weft__clause_init(cl, w, 0, data, true);
+    weft__wait_enqueue(q, cl);
     /* 0: a waker handed us an element (or took ours) or -EPIPE; else a
      * cancelled or timed-out wait that took itself off q. */
-    int rc = weft__wait_one(&w, &cl, chan_lock, chan_unlock, NULL, c, INT64_MAX, weft__why(kind),
+    int rc = weft__wait_one(w, cl, chan_lock, chan_unlock, NULL, c, INT64_MAX, weft__why(kind),
                             (uint64_t)(uintptr_t)c);
-    return rc ? rc : cl.result;
+    return rc ? rc : cl->result;
 }
 
 int weft_chan_send(weft_chan *c, const void *elem)

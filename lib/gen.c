@@ -97,16 +97,17 @@ static void gen_unlock(void *g) { pthread_mutex_unlock(&((struct weft_gen *)g)->
 static int gen_wait(struct weft_gen *g, struct list *q, struct weft_task *self, unsigned kind,
                     int *result, void **value)
 {
-    struct weft__wait w;
-    struct weft__clause cl;
-    weft__wait_init(&w, self);
-    weft__clause_init(&cl, &w, 0, NULL, true);
-    weft__wait_enqueue(q, &cl);
-    int rc = weft__wait_one(&w, &cl, gen_lock, gen_unlock, NULL, g, INT64_MAX, weft__why(kind),
+    struct weft__wait1 one;
+    struct weft__wait *w = &one.w;
+    struct weft__clause *cl = &one.cl;
+    weft__wait_init(w, self);
+    weft__clause_init(cl, w, 0, NULL, true);
+    weft__wait_enqueue(q, cl);
+    int rc = weft__wait_one(w, cl, gen_lock, gen_unlock, NULL, g, INT64_MAX, weft__why(kind),
                             (uint64_t)(uintptr_t)&g->mu);
     pthread_mutex_lock(&g->mu);
-    *result = cl.result;
-    *value = cl.data;
+    *result = cl->result;
+    *value = cl->data;
     return rc;
 }
 

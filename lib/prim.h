@@ -40,20 +40,21 @@ static inline void weft__prim_unlock(void *p) { pthread_mutex_unlock(&((struct p
 static inline int weft__prim_wait(struct prim *p, struct list *q, struct weft_task *self,
                                   uint64_t why, const void *obj, int *result, void **data)
 {
-    struct weft__wait w;
-    struct weft__clause cl;
-    weft__wait_init(&w, self);
-    weft__clause_init(&cl, &w, 0, data ? *data : NULL, true);
-    weft__wait_enqueue(q, &cl);
+    struct weft__wait1 one;
+    struct weft__wait *w = &one.w;
+    struct weft__clause *cl = &one.cl;
+    weft__wait_init(w, self);
+    weft__clause_init(cl, w, 0, data ? *data : NULL, true);
+    weft__wait_enqueue(q, cl);
     p->n_inside++;
-    int rc = weft__wait_one(&w, &cl, weft__prim_lock, weft__prim_unlock, NULL, p, INT64_MAX, why,
+    int rc = weft__wait_one(w, cl, weft__prim_lock, weft__prim_unlock, NULL, p, INT64_MAX, why,
                             (uint64_t)(uintptr_t)obj);
     pthread_mutex_lock(&p->mu);
     p->n_inside--;
     if (result)
-        *result = cl.result;
+        *result = cl->result;
     if (data)
-        *data = cl.data;
+        *data = cl->data;
     return rc;
 }
 

@@ -331,14 +331,15 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
         WEFT__UNLIKELY(t->rt != self->rt) ? hold_foreign(self, t) : NULL;
     if (hold)
         self->shield++;
-    struct weft__wait w;
-    struct weft__clause cl;
-    weft__wait_init(&w, self);
-    weft__clause_init(&cl, &w, 0, NULL, true);
-    int rc = weft__task_join_enqueue(t, &cl);
+    struct weft__wait1 one;
+    struct weft__wait *w = &one.w;
+    struct weft__clause *cl = &one.cl;
+    weft__wait_init(w, self);
+    weft__clause_init(cl, w, 0, NULL, true);
+    int rc = weft__task_join_enqueue(t, cl);
     if (rc == 1) {
         for (;;) {
-            rc = weft__wait_block(&w, NULL, NULL, deadline, weft__why(WEFT__WK_JOIN),
+            rc = weft__wait_block(w, NULL, NULL, deadline, weft__why(WEFT__WK_JOIN),
                                   (uint64_t)(uintptr_t)t);
             if (rc > 0) {
                 rc = 0;
@@ -350,7 +351,7 @@ int weft__task_wait(struct weft_task *self, struct weft_task *t, int64_t deadlin
             if (rc == -ETIMEDOUT && weft__interrupted(self) == 0)
                 rc = 1;
             /* Withdraw as joiner; if t ended meanwhile, it is ours. */
-            if (!join_withdraw(t, &cl))
+            if (!join_withdraw(t, cl))
                 rc = 0;
             break;
         }

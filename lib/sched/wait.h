@@ -37,6 +37,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "compiler.h"
@@ -148,6 +149,19 @@ struct weft__clause {
     bool sole;               /* the wait's only clause (see the top) */
     bool queued;             /* linked in its object's queue; object lock */
 };
+
+/* A one-clause wait laid out in one cache line: the clause, then the
+ * record's fields a waker touches on a hand-off (winner, done, task;
+ * thread, for plain threads only, may spill over), so that a wake-up
+ * across workers pulls one line of the waiter's stack, not two. Every
+ * sole-clause wait on a hot path declares one of these. */
+struct weft__wait1 {
+    struct weft__clause cl;
+    struct weft__wait w;
+} WEFT__ALIGNED_CL;
+
+_Static_assert(offsetof(struct weft__wait1, w) + offsetof(struct weft__wait, thread) <= 64,
+               "a one-clause wait's hot fields fit one cache line");
 
 static inline void weft__wait_init(struct weft__wait *w, struct weft_task *self)
 {
