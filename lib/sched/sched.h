@@ -245,6 +245,8 @@ struct worker {
     bool stack_starved;                    /* a task found no memory for
                                               a stack: back off (worker.c) */
     unsigned next_uses;                    /* next-slot runs in a row */
+    unsigned poll_defers;                  /* maintenance polls deferred
+                                              in a row (worker.c) */
     unsigned n_front;                      /* front-pushed tasks in q
                                               (approximate, run.c) */
     unsigned front_streak;                 /* of them, run in a row */

@@ -26,6 +26,8 @@
 #include "util/spin.h"
 
 #define WEFT__POLL_MIN 16     /* events a maintenance poll may always take */
+#define WEFT__POLL_DEFER_MAX 8u /* passes a full queue may defer the poll:
+                                 the reactor is never starved */
 #define WEFT__SPIN_ROUNDS 8u    /* steal rounds before sleeping */
 #define WEFT__SPIN_ROUNDS_IO 3u /* the same for a worker with descriptors */
 #define WEFT__STACK_BACKOFF_NS 1000000 /* no memory for a stack: retry in 1 ms */
@@ -88,6 +90,19 @@ static void maintenance(struct worker *w)
          * worker every later wake-up with them (the FIFO rule, run.c).
          * What is left stays in the kernel's ready list, in order. */
         size_t room = WEFT__DEQUE_CAP - weft__deque_len(&w->q);
+        if (w->is_single) {
+            /* One worker: what waits in the inject queue is the back of
+             * its one FIFO, so every wake-up goes there while it holds
+             * anything, through its lock and a list of cold task structs
+             * (with 10,000 busy connections, every request did). The
+             * kernel's ready list keeps the rest in order as well: count
+             * the inject queue against the room. */
+            size_t queued = weft__inject_len(&rt->inject);
+            room = room > queued ? room - queued : 0;
+        }
+        if (room < WEFT__POLL_MIN && ++w->poll_defers < WEFT__POLL_DEFER_MAX)
+            return; /* the queue is full: the descriptors can wait a pass */
+        w->poll_defers = 0;
         weft__poller_wait_max(&w->poller, 0, room < WEFT__POLL_MIN ? WEFT__POLL_MIN : (int)room);
     }
 }
