@@ -72,6 +72,8 @@ int weft__stack_pool_init(struct stack_pool *p, size_t stack_size)
     p->guard_pid = 0;
     p->guard_batch_off = false;
     p->n_mprotect_guards = 0;
+    size_t per_span = WEFT__FRESH_SPAN / p->slot_size;
+    p->fresh_batch = per_span < 1 ? 1u : per_span > WEFT__REFILL ? WEFT__REFILL : (unsigned)per_span;
     atomic_init(&p->n_unguarded, 0);
     p->n_stacks = 0;
     int rc = pthread_mutex_init(&p->lock, NULL);
@@ -280,7 +282,7 @@ struct stack *weft__stack_get(struct stack_pool *p, struct stack_cache *c)
             continue;
         }
         char *slot;
-        if (!(s = reserve_locked(p, &slot)))
+        if (n_fresh == p->fresh_batch || !(s = reserve_locked(p, &slot)))
             break;
         fresh_s[n_fresh] = s;
         fresh[n_fresh++] = slot;
