@@ -42,9 +42,6 @@ static struct weft_task *spawn_on(struct weft_runtime *rt, struct worker *w, wef
     t->fn = fn;
     t->arg = arg;
     t->status = 0;
-#ifdef WEFT__ASAN
-    t->asan_fake = NULL;
-#endif
     atomic_init(&t->park, PARK_RUNNING);
     /* Spawned while the runtime closes: cancelled from the start, so that
      * runtime_free's wait ends; its body still starts. */

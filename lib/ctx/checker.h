@@ -34,13 +34,30 @@
 #include <valgrind/valgrind.h>
 #endif
 
+#if !defined(WEFT__ASAN) && !defined(WEFT__TSAN)
+/* A plain library in a program built with -fsanitize=address: ASan must
+ * still be told of every stack switch, or a longjmp or a C++ throw in a
+ * task (whose __asan_handle_no_return then sees a stack it does not know)
+ * leaves the skipped frames' poison behind, and the next frames there
+ * report a false stack-buffer-underflow. Weak references: both null when
+ * the process has no ASan runtime (one predictable branch a switch). */
+extern void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
+                                           size_t size) __attribute__((weak));
+extern void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                            size_t *size_old) __attribute__((weak));
+#define WEFT__ASAN_AT_RUNTIME 1
+#endif
+
 /* ASan: call before a switch; fake_save == NULL when the current context
  * will never be resumed (its fake stack is then released). */
 static inline void weft__checker_start_switch(void **fake_save, const void *bottom,
                                               size_t size)
 {
-#ifdef WEFT__ASAN
+#if defined(WEFT__ASAN)
     __sanitizer_start_switch_fiber(fake_save, bottom, size);
+#elif defined(WEFT__ASAN_AT_RUNTIME)
+    if (__builtin_expect(__sanitizer_start_switch_fiber != NULL, 0))
+        __sanitizer_start_switch_fiber(fake_save, bottom, size);
 #else
     (void)fake_save, (void)bottom, (void)size;
 #endif
@@ -49,8 +66,11 @@ static inline void weft__checker_start_switch(void **fake_save, const void *bott
 /* ASan: call first thing after a switch lands. */
 static inline void weft__checker_finish_switch(void *fake_save)
 {
-#ifdef WEFT__ASAN
+#if defined(WEFT__ASAN)
     __sanitizer_finish_switch_fiber(fake_save, NULL, NULL);
+#elif defined(WEFT__ASAN_AT_RUNTIME)
+    if (__builtin_expect(__sanitizer_finish_switch_fiber != NULL, 0))
+        __sanitizer_finish_switch_fiber(fake_save, NULL, NULL);
 #else
     (void)fake_save;
 #endif

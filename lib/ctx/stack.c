@@ -242,6 +242,7 @@ static struct stack *carve(struct stack_pool *p, struct stack *s, char *slot, bo
      * here, not at a task's first run: headers share cache lines across
      * workers, and only carving may write them outside the pool's lists. */
     s->fiber = weft__checker_fiber_new();
+    s->asan_fake = NULL;
     s->guarded = guarded;
     if (!guarded) {
         /* Relaxed: whoever runs a task on s got s through a queue or the

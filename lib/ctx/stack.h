@@ -23,6 +23,7 @@ struct stack {
     char *lo;           /* lowest usable byte, just above the guard gap */
     size_t size;        /* usable bytes from lo up to the slot's end */
     void *fiber;        /* TSan fiber of the task running on it, or NULL */
+    void *asan_fake;    /* ASan fake-stack save of the context on it */
     unsigned vg_id;     /* valgrind stack id */
     bool guarded;       /* the guard gap below lo faults */
     bool clean;         /* its pages were handed back (scavenged) */

@@ -160,9 +160,6 @@ struct weft_task {
                                    deadlines ignored; owner only */
     uint16_t cancel_shield;     /* weft_shield depth: cancellation held
                                    back; owner only */
-#ifdef WEFT__ASAN
-    void *asan_fake;            /* ASan fake-stack save slot */
-#endif
 #ifdef WEFT__QCHECK
     _Atomic uint32_t queued;    /* 1 from being made runnable until it
                                    runs (weft__qcheck_*) */
@@ -172,16 +169,9 @@ struct weft_task {
 /* Bytes of a task name, with its NUL (longer names are cut). */
 #define WEFT__TASK_NAME 32
 
-/* ASan's fake-stack save slot of t, or NULL outside ASan builds. */
-static inline void **weft__task_fake_slot(struct weft_task *t)
-{
-#ifdef WEFT__ASAN
-    return &t->asan_fake;
-#else
-    (void)t;
-    return NULL;
-#endif
-}
+/* ASan's fake-stack save slot of the running task t: its stack's (an
+ * ASan build, or a plain one in a program built with ASan: checker.h). */
+static inline void **weft__task_fake_slot(struct weft_task *t) { return &t->stack->asan_fake; }
 
 #ifdef WEFT__QCHECK
 WEFT__NOINLINE void weft__qcheck_fail(struct weft_task *t, const char *what);
