@@ -95,3 +95,11 @@ const char *weft_strerror(int err)
 #endif
     return "unknown error";
 }
+
+int weft_errno(void)
+{
+    /* Out of line (a call into the library is never inlined into the
+     * caller): errno's address is asked again here, on the thread the
+     * calling task runs on now. */
+    return errno;
+}

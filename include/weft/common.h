@@ -42,6 +42,14 @@ typedef struct weft_gen weft_gen;
  * NULL; unknown codes get "unknown error". Any thread. */
 WEFT_API const char *weft_strerror(int err);
 
+/* errno of the calling thread, read afresh. Constructors that fail return
+ * NULL and set errno; in a task read it with this. A task may move to
+ * another worker thread at any suspension point, and because the C library
+ * declares errno's address function const, a compiler may keep the
+ * address it got before a suspension in the same function and then read
+ * the old thread's errno. Any thread. */
+WEFT_API int weft_errno(void);
+
 #ifdef __cplusplus
 }
 #endif

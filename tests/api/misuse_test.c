@@ -912,6 +912,44 @@ __attribute__((destructor)) static void print_total(void)
                atomic_load(&n_inputs[0]), atomic_load(&n_inputs[1]));
 }
 
+/* weft_errno: a constructor's errno read in a task, across suspension
+ * points that may move the task to another worker thread (read errno
+ * itself here and the compiler may keep the first thread's address). */
+static int errno_after_moves(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++) {
+        weft_yield();
+        HCHECK(weft_gen_new(NULL, NULL) == NULL);
+        HCHECK_INT_EQ(weft_errno(), EINVAL);
+        weft_yield();
+        HCHECK(weft_spawn(NULL, NULL) == NULL);
+        HCHECK_INT_EQ(weft_errno(), EINVAL);
+    }
+    return 0;
+}
+
+static int errno_tasks(void *arg)
+{
+    (void)arg;
+    weft_task *t[8];
+    for (int i = 0; i < 8; i++)
+        HREQUIRE((t[i] = weft_spawn(errno_after_moves, NULL)) != NULL, -1);
+    HCHECK_INT_EQ(weft_gather(t, 8, NULL), 0);
+    errno = ENOENT;
+    HCHECK_INT_EQ(weft_errno(), ENOENT);
+    return 0;
+}
+
+START_TEST(weft_errno_reads_the_current_thread)
+{
+    ck_assert_int_eq(harness_run(harness_workers_variant(_i), errno_tasks, NULL), 0);
+    harness_assert_clean();
+    errno = EBADF; /* a plain thread too */
+    ck_assert_int_eq(weft_errno(), EBADF);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     main_pid = getpid();
@@ -928,6 +966,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, plain_thread_gets_eperm_from_task_only_calls);
     tcase_add_test(tc, plain_thread_channel_calls);
     tcase_add_test(tc, strerror_never_returns_null);
+    tcase_add_loop_test(tc, weft_errno_reads_the_current_thread, 0, HARNESS_N_WORKER_VARIANTS);
     tcase_add_test(tc, strerror_names_codes_passed_through);
     tc = harness_tcase(s, "runtime", 60);
     tcase_add_test(tc, runtime_rejects_bad_options_and_arguments);
