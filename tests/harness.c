@@ -109,6 +109,17 @@ int64_t harness_wait_ns(void)
     return (int64_t)(10e9 * timeout_multiplier());
 }
 
+int harness_spawn_gather(weft_fn fn, void *arg, int n)
+{
+    HREQUIRE(n >= 1 && n <= HARNESS_MAX_SPAWN, -1);
+    weft_task *t[HARNESS_MAX_SPAWN];
+    for (int i = 0; i < n; i++)
+        HREQUIRE((t[i] = weft_spawn(fn, arg)) != NULL, -1);
+    int rc = weft_gather(t, (size_t)n, NULL);
+    HCHECK_INT_EQ(rc, 0);
+    return rc == 0 ? 0 : -1;
+}
+
 int64_t harness_scale_ns(int64_t ns)
 {
     double mult = timeout_multiplier();

@@ -172,6 +172,12 @@ int64_t harness_scale_ns(int64_t ns);
 int harness_pool_threads(void);
 bool harness_no_pool_threads(void *arg);
 
+/* In a task: spawns n (1..HARNESS_MAX_SPAWN) tasks of fn(arg) and gathers
+ * them; 0 when all were spawned and all returned 0, else -1 with the
+ * failure recorded. */
+#define HARNESS_MAX_SPAWN 64
+int harness_spawn_gather(weft_fn fn, void *arg, int n);
+
 #define harness_spin_until(pred, arg) harness_spin_until_at(__FILE__, __LINE__, #pred, pred, arg)
 bool harness_spin_until_at(const char *file, int line, const char *what,
                            bool (*pred)(void *), void *arg);

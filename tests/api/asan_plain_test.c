@@ -126,11 +126,7 @@ static int jump_task(void *arg)
 static int jump_tasks(void *arg)
 {
     (void)arg;
-    weft_task *t[8];
-    for (int i = 0; i < 8; i++)
-        HREQUIRE((t[i] = weft_spawn(jump_task, NULL)) != NULL, -1);
-    HCHECK_INT_EQ(weft_gather(t, 8, NULL), 0);
-    return 0;
+    return harness_spawn_gather(jump_task, NULL, 8);
 }
 
 START_TEST(longjmp_in_a_task_leaves_no_stack_poison)

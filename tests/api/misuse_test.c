@@ -932,10 +932,7 @@ static int errno_after_moves(void *arg)
 static int errno_tasks(void *arg)
 {
     (void)arg;
-    weft_task *t[8];
-    for (int i = 0; i < 8; i++)
-        HREQUIRE((t[i] = weft_spawn(errno_after_moves, NULL)) != NULL, -1);
-    HCHECK_INT_EQ(weft_gather(t, 8, NULL), 0);
+    HCHECK_INT_EQ(harness_spawn_gather(errno_after_moves, NULL, 8), 0);
     errno = ENOENT;
     HCHECK_INT_EQ(weft_errno(), ENOENT);
     return 0;
