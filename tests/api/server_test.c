@@ -607,12 +607,14 @@ START_TEST(big_file_read_leaves_the_worker_free)
     fprintf(stderr, "256 MiB in %.1f ms; %u ticks, longest gap %.2f ms\n", t.read_ns / 1e6,
             t.ticks, t.max_gap_ns / 1e6);
     /* "A few milliseconds" (typically 2-10 ms here), with room for a loaded
-     * machine: at most 40 ms, or a third of the read's own time when the
-     * machine is so busy that the read itself took long. Were the read
-     * on the worker, the ticker would stop for all of it (one call). */
+     * machine: at most 40 ms, or half of the read's own time when the
+     * machine is so busy that the read itself took long (distcheck's
+     * parallel tests once starved the worker thread for 376 ms of a
+     * 908 ms read). Were the read on the worker, the ticker would stop
+     * for all of it (one call). */
     int64_t bound = harness_scale_ns(WEFT_MSEC(40));
-    if (t.read_ns / 3 > bound)
-        bound = t.read_ns / 3;
+    if (t.read_ns / 2 > bound)
+        bound = t.read_ns / 2;
     ck_assert_msg(t.max_gap_ns <= bound,
                   "the ticker stopped for %.2f ms while the file was read (%.1f ms; bound %.1f)",
                   t.max_gap_ns / 1e6, t.read_ns / 1e6, bound / 1e6);
